@@ -1,0 +1,3 @@
+from decorum.cli import main
+
+raise SystemExit(main())

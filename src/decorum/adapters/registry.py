@@ -1,0 +1,89 @@
+"""The ``models:`` section of the YAML configuration and the generator registry.
+
+Example YAML::
+
+    models:
+      generator:
+        kind: transformers          # or openai_compat
+        max_new_tokens: 128
+      adapters:
+        helpdesk-lora: {version: 1, path: /srv/adapters/helpdesk-lora}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from decorum.adapters.base import AdapterRef, Generator
+from decorum.errors import ConfigError
+
+
+class GeneratorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["transformers", "openai_compat"] = "transformers"
+    source: Path | None = None  # transformers: a GGUF file or model folder; default: packaged SmolLM2
+    name: str = "smollm2-135m-instruct"
+    base_url: str | None = None  # openai_compat
+    api_key: str | None = None
+    max_input_tokens: int = Field(1024, ge=16, le=32768)
+    max_new_tokens: int = Field(128, ge=1, le=4096)
+    timeout_s: float = Field(60.0, gt=0)
+    threads: int | None = Field(None, ge=1)
+
+
+class AdapterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    path: Path
+    sha256: str = ""
+
+
+class ModelsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    generator: GeneratorConfig = GeneratorConfig()
+    adapters: dict[str, AdapterConfig] = {}
+
+    def adapter(self, name: str) -> AdapterRef:
+        if name not in self.adapters:
+            known = ", ".join(sorted(self.adapters)) or "none configured"
+            raise ConfigError(f"unknown adapter {name!r}; available: {known}")
+        from decorum.adapters.lora import adapter_sha256
+
+        a = self.adapters[name]
+        # A configured sha256 is checked when the adapter is attached; otherwise the files' digest is recorded.
+        return AdapterRef(name=name, version=a.version, path=a.path, sha256=a.sha256 or adapter_sha256(a.path))
+
+
+def _transformers(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
+    from decorum.adapters.transformers_generator import TransformersGenerator
+
+    return TransformersGenerator(cache_dir, source=cfg.source, name=cfg.name, max_input_tokens=cfg.max_input_tokens,
+                                 max_new_tokens=cfg.max_new_tokens, timeout_s=cfg.timeout_s, threads=cfg.threads)
+
+
+def _openai_compat(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
+    from decorum.adapters.openai_compat import OpenAICompatGenerator
+
+    if not cfg.base_url:
+        raise ConfigError("models.generator.base_url is required for kind: openai_compat")
+    return OpenAICompatGenerator(cfg.base_url, cfg.name, api_key=cfg.api_key, max_new_tokens=cfg.max_new_tokens,
+                                 timeout_s=cfg.timeout_s)
+
+
+GENERATORS: dict[str, Callable[[GeneratorConfig, Path], Generator]] = {
+    "transformers": _transformers,
+    "openai_compat": _openai_compat,
+}
+
+
+def build_generator(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
+    return GENERATORS[cfg.kind](cfg, cache_dir)
+
+

@@ -1,0 +1,1 @@
+"""The request path (pipeline, router, note) and the Slack app."""

@@ -1,0 +1,32 @@
+"""The whole YAML configuration (``DECORUM_CONFIG``), composed from each subpackage's section.
+
+Unknown keys fail at start-up with their path (``policy.checks.toxicity.treshold: extra inputs ...``).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from decorum.adapters.registry import ModelsConfig
+from decorum.bot.router import RoutingConfig
+from decorum.errors import ConfigError
+from decorum.guardrails.policy import Policy
+from decorum.settings import Settings
+
+
+class AppConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Policy = Policy()
+    routing: RoutingConfig = RoutingConfig()
+    models: ModelsConfig = ModelsConfig()
+
+
+def load_config(settings: Settings) -> AppConfig:
+    try:
+        return AppConfig.model_validate(settings.raw_config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"DECORUM_CONFIG={settings.config}: {where}: {first['msg']}"
+                          + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")) from exc

@@ -1,0 +1,53 @@
+"""Transparency-note helpers: sortable ids, timestamps, text fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from datetime import UTC, datetime
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(now_ms: int | None = None) -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, 26 Crockford base-32 characters, sortable."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fingerprint(text: str) -> dict[str, object]:
+    """What a note keeps of a text: its SHA-256 and length, never the text."""
+    return {"sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), "chars": len(text)}
+
+
+def summary(note: dict[str, object]) -> str:
+    """The one-line note summary printed by ``decorum ask`` and ``chat``."""
+    route = note.get("route") or {}
+    tpl = note.get("template") or {}
+    model = note.get("model") or {}
+    guard = note.get("guardrails") or {}
+    assert isinstance(route, dict) and isinstance(tpl, dict) and isinstance(model, dict) and isinstance(guard, dict)
+
+    def stage(name: str) -> str:
+        results = guard.get(name) or []
+        if not results:
+            return f"{name} -"
+        scores = " ".join(f"{r['check']} {r['score']:.2f}{'' if r['passed'] else '!'}" for r in results)
+        return f"{name} {'ok' if all(r['passed'] for r in results) else 'FAIL'} ({scores})"
+
+    parts = [str(note.get("verdict"))]
+    if route:
+        parts.append(str(route.get("strategy")))
+    if tpl:
+        parts.append(f"{tpl.get('name')}@{tpl.get('version')}")
+    if model:
+        adapter = model.get("adapter")
+        parts.append(str(model.get("name")) + (f"+{adapter['name']}@{adapter['version']}" if adapter else ""))
+    parts += [stage("input"), stage("output"), f"policy {guard.get('policy')}", f"id {note.get('id')}"]
+    return "[" + " · ".join(parts) + "]"

@@ -1,0 +1,244 @@
+"""The one request path: input checks -> route -> generate -> output checks -> note -> audit log.
+
+Slack, the CLI and the web console build a ``Request`` and show the ``Answer``; nothing else answers.
+
+Example::
+
+    answer = await pipeline.answer(Request(text="How do I reset my VPN password?", surface="cli"))
+    answer.text, answer.note["verdict"], answer.note["id"]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from decorum import metrics
+from decorum.adapters.base import Generation, GenerationRequest, Generator
+from decorum.bot import messages
+from decorum.bot.batching import MicroBatcher
+from decorum.bot.note import fingerprint, new_id, utc_now
+from decorum.bot.router import RouteContext, RouteDecision, Router
+from decorum.errors import DecorumError, UsageError
+from decorum.guardrails.audit import AuditLog, Pseudonymiser
+from decorum.guardrails.base import CheckResult, Stage
+from decorum.guardrails.checks import Guardrails
+from decorum.prompts.base import Template, TemplateRef, TemplateStore
+from decorum.prompts.render import render_messages
+
+logger = logging.getLogger(__name__)
+
+Surface = Literal["cli", "slack", "web"]
+Verdict = Literal["answered", "blocked_input", "blocked_output", "error"]
+
+
+@dataclass(slots=True)
+class Request:
+    """A question and where it came from. ``user`` is the raw id; only its pseudonym is stored."""
+
+    text: str
+    surface: Surface = "cli"
+    user: str | None = None
+    team: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    command: str | None = None
+    history: list[dict[str, str]] = field(default_factory=list)
+    strategy: str = "auto"
+    template: str | None = None
+    max_new_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    note: dict[str, Any]
+
+    @property
+    def verdict(self) -> str:
+        return str(self.note["verdict"])
+
+    @property
+    def id(self) -> str:
+        return str(self.note["id"])
+
+    def as_json(self) -> dict[str, Any]:
+        """The transparency note plus ``answer`` (what ``decorum ask --json`` prints)."""
+        return {**self.note, "answer": self.text}
+
+
+class Pipeline:
+    """Runs requests through the guardrails, router and generator, and audits every one."""
+
+    def __init__(self, *, guardrails: Guardrails, router: Router, templates: TemplateStore, generator: Generator,
+                 audit: AuditLog, pseudonymiser: Pseudonymiser, max_batch: int = 8) -> None:
+        self.guardrails = guardrails
+        self.policy = guardrails.policy
+        self.router = router
+        self.templates = templates
+        self.generator = generator
+        self.audit = audit
+        self.pseudonymiser = pseudonymiser
+        self._checks: MicroBatcher[tuple[str, Stage], list[CheckResult]] = MicroBatcher(
+            self._run_checks, max_batch=guardrails.policy.classifier.batch_size, name="checks")
+        self._generate: MicroBatcher[GenerationRequest, Generation] = MicroBatcher(
+            lambda reqs: generator.generate(reqs), max_batch=max_batch, max_wait_s=0.01, name="generate")
+
+    def _run_checks(self, items: list[tuple[str, Stage]]) -> list[list[CheckResult]]:
+        out: list[list[CheckResult]] = [[] for _ in items]
+        for stage in dict.fromkeys(s for _, s in items):
+            idx = [i for i, (_, s) in enumerate(items) if s == stage]
+            for i, res in zip(idx, self.guardrails.run([items[i][0] for i in idx], stage=stage), strict=True):
+                out[i] = res
+        return out
+
+    def validate(self, req: Request) -> None:
+        """Refuse bad usage before anything is recorded: empty text, unknown template or strategy."""
+        if not req.text or not req.text.strip():
+            raise UsageError("the question is empty")
+        if "\x00" in req.text:
+            raise UsageError("the question contains NUL bytes; send text, not binary data")
+        if req.template:
+            ref = TemplateRef.parse(req.template)
+            self.templates.get(ref.name, ref.version)
+        self.router.route(RouteContext(question="", surface=req.surface), strategy=req.strategy,
+                          template=req.template)
+
+    async def answer(self, req: Request) -> Answer:
+        """Answer (or refuse) ``req``. Internal failures become an ``error`` note and an apology."""
+        self.validate(req)
+        t0 = time.perf_counter()
+        note: dict[str, Any] = {"id": new_id(), "created_at": utc_now(), "surface": req.surface}
+        if req.surface == "slack":
+            note["slack"] = {"team": req.team, "channel": req.channel, "thread_ts": req.thread_ts,
+                             "user": self.pseudonymiser.user(req.user) if req.user else None}
+        elif req.user:
+            note["user"] = self.pseudonymiser.user(req.user)
+        question = req.text
+        limit = self.policy.max_question_chars
+        note["request"] = {**fingerprint(question), "truncated": len(question) > limit}
+        if len(question) > limit:
+            question = question[:limit]
+            note["request"]["chars_used"] = limit
+        note.update(route=None, template=None, model=None,
+                    guardrails={"policy": self.policy.ref, "input": [], "output": [], "action": "allow"},
+                    tokens={"prompt": 0, "completion": 0})
+        latency: dict[str, int] = {}
+        try:
+            text = await self._answer(req, question, note, latency)
+        except DecorumError as exc:
+            text = self._fail(note, exc)
+        except Exception as exc:  # never a traceback to the asker; the note says what kind of failure
+            logger.exception("request %s failed", note["id"])
+            text = self._fail(note, exc)
+        latency["total"] = _ms(t0)
+        note["latency_ms"] = latency
+        note["response"] = {**fingerprint(text)}
+        stored = self.audit.append(note)
+        metrics.observe(stored)
+        logger.info("request %s surface=%s verdict=%s total_ms=%s", note["id"], req.surface, note["verdict"],
+                    latency["total"])
+        return Answer(text=text, note=stored)
+
+    def _fail(self, note: dict[str, Any], exc: BaseException) -> str:
+        note["verdict"] = "error"
+        note["guardrails"]["action"] = "error"
+        note["error"] = {"type": exc.__class__.__name__, "message": str(exc)[:300]}
+        return messages.apology(note["id"])
+
+    async def _answer(self, req: Request, question: str, note: dict[str, Any], latency: dict[str, int]) -> str:
+        guard = note["guardrails"]
+        t = time.perf_counter()
+        input_results = await self._checks.submit((question, "input"))
+        latency["input_checks"] = _ms(t)
+        guard["input"] = [r.as_note() for r in input_results]
+        failed = [r.check for r in input_results if not r.passed]
+        if failed and self.policy.on_input_fail == "refuse":
+            note["verdict"] = "blocked_input"
+            guard["action"] = "refused"
+            return messages.refusal_input(failed, note["id"])
+        if failed:
+            guard["action"] = "warned"
+
+        t = time.perf_counter()
+        ctx = RouteContext(question=question, surface=req.surface, team=req.team, channel=req.channel,
+                           command=req.command)
+        decision = self.router.route(ctx, strategy=req.strategy, template=req.template)
+        template = self.templates.get(decision.template.name, decision.template.version)
+        latency["route"] = _ms(t)
+
+        gen, results, decision, template = await self._generate_checked(req, question, decision, template, note,
+                                                                         latency)
+        guard["output"] = [r.as_note() for r in results]
+        out_failed = [r.check for r in results if not r.passed]
+        if out_failed and self.policy.on_output_fail != "warn":
+            note["verdict"] = "blocked_output"
+            guard["action"] = "refused"
+            return messages.refusal_output(out_failed, note["id"])
+        if out_failed:
+            guard["action"] = "warned"
+        note["verdict"] = "answered"
+        return gen.text
+
+    async def _generate_checked(self, req: Request, question: str, decision: RouteDecision, template: Template,
+                                note: dict[str, Any], latency: dict[str, int]
+                                ) -> tuple[Generation, list[CheckResult], RouteDecision, Template]:
+        """Generate, check the output, and apply the policy's one retry (safer template or other strategy)."""
+        gen, results = await self._attempt(req, question, decision, template, note, latency, safer=False)
+        if all(r.passed for r in results) or self.policy.on_output_fail not in ("regenerate", "fallback"):
+            return gen, results, decision, template
+        note["guardrails"]["first_output"] = [r.as_note() for r in results]
+        if self.policy.on_output_fail == "fallback":
+            decision = self._other_strategy(decision, req)
+            template = self.templates.get(decision.template.name, decision.template.version)
+            note["guardrails"]["action"] = "fallback"
+            gen, results = await self._attempt(req, question, decision, template, note, latency, safer=False)
+        else:
+            note["guardrails"]["action"] = "regenerated"
+            gen, results = await self._attempt(req, question, decision, template, note, latency, safer=True)
+        return gen, results, decision, template
+
+    def _other_strategy(self, decision: RouteDecision, req: Request) -> RouteDecision:
+        ctx = RouteContext(question="", surface=req.surface)
+        if decision.strategy == "fine_tuned":
+            return self.router.route(ctx, strategy="prompt_engineering")
+        try:
+            return self.router.route(ctx, strategy="fine_tuned", template=None)
+        except UsageError:  # no fine-tuned domain: the safer template is the fallback
+            return decision
+
+    async def _attempt(self, req: Request, question: str, decision: RouteDecision, template: Template,
+                       note: dict[str, Any], latency: dict[str, int], *, safer: bool
+                       ) -> tuple[Generation, list[CheckResult]]:
+        note["route"] = decision.as_note()
+        note["template"] = {"name": template.name, "version": template.version, "sha256": template.sha256,
+                            "variant": "safer" if safer else "standard"}
+        info = self.generator.info
+        model: dict[str, Any] = {"backend": info.backend, "name": info.name, "revision": info.revision}
+        if decision.adapter:
+            a = decision.adapter
+            model["adapter"] = {"name": a.name, "version": a.version, "sha256": a.sha256}
+        note["model"] = model
+        msgs = render_messages(template, question=question, history=req.history, safer=safer)
+        t = time.perf_counter()
+        gen = await self._generate.submit(GenerationRequest(messages=msgs, max_new_tokens=req.max_new_tokens,
+                                                            adapter=decision.adapter))
+        latency["generate"] = latency.get("generate", 0) + _ms(t)
+        info = self.generator.info  # the revision is known once weights are loaded
+        model.update(backend=info.backend, name=info.name, revision=info.revision)
+        note["tokens"] = {"prompt": note["tokens"]["prompt"] + gen.prompt_tokens,
+                          "completion": note["tokens"]["completion"] + gen.completion_tokens}
+        note["generation"] = {"finish_reason": gen.finish_reason, "input_truncated": gen.input_truncated}
+        t = time.perf_counter()
+        results = await self._checks.submit((gen.text, "output")) if gen.text else []
+        if not gen.text:
+            results = [CheckResult(check="empty_output", score=1.0, threshold=0.5, passed=False,
+                                   scorer="pipeline", explanation="the model produced no text")]
+        latency["output_checks"] = latency.get("output_checks", 0) + _ms(t)
+        return gen, results
+
+
+def _ms(t0: float) -> int:
+    return round((time.perf_counter() - t0) * 1000)

@@ -1,0 +1,130 @@
+"""Builds the services of one process from the settings: database, stores, models, pipeline.
+
+Models load on first use (or ``load_models()``), so ``decorum audit ...`` never touches torch.
+
+Example::
+
+    rt = Runtime.open()
+    answer = asyncio.run(rt.pipeline.answer(Request(text="Hi")))
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, cast
+
+from decorum.adapters.base import Generator
+from decorum.adapters.registry import GeneratorConfig, build_generator
+from decorum.bot.config import AppConfig, load_config
+from decorum.bot.pipeline import Pipeline
+from decorum.bot.router import Router
+from decorum.guardrails.audit import Pseudonymiser, SqlAuditLog
+from decorum.guardrails.base import Classifier
+from decorum.guardrails.checks import Guardrails
+from decorum.guardrails.policy import ClassifierConfig
+from decorum.offline import ensure_offline
+from decorum.prompts.sql_store import SqlTemplateStore
+from decorum.settings import Settings
+from decorum.store import Database
+
+logger = logging.getLogger(__name__)
+
+
+# Loaded models, shared by every Runtime of this process with the same configuration: weights load once.
+_MODELS: dict[str, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _shared(key: str, build: Callable[[], Any]) -> Any:
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = build()
+        return _MODELS[key]
+
+
+def build_classifier(cfg: ClassifierConfig, settings: Settings) -> Classifier:
+    """The classifier that serves the checks (the project's own by default), one per process."""
+
+    def build() -> Classifier:
+        from decorum.guardrails.classifier import DetoxifyClassifier
+
+        return DetoxifyClassifier(cfg.artifact, settings.cache_dir / "classifiers", max_length=cfg.max_length,
+                                  batch_size=cfg.batch_size, model_type=cfg.detoxify_model)
+
+    fields = {"artifact", "detoxify_model", "max_length", "batch_size"}
+    key = f"classifier:{settings.cache_dir}:{cfg.model_dump_json(include=fields)}"
+    return cast(Classifier, _shared(key, build))
+
+
+def shared_generator(cfg: GeneratorConfig, settings: Settings) -> Generator:
+    """The configured generator, one per process and configuration."""
+    key = f"generator:{settings.cache_dir}:{cfg.model_dump_json()}"
+    return cast(Generator, _shared(key, lambda: build_generator(cfg, settings.cache_dir)))
+
+
+class Runtime:
+    """One process's services. Pass ``classifier``/``generator`` to replace the configured ones (tests)."""
+
+    def __init__(self, settings: Settings, config: AppConfig, db: Database, *,
+                 classifier: Classifier | None = None, generator: Generator | None = None) -> None:
+        self.settings = settings
+        self.config = config
+        self.db = db
+        self._classifier = classifier
+        self._generator = generator
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, **overrides: Any) -> Runtime:
+        ensure_offline()
+        settings = settings or Settings()
+        config = load_config(settings)
+        settings.ensure_data_dir()
+        db = Database.open(settings.resolved_database_url)
+        rt = cls(settings, config, db, **overrides)
+        rt.templates.seed()
+        return rt
+
+    @cached_property
+    def templates(self) -> SqlTemplateStore:
+        return SqlTemplateStore(self.db)
+
+    @cached_property
+    def audit(self) -> SqlAuditLog:
+        return SqlAuditLog(self.db)
+
+    @cached_property
+    def pseudonymiser(self) -> Pseudonymiser:
+        key = self.settings.audit_key.get_secret_value() if self.settings.audit_key else None
+        return Pseudonymiser.from_settings(key, self.settings.data_dir)
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        return self._classifier or build_classifier(self.config.policy.classifier, self.settings)
+
+    @cached_property
+    def guardrails(self) -> Guardrails:
+        return Guardrails(self.config.policy, self.classifier)
+
+    @cached_property
+    def generator(self) -> Generator:
+        return self._generator or shared_generator(self.config.models.generator, self.settings)
+
+    @cached_property
+    def router(self) -> Router:
+        return Router(self.config.routing, self.config.models)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        return Pipeline(guardrails=self.guardrails, router=self.router, templates=self.templates,
+                        generator=self.generator, audit=self.audit, pseudonymiser=self.pseudonymiser)
+
+    def load_models(self) -> None:
+        """Load the classifier and the generator now (and score/generate once to warm them)."""
+        self.guardrails.run(["warm-up"], stage="input")
+        self.generator.load()
+
+    def close(self) -> None:
+        self.db.dispose()

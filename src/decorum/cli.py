@@ -1,0 +1,309 @@
+"""The ``decorum`` command. Heavy libraries are imported inside the commands, so ``--help`` is fast.
+
+Exit codes: 0 success (a refused question is a success), 1 internal failure, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2 (argparse prints usage too)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="decorum", description="Slack assistant with an ethics guardrail layer.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ask = sub.add_parser("ask", help="answer one question and print its transparency note")
+    ask.add_argument("text", nargs="+", help="the question ('-' reads it from stdin)")
+    ask.add_argument("--json", action="store_true", help="print exactly one JSON object: the note plus 'answer'")
+    ask.add_argument("--strategy", default="auto", choices=["auto", "prompt_engineering", "fine_tuned"])
+    ask.add_argument("--template", metavar="NAME[@VERSION]")
+    ask.add_argument("--max-new-tokens", type=int, default=None, help=argparse.SUPPRESS)
+
+    chat = sub.add_parser("chat", help="an interactive conversation over the same path")
+    chat.add_argument("--strategy", default="auto", choices=["auto", "prompt_engineering", "fine_tuned"])
+    chat.add_argument("--template", metavar="NAME[@VERSION]")
+    chat.add_argument("--history", type=int, default=6, help="earlier turns kept as context (default 6)")
+
+    serve = sub.add_parser("serve", help="HTTP server: /healthz, /metrics, Slack, web console")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    audit = sub.add_parser("audit", help="read, verify and export the audit log")
+    asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+    al = asub.add_parser("list", help="recent notes, newest first")
+    al.add_argument("--json", action="store_true")
+    al.add_argument("--limit", type=int, default=20)
+    al.add_argument("--verdict", choices=["answered", "blocked_input", "blocked_output", "error"])
+    ash = asub.add_parser("show", help="one whole note")
+    ash.add_argument("id")
+    ash.add_argument("--json", action="store_true")
+    asub.add_parser("verify", help="check the hash chain (exit 0 when it holds)")
+    ae = asub.add_parser("export", help="every note as JSONL or CSV")
+    ae.add_argument("--format", required=True, choices=["jsonl", "csv"])
+    ae.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+
+    g = sub.add_parser("guardrails", help="score, train and evaluate the guardrail classifier")
+    gsub = g.add_subparsers(dest="guardrails_command", required=True, parser_class=_Parser)
+    gs = gsub.add_parser("score", help='JSONL {"text": ...} on stdin -> one JSONL result per line')
+    gs.add_argument("--stage", default="input", choices=["input", "output", "template"])
+    gs.add_argument("--batch-size", type=int, default=64)
+    gt = gsub.add_parser("train", help="train the toxicity+bias classifier (reproducible, seeded)")
+    _lazy_arguments(gt, "decorum.guardrails.train")
+    ge = gsub.add_parser("eval", help="AUC, F1 and FPR of the checks on a labelled file")
+    _lazy_arguments(ge, "decorum.guardrails.evaluate")
+
+    pr = sub.add_parser("prompts", help="prompt templates")
+    psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=_Parser)
+    pl = psub.add_parser("list", help="templates with their production version")
+    pl.add_argument("--json", action="store_true")
+    ps = psub.add_parser("show", help="one template version")
+    ps.add_argument("ref", metavar="NAME[@VERSION]")
+    ps.add_argument("--json", action="store_true")
+    return p
+
+
+def _lazy_arguments(parser: argparse.ArgumentParser, module: str) -> None:
+    """Options of commands implemented elsewhere; their modules import cheaply (heavy imports are inside)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        parser.set_defaults(_missing=module)
+        return
+    mod.add_arguments(parser)
+    parser.set_defaults(_run=mod.run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from decorum.errors import DecorumError, UsageError
+
+    try:
+        _setup_logging()
+        return int(_dispatch(args) or 0)
+    except UsageError as exc:
+        print(f"decorum: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DecorumError as exc:
+        print(f"decorum: failed: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _setup_logging() -> None:
+    from decorum.logs import configure_logging
+    from decorum.settings import Settings
+
+    s = Settings()
+    configure_logging(s.log_level, s.log_format)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "ask":
+        return _ask(args)
+    if args.command == "chat":
+        return _chat(args)
+    if args.command == "serve":
+        from decorum.web.server import serve
+
+        return serve(args.host, args.port)
+    if args.command == "audit":
+        return _audit(args)
+    if args.command == "guardrails":
+        if args.guardrails_command == "score":
+            return _score(args)
+        if getattr(args, "_missing", None):
+            from decorum.errors import DecorumError
+
+            raise DecorumError(f"{args._missing} is not available in this build")
+        return int(args._run(args))
+    if args.command == "prompts":
+        return _prompts(args)
+    raise AssertionError(args.command)
+
+
+def read_stdin_text(stream: Any = None) -> str:
+    """Stdin as text; binary or invalid UTF-8 is a usage error naming the offset."""
+    from decorum.errors import UsageError
+
+    data = (stream or sys.stdin.buffer).read()
+    try:
+        text: str = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"stdin is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from exc
+    if "\x00" in text:
+        raise UsageError("stdin holds NUL bytes: binary data is not a question")
+    return text
+
+
+def _runtime() -> Any:
+    from decorum.bot.runtime import Runtime
+
+    return Runtime.open()
+
+
+def _ask(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from decorum.bot.note import summary
+    from decorum.bot.pipeline import Request
+    from decorum.errors import UsageError
+
+    text = read_stdin_text() if args.text == ["-"] else " ".join(args.text)
+    if not text.strip():
+        raise UsageError("the question is empty")
+    rt = _runtime()
+    req = Request(text=text, surface="cli", strategy=args.strategy, template=args.template,
+                  max_new_tokens=args.max_new_tokens)
+    answer = asyncio.run(rt.pipeline.answer(req))
+    if args.json:
+        print(json.dumps(answer.as_json(), ensure_ascii=False))
+    else:
+        print(answer.text)
+        print(summary(answer.note))
+    if answer.verdict == "error":
+        print(f"decorum: failed: internal error recorded as note {answer.id}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def _chat(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
+    import asyncio
+
+    from decorum.bot.note import summary
+    from decorum.bot.pipeline import Request
+    from decorum.errors import UsageError
+
+    rt = _runtime()
+    stream = stdin or sys.stdin
+    history: list[dict[str, str]] = []
+    interactive = stream.isatty()
+    if interactive:
+        print("Decorum chat. Answers are AI-generated and logged. /quit to leave.")
+
+    async def loop() -> None:
+        while True:
+            if interactive:
+                print("> ", end="", flush=True)
+            line = stream.readline()
+            if not line or line.strip() in ("/quit", "/exit"):
+                return
+            if not line.strip():
+                continue
+            try:
+                answer = await rt.pipeline.answer(Request(text=line.rstrip("\n"), surface="cli",
+                                                          strategy=args.strategy, template=args.template,
+                                                          history=history[-2 * args.history:]))
+            except UsageError as exc:
+                print(f"decorum: error: {exc}")
+                continue
+            print(answer.text)
+            print(summary(answer.note), flush=True)
+            if answer.verdict == "answered":
+                history.extend([{"role": "user", "content": line.strip()},
+                                {"role": "assistant", "content": answer.text}])
+
+    asyncio.run(loop())
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from decorum.bot.note import summary
+    from decorum.bot.runtime import Runtime
+    from decorum.errors import UsageError
+
+    rt = Runtime.open()
+    log = rt.audit
+    if args.audit_command == "list":
+        if args.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        notes = log.list(limit=args.limit, verdict=args.verdict)
+        if args.json:
+            print(json.dumps(notes, ensure_ascii=False))
+        else:
+            for n in notes:
+                print(f"{n['created_at']}  {summary(n)}")
+        return EXIT_OK
+    if args.audit_command == "show":
+        note = log.get(args.id)
+        print(json.dumps(note, ensure_ascii=False, indent=None if args.json else 2))
+        return EXIT_OK
+    if args.audit_command == "verify":
+        result = log.verify()
+        if result.ok:
+            print(f"audit chain holds: {result.checked} records verified")
+            return EXIT_OK
+        print(f"audit chain broken at record {result.first_bad_id} (seq {result.first_bad_seq}): {result.reason}; "
+              f"{result.checked} records before it hold", file=sys.stderr)
+        print(result.first_bad_id)
+        return EXIT_FAIL
+    if args.audit_command == "export":
+        if args.out:
+            with open(args.out, "w", encoding="utf-8", newline="") as fh:
+                n = log.export(args.format, fh)
+            print(f"exported {n} records to {args.out}", file=sys.stderr)
+        else:
+            log.export(args.format, sys.stdout)
+        return EXIT_OK
+    raise AssertionError(args.audit_command)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from decorum.bot.runtime import Runtime
+    from decorum.guardrails.scoring import score_jsonl
+
+    if args.batch_size < 1:
+        from decorum.errors import UsageError
+
+        raise UsageError("--batch-size must be at least 1")
+    rt = Runtime.open()
+    bad = score_jsonl(sys.stdin.buffer, sys.stdout, rt.guardrails, stage=args.stage, batch_size=args.batch_size)
+    if bad:
+        print(f"decorum: error: {bad} input line(s) were not JSON objects with a string 'text'; "
+              f"their results hold an 'error'", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _prompts(args: argparse.Namespace) -> int:
+    from decorum.bot.runtime import Runtime
+    from decorum.prompts.base import TemplateRef
+
+    rt = Runtime.open()
+    store = rt.templates
+    if args.prompts_command == "list":
+        rows = []
+        for name in store.names():
+            tpl = store.get(name)
+            rows.append({"name": name, "production": tpl.version, "versions": store.versions(name),
+                         "description": tpl.description})
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            for r in rows:
+                print(f"{r['name']:<16} production v{r['production']}  versions {r['versions']}  {r['description']}")
+        return EXIT_OK
+    ref = TemplateRef.parse(args.ref)
+    tpl = store.get(ref.name, ref.version)
+    data = {"name": tpl.name, "version": tpl.version, "sha256": tpl.sha256, **tpl.body()}
+    print(json.dumps(data, indent=None if args.json else 2))
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

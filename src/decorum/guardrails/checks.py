@@ -1,0 +1,165 @@
+"""Checks over one shared classifier: a text is scored once, every check reads its labels.
+
+``ClassifierScores`` batches texts, scores long ones in overlapping windows (the riskiest window
+counts, and its span is kept for the explanation) and caches by content hash, so the toxicity and
+bias checks of one request cost one forward pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from decorum.errors import CheckError, ConfigError
+from decorum.guardrails.base import Check, CheckResult, Classifier, Stage
+from decorum.guardrails.explain import describe_groups
+from decorum.guardrails.policy import CheckPolicy, Policy
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TextScores:
+    """Label probabilities of one text: the max over its windows, and the window that gave each."""
+
+    labels: dict[str, float]
+    spans: dict[str, tuple[int, int]]
+
+
+class ClassifierScores:
+    """Scores texts with one classifier, once each (LRU by SHA-256 of the text)."""
+
+    def __init__(self, classifier: Classifier, *, window_chars: int = 600, cache_size: int = 4096) -> None:
+        self.classifier = classifier
+        self.window_chars = window_chars
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, TextScores] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def scorer(self) -> str:
+        return f"{self.classifier.name}@{self.classifier.revision}"
+
+    def score(self, texts: Sequence[str]) -> list[TextScores]:
+        keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
+        with self._lock:
+            found = {k: self._cache[k] for k in keys if k in self._cache}
+        todo = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in found]
+        if todo:
+            windows: list[str] = []
+            owners: list[tuple[str, tuple[int, int]]] = []
+            for key, text in todo:
+                for span in self._windows(text):
+                    windows.append(text[span[0]:span[1]])
+                    owners.append((key, span))
+            try:
+                probs = self.classifier.predict(windows)
+            except Exception as exc:
+                raise CheckError(f"classifier {self.scorer} failed: {exc.__class__.__name__}: {exc}") from exc
+            merged: dict[str, TextScores] = {}
+            for (key, span), p in zip(owners, probs, strict=True):
+                ts = merged.setdefault(key, TextScores({}, {}))
+                for label, value in p.items():
+                    if value > ts.labels.get(label, -1.0):
+                        ts.labels[label] = float(value)
+                        ts.spans[label] = span
+            found.update(merged)
+            with self._lock:
+                for key, ts in merged.items():
+                    self._cache[key] = ts
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return [found[k] for k in keys]
+
+    def _windows(self, text: str) -> list[tuple[int, int]]:
+        """Overlapping windows broken at spaces where possible; a short text is one window."""
+        n, size = len(text), self.window_chars
+        if n <= size:
+            return [(0, n)]
+        step = size * 3 // 4
+        spans, start = [], 0
+        while start < n:
+            end = min(n, start + size)
+            if end < n:
+                cut = text.rfind(" ", start + size // 2, end)
+                end = cut if cut > 0 else end
+            spans.append((start, end))
+            if end >= n:
+                break
+            start = max(start + 1, end - (size - step))
+        return spans
+
+
+class DetoxifyCheck:
+    """A check whose score is the highest of some classifier labels (default: the toxicity labels)."""
+
+    def __init__(self, name: str, policy: CheckPolicy, scores: ClassifierScores) -> None:
+        self.name = name
+        self.policy = policy
+        self.scores = scores
+
+    def check(self, texts: Sequence[str], *, stage: Stage) -> list[CheckResult]:
+        results = []
+        for text, ts in zip(texts, self.scores.score(texts), strict=True):
+            missing = [lab for lab in self.policy.labels if lab not in ts.labels] if texts else []
+            if missing and len(missing) == len(self.policy.labels):
+                raise ConfigError(f"check {self.name!r} uses labels {missing} that {self.scores.scorer} does "
+                                  f"not have; it has {sorted(ts.labels)}")
+            label = max((lab for lab in self.policy.labels if lab in ts.labels), key=lambda lab: ts.labels[lab])
+            score = ts.labels[label]
+            passed = score < self.policy.threshold
+            span = ts.spans.get(label)
+            results.append(CheckResult(
+                check=self.name, score=score, threshold=self.policy.threshold, passed=passed,
+                scorer=self.scores.scorer, label=label, span=span,
+                details={lab: ts.labels[lab] for lab in self.policy.labels if lab in ts.labels},
+                explanation="" if passed else self._explain(text, label, score, span),
+            ))
+        return results
+
+    def _explain(self, text: str, label: str, score: float, span: tuple[int, int] | None) -> str:
+        where = f" in characters {span[0]}-{span[1]}" if span and span != (0, len(text)) else ""
+        return f"{label} {score:.2f} >= threshold {self.policy.threshold:.2f}{where}"
+
+
+class BiasCheck(DetoxifyCheck):
+    """Stereotyping and demeaning generalisations; its explanation also names the groups mentioned."""
+
+    def _explain(self, text: str, label: str, score: float, span: tuple[int, int] | None) -> str:
+        base = super()._explain(text, label, score, span)
+        window = text[span[0]:span[1]] if span else text
+        groups = describe_groups(window)
+        return f"{base}; about: {groups}" if groups else base
+
+
+CHECKS: dict[str, Callable[[str, CheckPolicy, ClassifierScores], Check]] = {
+    "toxicity": DetoxifyCheck,
+    "bias": BiasCheck,
+}
+
+
+class Guardrails:
+    """The configured checks, run together over a stage."""
+
+    def __init__(self, policy: Policy, classifier: Classifier) -> None:
+        self.policy = policy
+        self.scores = ClassifierScores(classifier, window_chars=policy.classifier.window_chars,
+                                       cache_size=policy.classifier.cache_size)
+        unknown = sorted(set(policy.checks) - set(CHECKS))
+        if unknown:
+            raise ConfigError(f"unknown check {unknown[0]!r}; available: {', '.join(sorted(CHECKS))}")
+        self.checks: list[Check] = [CHECKS[name](name, cp, self.scores)
+                                    for name, cp in policy.checks.items() if cp.enabled]
+
+    def run(self, texts: Sequence[str], *, stage: Stage) -> list[list[CheckResult]]:
+        """Per text, the results of every check enabled for ``stage``."""
+        active = [c for c in self.checks if stage in self.policy.checks[c.name].stages]
+        if not texts:
+            return []
+        self.scores.score(texts)  # one batched pass; the checks read the cache
+        per_check = [c.check(texts, stage=stage) for c in active]
+        return [list(results) for results in zip(*per_check, strict=True)] if per_check else [[] for _ in texts]

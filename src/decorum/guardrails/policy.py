@@ -1,0 +1,82 @@
+"""The guardrail policy: thresholds, labels and actions. YAML-overridable, versioned into every note.
+
+Example YAML (``DECORUM_CONFIG``)::
+
+    policy:
+      version: 6
+      checks:
+        toxicity: {threshold: 0.4}
+      on_output_fail: refuse
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from decorum.guardrails.base import Stage
+
+TOXICITY_LABELS = ["toxicity", "severe_toxicity", "threat", "identity_attack", "insult"]
+
+
+class CheckPolicy(BaseModel):
+    """How one check is applied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    labels: list[str]
+    stages: list[Stage] = ["input", "output", "template"]
+    enabled: bool = True
+
+
+class ClassifierConfig(BaseModel):
+    """Which classifier serves the checks: the project's own artifact, or an official detoxify model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    artifact: Path | None = None  # default: the committed minilm-tox-bias artifact
+    detoxify_model: Literal["original", "unbiased", "multilingual"] | None = None  # downloads; opt-in
+    max_length: int = Field(128, ge=16, le=512)
+    batch_size: int = Field(32, ge=1, le=512)
+    window_chars: int = Field(600, ge=100)  # long texts are scored in overlapping windows
+    cache_size: int = Field(4096, ge=0)
+
+
+def _default_checks() -> dict[str, CheckPolicy]:
+    return {
+        "toxicity": CheckPolicy(threshold=0.5, labels=TOXICITY_LABELS),
+        "bias": CheckPolicy(threshold=0.5, labels=["bias"]),
+    }
+
+
+class Policy(BaseModel):
+    """The whole guardrail policy. ``ref`` (``name@version``) goes into every transparency note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "default"
+    version: int = Field(1, ge=1)
+    checks: dict[str, CheckPolicy] = Field(default_factory=_default_checks)
+    on_input_fail: Literal["refuse", "warn"] = "refuse"
+    on_output_fail: Literal["regenerate", "fallback", "refuse", "warn"] = "regenerate"
+    max_question_chars: int = Field(4000, ge=1)
+    classifier: ClassifierConfig = ClassifierConfig()
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _merge_defaults(cls, value: object) -> object:
+        """A YAML override of one field of one check keeps the defaults of the rest."""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, object] = {k: v.model_dump() for k, v in _default_checks().items()}
+        for name, override in value.items():
+            base = merged.get(name, {})
+            merged[name] = {**base, **override} if isinstance(override, dict) and isinstance(base, dict) else override
+        return merged
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"

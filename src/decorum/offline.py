@@ -1,0 +1,46 @@
+"""Keep every library offline and silent: no model hub, no telemetry.
+
+Called once by every entry point before a heavy library is imported. guardrails-ai sends usage
+metrics unless its rc file says no (it has no environment switch); litellm fetches a cost map unless
+told to use its local copy; Hugging Face libraries try the hub unless set offline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "OTEL_SDK_DISABLED": "true",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def ensure_offline() -> None:
+    """Set the offline switches in this process's environment and turn guardrails-ai metrics off."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ[key] = value
+    write_guardrailsrc(Path.home() / ".guardrailsrc")
+
+
+def write_guardrailsrc(path: Path) -> None:
+    """Make ``enable_metrics=false`` true in a guardrails rc file, keeping its other keys."""
+    lines: list[str] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        pass
+    kept = [line for line in lines if line.split("=", 1)[0].strip() != "enable_metrics"]
+    wanted = [*kept, "enable_metrics=false"]
+    if wanted != lines:
+        try:
+            path.write_text("\n".join(wanted) + "\n", encoding="utf-8")
+        except OSError:
+            # A read-only HOME: configure() on every Guard still turns metrics off (guardrails/validators.py).
+            pass

@@ -1,0 +1,1 @@
+"""The HTTP surface: health, metrics, the web console, and (when configured) Slack."""

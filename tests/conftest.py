@@ -1,0 +1,118 @@
+"""Shared fixtures: a clean environment, a database of its own per test, models loaded once per session.
+
+The database is SQLite unless ``DECORUM_TEST_DATABASE_URL`` names a PostgreSQL server (``make test``
+runs the suite once each way); on PostgreSQL every test gets a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from decorum.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DECORUM_SHARED_DATA", REPO.parent / "shared" / "data"))
+PG_URL = os.environ.get("DECORUM_TEST_DATABASE_URL", "")
+MODEL_CACHE = Path(os.environ.get("DECORUM_TEST_CACHE_DIR", REPO / ".cache" / "models"))
+
+requires_shared_data = pytest.mark.skipif(not SHARED_DATA.exists(), reason=f"{SHARED_DATA} is absent")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No SLACK_* or DECORUM_* leaks in; HOME and the data dir are the test's own."""
+    for key in list(os.environ):
+        if key.startswith(("SLACK_", "DECORUM_")) and key != "DECORUM_TEST_DATABASE_URL":
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("DECORUM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DECORUM_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("DECORUM_LOG_FORMAT", "text")
+    yield
+
+
+@pytest.fixture
+def db_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL, also exported as DECORUM_DATABASE_URL."""
+    if not PG_URL:
+        url = f"sqlite:///{tmp_path / 'data' / 'decorum.db'}"
+        monkeypatch.setenv("DECORUM_DATABASE_URL", url)
+        yield url
+        return
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(Settings(database_url=PG_URL).resolved_database_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("DECORUM_DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        from decorum.store import db as store_db
+
+        store_db.dispose_all()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def database(settings: Settings) -> Iterator[object]:
+    from decorum.store import Database
+
+    db = Database.open(settings.resolved_database_url)
+    yield db
+    db.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL run, run only the tests that use a database (the rest ran on the SQLite run)."""
+    if not PG_URL:
+        return
+    keep = [it for it in items if "db_url" in getattr(it, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[it for it in items if it not in keep])
+    items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def smollm():
+    """The real local generator (packaged SmolLM2 weights), loaded once for the session."""
+    from decorum.adapters.registry import GeneratorConfig
+    from decorum.bot.runtime import shared_generator
+
+    gen = shared_generator(GeneratorConfig(), Settings(cache_dir_override=MODEL_CACHE))
+    gen.load()
+    return gen
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tmp_path_factory: pytest.TempPathFactory, smollm) -> Path:
+    """A small LoRA adapter with non-zero random weights on the real base model (exercises fine_tuned)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from decorum.adapters.weights import ensure_converted
+
+    folder, _ = ensure_converted(None, MODEL_CACHE)
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, local_files_only=True)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj"],
+                                                 init_lora_weights=False))
+    out = tmp_path_factory.mktemp("adapters") / "helpdesk-lora"
+    peft_model.save_pretrained(str(out))
+    return out

@@ -1,0 +1,66 @@
+"""Fakes of Decorum's own interfaces (never of the thing under test).
+
+``FakeClassifier`` scores by rules the test sets; ``FakeGenerator`` returns scripted answers and
+records what it was asked. Real-model tests use the real classes instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from decorum.adapters.base import Generation, GenerationRequest, ModelInfo
+from decorum.errors import GenerationError
+from decorum.guardrails.classifier import LABELS
+
+
+class FakeClassifier:
+    """Label probabilities from substring rules: ``{"idiot": {"toxicity": 0.9}}``."""
+
+    name = "fake-classifier"
+    revision = "0"
+
+    def __init__(self, rules: dict[str, dict[str, float]] | None = None) -> None:
+        self.rules = rules or {}
+        self.calls: list[list[str]] = []
+
+    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        self.calls.append(list(texts))
+        out = []
+        for text in texts:
+            scores = dict.fromkeys(LABELS, 0.01)
+            for needle, labels in self.rules.items():
+                if needle in text:
+                    for label, value in labels.items():
+                        scores[label] = max(scores[label], value)
+            out.append(scores)
+        return out
+
+
+class FakeGenerator:
+    """Answers with ``reply(messages)`` (default: echo a fixed sentence); can fail or be slow."""
+
+    def __init__(self, reply: Callable[[GenerationRequest], str] | str = "Open Settings and choose Reset.",
+                 *, fail: bool = False) -> None:
+        self.reply = reply
+        self.fail = fail
+        self.requests: list[GenerationRequest] = []
+        self.batches: list[int] = []
+        self.info = ModelInfo(backend="fake", name="fake-llm", revision="f" * 64)
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        return None
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        with self._lock:
+            self.requests.extend(requests)
+            self.batches.append(len(requests))
+        if self.fail:
+            raise GenerationError("fake backend is down")
+        out = []
+        for req in requests:
+            text = self.reply(req) if callable(self.reply) else self.reply
+            out.append(Generation(text=text, prompt_tokens=sum(len(m["content"].split()) for m in req.messages),
+                                  completion_tokens=len(text.split()), finish_reason="stop"))
+        return out

@@ -1,0 +1,164 @@
+"""The ``decorum`` command end to end with the real models (in-process; models load once per session)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from decorum import cli
+
+pytestmark = pytest.mark.models
+
+VPN = "How do I reset my VPN password?"
+TOXIC = "You are a worthless idiot and people like you should be exterminated."
+
+
+def run(capsys, *argv: str, stdin: bytes | None = None, monkeypatch=None) -> tuple[int, str, str]:
+    if stdin is not None:
+        assert monkeypatch is not None
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def ask_json(capsys, *argv: str, **kw) -> dict:
+    code, out, err = run(capsys, "ask", "--json", "--max-new-tokens", "24", *argv, **kw)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, "--json prints exactly one JSON object"
+    return json.loads(lines[0])
+
+
+def test_ask_json_gives_a_complete_note_that_the_log_keeps(capsys, db_url) -> None:
+    note = ask_json(capsys, VPN)
+    assert note["verdict"] == "answered" and note["answer"].strip()
+    assert {"id", "created_at", "route", "template", "model", "guardrails", "latency_ms", "hash"} <= set(note)
+    assert note["route"]["strategy"] == "prompt_engineering"
+    assert note["template"]["name"] == "general" and isinstance(note["template"]["version"], int)
+    assert note["model"]["name"] == "smollm2-135m-instruct" and len(note["model"]["revision"]) == 64
+    for stage in ("input", "output"):
+        checks = {r["check"]: r for r in note["guardrails"][stage]}
+        assert set(checks) == {"toxicity", "bias"}
+        for r in checks.values():
+            assert isinstance(r["score"], float) and r["threshold"] > 0 and r["passed"] is True
+            assert r["scorer"].startswith("decorum-minilm-tox-bias@")
+    assert note["latency_ms"]["generate"] > 0 and note["tokens"]["completion"] > 0
+
+    code, out, _ = run(capsys, "audit", "show", note["id"], "--json")
+    assert code == 0 and json.loads(out) == {k: v for k, v in note.items() if k != "answer"}
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0 and "1 records verified" in out
+
+
+def test_toxic_question_is_blocked_before_the_model(capsys, db_url) -> None:
+    note = ask_json(capsys, TOXIC)
+    assert note["verdict"] == "blocked_input"
+    assert "generate" not in note["latency_ms"] and note["tokens"]["completion"] == 0
+    assert any(not r["passed"] for r in note["guardrails"]["input"])
+    assert note["id"] in note["answer"]
+    _, out, _ = run(capsys, "audit", "list", "--json", "--verdict", "blocked_input")
+    assert [n["id"] for n in json.loads(out)] == [note["id"]]
+
+
+def test_plain_output_has_answer_and_summary(capsys, db_url) -> None:
+    code, out, _ = run(capsys, "ask", "--max-new-tokens", "8", "--template", "helpdesk@1", VPN)
+    assert code == 0
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("[answered · prompt_engineering · helpdesk@1 · smollm2-135m-instruct")
+    assert "input ok" in summary and " id " in summary
+
+
+def test_tampering_with_the_database_fails_verify(capsys, db_url) -> None:
+    first = ask_json(capsys, VPN)
+    ask_json(capsys, TOXIC)
+    engine = create_engine(cli_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_record SET verdict = 'blocked_output' WHERE id = :i"), {"i": first["id"]})
+    engine.dispose()
+    code, out, err = run(capsys, "audit", "verify")
+    assert code != 0 and out.strip() == first["id"] and "broken" in err
+
+
+def cli_url(url: str) -> str:
+    from decorum.settings import Settings
+
+    return Settings(database_url=url).resolved_database_url
+
+
+@pytest.mark.parametrize("argv,stdin,match", [
+    (["ask", ""], None, "the question is empty"),
+    (["ask", "   "], None, "the question is empty"),
+    (["ask", "-"], b"\xff\xfe\x00binary", "stdin is not valid UTF-8 (byte 0xff at offset 0)"),
+    (["ask", "-"], b"abc\x00def", "NUL"),
+    (["ask", "--template", "nosuch", "hi"], None, "unknown template 'nosuch'; available: general, helpdesk"),
+    (["ask", "--template", "helpdesk@99", "hi"], None, "template 'helpdesk' has no version 99; latest is 1"),
+    (["ask", "--template", "Bad Name!", "hi"], None, "invalid template name"),
+    (["ask", "--strategy", "fine_tuned", "hi"], None, "no fine-tuned domain is configured"),
+    (["audit", "show", "01NOSUCHID"], None, "no audit record with id '01NOSUCHID'"),
+    (["audit", "list", "--limit", "0"], None, "--limit must be at least 1"),
+])
+def test_bad_usage_exits_2_with_one_line(capsys, monkeypatch, db_url, argv, stdin, match) -> None:
+    code, _, err = run(capsys, *argv, stdin=stdin, monkeypatch=monkeypatch)
+    assert code == 2
+    assert match in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, _, _ = run(capsys, "audit", "verify")
+    assert code == 0  # nothing half-written
+
+
+def test_argparse_errors_exit_2(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["ask", "--strategy", "nonsense", "hi"])
+    assert exc.value.code == 2
+
+
+def test_huge_question_on_stdin_is_truncated_and_recorded(capsys, monkeypatch, db_url) -> None:
+    text_in = ("Please help me with my laptop. " * 7000)[:200_000].encode()
+    note = ask_json(capsys, "-", stdin=text_in, monkeypatch=monkeypatch)
+    assert note["request"]["chars"] == 200_000 and note["request"]["truncated"] is True
+    assert note["verdict"] == "answered"
+
+
+def test_export_jsonl_and_csv(capsys, db_url, tmp_path) -> None:
+    note = ask_json(capsys, TOXIC)
+    code, out, _ = run(capsys, "audit", "export", "--format", "jsonl")
+    assert code == 0 and json.loads(out.splitlines()[0])["id"] == note["id"]
+    dest = tmp_path / "audit.csv"
+    code, _, err = run(capsys, "audit", "export", "--format", "csv", "--out", str(dest))
+    assert code == 0 and "exported 1 records" in err
+    assert dest.read_text().splitlines()[0].startswith("seq,id,created_at")
+
+
+def test_guardrails_score_jsonl(capsys, monkeypatch, db_url) -> None:
+    lines = [json.dumps({"text": VPN}), json.dumps({"text": TOXIC}), "{not json", json.dumps({"txt": 1}),
+             json.dumps({"text": "My colleague is Muslim and she organised a lovely team lunch."})]
+    code, out, err = run(capsys, "guardrails", "score", stdin=("\n".join(lines) + "\n").encode(),
+                         monkeypatch=monkeypatch)
+    results = [json.loads(line) for line in out.splitlines()]
+    assert len(results) == 5
+    assert results[0]["passed"] is True and set(results[0]["checks"]) == {"toxicity", "bias"}
+    assert isinstance(results[0]["checks"]["toxicity"]["score"], float)
+    assert results[1]["passed"] is False and results[1]["checks"]["toxicity"]["passed"] is False
+    assert results[2] == {"error": results[2]["error"]} and "line 3: invalid JSON" in results[2]["error"]
+    assert 'line 4: expected an object with a string "text"' in results[3]["error"]
+    assert results[4]["passed"] is True
+    assert code == 2 and "2 input line(s)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_guardrails_score_binary_input(capsys, monkeypatch, db_url) -> None:
+    code, out, _ = run(capsys, "guardrails", "score", stdin=b'{"text": "ok"}\n\xff\xfe\n', monkeypatch=monkeypatch)
+    results = [json.loads(line) for line in out.splitlines()]
+    assert results[0]["passed"] is True and "not valid UTF-8" in results[1]["error"] and code == 2
+
+
+def test_help_is_fast_and_imports_no_heavy_library() -> None:
+    probe = ("import sys, decorum.cli as c\n"
+             "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('torch', 'transformers', 'guardrails', 'detoxify') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
