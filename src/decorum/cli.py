@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from decorum.errors import DecorumError, UsageError
 
     try:
-        _setup_logging()
+        _setup_logging(default_level="INFO" if args.command == "serve" else "WARNING")
         return int(_dispatch(args) or 0)
     except UsageError as exc:
         print(f"decorum: error: {exc}", file=sys.stderr)
@@ -105,12 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _setup_logging() -> None:
+def _setup_logging(default_level: str) -> None:
     from decorum.logs import configure_logging
     from decorum.settings import Settings
 
     s = Settings()
-    configure_logging(s.log_level, s.log_format)
+    configure_logging(s.log_level or default_level, s.log_format)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -127,6 +127,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "guardrails":
         if args.guardrails_command == "score":
             return _score(args)
+        if args.guardrails_command == "eval":
+            from decorum.bot.runtime import Runtime
+            from decorum.guardrails import evaluate
+
+            return evaluate.run(args, Runtime.open().guardrails)
         if getattr(args, "_missing", None):
             from decorum.errors import DecorumError
 
@@ -170,6 +175,7 @@ def _ask(args: argparse.Namespace) -> int:
     rt = _runtime()
     req = Request(text=text, surface="cli", strategy=args.strategy, template=args.template,
                   max_new_tokens=args.max_new_tokens)
+    rt.validate(req)  # bad usage is refused before any model loads
     answer = asyncio.run(rt.pipeline.answer(req))
     if args.json:
         print(json.dumps(answer.as_json(), ensure_ascii=False))
@@ -190,6 +196,7 @@ def _chat(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
     from decorum.errors import UsageError
 
     rt = _runtime()
+    rt.validate(Request(text="-", surface="cli", strategy=args.strategy, template=args.template))
     stream = stdin or sys.stdin
     history: list[dict[str, str]] = []
     interactive = stream.isatty()

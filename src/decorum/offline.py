@@ -19,6 +19,9 @@ OFFLINE_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     "OTEL_SDK_DISABLED": "true",
     "TOKENIZERS_PARALLELISM": "false",
+    # quiet: no progress bars on a CLI's stderr
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
 }
 
 

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     )
     config: Path | None = None
     audit_key: SecretStr | None = None
-    log_level: str = "INFO"
+    log_level: str | None = None  # default: INFO for `serve`, WARNING for one-shot commands
     log_format: Literal["json", "text"] = "json"
 
     slack_bot_token: SecretStr | None = Field(

@@ -95,16 +95,7 @@ class Pipeline:
         return out
 
     def validate(self, req: Request) -> None:
-        """Refuse bad usage before anything is recorded: empty text, unknown template or strategy."""
-        if not req.text or not req.text.strip():
-            raise UsageError("the question is empty")
-        if "\x00" in req.text:
-            raise UsageError("the question contains NUL bytes; send text, not binary data")
-        if req.template:
-            ref = TemplateRef.parse(req.template)
-            self.templates.get(ref.name, ref.version)
-        self.router.route(RouteContext(question="", surface=req.surface), strategy=req.strategy,
-                          template=req.template)
+        validate_request(req, self.templates, self.router)
 
     async def answer(self, req: Request) -> Answer:
         """Answer (or refuse) ``req``. Internal failures become an ``error`` note and an apology."""
@@ -238,6 +229,18 @@ class Pipeline:
                                    scorer="pipeline", explanation="the model produced no text")]
         latency["output_checks"] = latency.get("output_checks", 0) + _ms(t)
         return gen, results
+
+
+def validate_request(req: Request, templates: TemplateStore, router: Router) -> None:
+    """Refuse bad usage before anything is recorded: empty text, unknown template or strategy."""
+    if not req.text or not req.text.strip():
+        raise UsageError("the question is empty")
+    if "\x00" in req.text:
+        raise UsageError("the question contains NUL bytes; send text, not binary data")
+    if req.template:
+        ref = TemplateRef.parse(req.template)
+        templates.get(ref.name, ref.version)
+    router.route(RouteContext(question="", surface=req.surface), strategy=req.strategy, template=req.template)
 
 
 def _ms(t0: float) -> int:

@@ -19,7 +19,7 @@ from typing import Any, cast
 from decorum.adapters.base import Generator
 from decorum.adapters.registry import GeneratorConfig, build_generator
 from decorum.bot.config import AppConfig, load_config
-from decorum.bot.pipeline import Pipeline
+from decorum.bot.pipeline import Pipeline, Request, validate_request
 from decorum.bot.router import Router
 from decorum.guardrails.audit import Pseudonymiser, SqlAuditLog
 from decorum.guardrails.base import Classifier
@@ -120,6 +120,10 @@ class Runtime:
     def pipeline(self) -> Pipeline:
         return Pipeline(guardrails=self.guardrails, router=self.router, templates=self.templates,
                         generator=self.generator, audit=self.audit, pseudonymiser=self.pseudonymiser)
+
+    def validate(self, req: Request) -> None:
+        """Check a request's usage (text, template, strategy) without loading any model."""
+        validate_request(req, self.templates, self.router)
 
     def load_models(self) -> None:
         """Load the classifier and the generator now (and score/generate once to warm them)."""

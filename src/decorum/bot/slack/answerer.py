@@ -1,0 +1,291 @@
+"""The work after the ack: claim, notice, progress, history, the pipeline, the reply. Bounded, never dropped.
+
+Listeners ack and hand a ``Job`` to ``Answerer.submit``; each job is an asyncio task that first claims its
+key (the database decides, across replicas), then shows progress and waits for one of ``concurrency``
+slots: jobs beyond that queue on the semaphore in arrival order. The CPU work happens in the pipeline's
+own batching threads, so the event loop, and with it every ack, stays free.
+
+Logs carry ids (team, channel, ts, note id), never text.
+
+Example::
+
+    answerer = Answerer(runtime, SlackSettings(), claims, notices)
+    answerer.submit(Job(kind="app_mention", key=message_key("C1", ts), client=client, ...))
+    await answerer.drain(grace_s=30)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter as PromCounter
+from prometheus_client import Gauge
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from decorum.bot import messages
+from decorum.bot.note import new_id
+from decorum.bot.pipeline import Answer, Request
+from decorum.bot.runtime import Runtime
+from decorum.bot.slack.blocks import (
+    SlackMessage,
+    answer_messages,
+    apology_message,
+    home_url,
+    refusal_message,
+    text_message,
+)
+from decorum.bot.slack.config import SlackSettings
+from decorum.bot.slack.dedupe import EventClaims
+from decorum.bot.slack.history import question_text, thread_history
+from decorum.bot.slack.notices import FirstContact
+from decorum.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+JOBS = PromCounter("decorum_slack_jobs_total", "Slack messages handled, by kind and outcome", ["kind", "outcome"])
+IN_FLIGHT = Gauge("decorum_slack_jobs_in_flight", "Slack jobs claimed and not yet finished")
+WAITING = Gauge("decorum_slack_jobs_waiting", "Slack jobs waiting for an answering slot")
+
+
+@dataclass(slots=True)
+class Job:
+    """One person's message (or ``/decorum ask``) to answer. ``text`` goes to the model only."""
+
+    kind: str  # app_mention | message | assistant | command
+    key: str  # the dedupe key (``dedupe.message_key`` ...)
+    client: AsyncWebClient  # authorised for the workspace
+    user: str
+    channel: str
+    text: str
+    team: str | None = None
+    channel_type: str = "channel"  # im | channel | group | mpim | command
+    ts: str | None = None  # the person's message
+    thread_ts: str | None = None  # where the answer goes
+    event_id: str | None = None
+    app_id: str | None = None
+    bot_user_id: str | None = None
+    bot_id: str | None = None
+    follow_up: bool = False  # a thread reply without a mention: only in threads the bot is in
+    command: str | None = None
+    respond: Callable[..., Awaitable[Any]] | None = None  # slash commands answer through response_url
+    set_status: Callable[..., Awaitable[Any]] | None = None  # assistant threads show a status
+    received: float = field(default_factory=time.monotonic)
+
+    @property
+    def private(self) -> bool:
+        """A DM: refusals go in the thread rather than as an ephemeral message."""
+        return self.channel_type == "im"
+
+    def ids(self) -> str:
+        return (f"kind={self.kind} team={self.team} channel={self.channel} ts={self.ts} "
+                f"thread_ts={self.thread_ts} event={self.event_id}")
+
+
+class Answerer:
+    """Runs jobs as tasks: at most ``concurrency`` answering at once, the rest queued in order."""
+
+    def __init__(self, runtime: Runtime, config: SlackSettings, claims: EventClaims, notices: FirstContact) -> None:
+        self.runtime = runtime
+        self.config = config
+        self.claims = claims
+        self.notices = notices
+        self.tasks: set[asyncio.Task[str]] = set()
+        self.outcomes: Counter[str] = Counter()
+        self._slots: asyncio.Semaphore | None = None
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:
+            self._slots, self._slots_loop = asyncio.Semaphore(self.config.concurrency), loop
+        return self._slots
+
+    def submit(self, job: Job) -> asyncio.Task[str]:
+        """Start ``job`` in the background (call after the ack); the task's result is the outcome."""
+        task = asyncio.get_running_loop().create_task(self.run(job), name=f"slack-{job.key}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def drain(self, grace_s: float | None = None) -> int:
+        """Wait for the jobs in flight; returns how many were still running after ``grace_s`` (then cancelled)."""
+        if not self.tasks:
+            return 0
+        _done, pending = await asyncio.wait(set(self.tasks), timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+            logger.warning("slack shutdown: %s answers unfinished; their claims stay open for recovery", len(pending))
+        return len(pending)
+
+    async def run(self, job: Job) -> str:
+        """Answer ``job`` once. Returns the outcome (``answered``, ``refused``, ``duplicate``, ...)."""
+        outcome = await self._run(job)
+        self.outcomes[outcome] += 1
+        JOBS.labels(job.kind, outcome).inc()
+        return outcome
+
+    async def _run(self, job: Job) -> str:
+        if job.follow_up and not await asyncio.to_thread(self.claims.in_thread, job.channel, job.thread_ts or ""):
+            return "ignored"
+        claimed = await asyncio.to_thread(self.claims.claim, job.key, kind=job.kind, event_id=job.event_id,
+                                          team=job.team, channel=job.channel, thread_ts=job.thread_ts)
+        if not claimed:
+            logger.info("slack duplicate %s", job.ids())
+            return "duplicate"
+        IN_FLIGHT.inc()
+        outcome, ref, clear = "error", None, None
+        delivered = False
+        try:
+            question = question_text(job.text, job.bot_user_id)
+            if not question:
+                await self._post(job, text_message(messages.slack_empty_mention()), public=True)
+                delivered, outcome = True, "help"
+                return outcome
+            await self._first_contact(job)
+            clear = await self._show_progress(job)
+            WAITING.inc()
+            try:
+                await self._semaphore().acquire()
+            finally:
+                WAITING.dec()
+            try:
+                await asyncio.to_thread(self.claims.finish, job.key, "answering")  # alive: not stale
+                history = await self._history(job)
+                req = Request(text=question, surface="slack", user=job.user, team=job.team, channel=job.channel,
+                              thread_ts=job.thread_ts, command=job.command, history=history)
+                try:
+                    answer = await self.runtime.pipeline.answer(req)
+                except UsageError as exc:
+                    await self._post(job, text_message(messages.slack_usage_problem(str(exc))), public=False)
+                    delivered, outcome = True, "usage"
+                    return outcome
+                ref = answer.id
+                outcome = await self._deliver(job, answer)
+                delivered = True
+            finally:
+                self._semaphore().release()
+            logger.info("slack answered %s note=%s outcome=%s ms=%s", job.ids(), ref, outcome,
+                        round((time.monotonic() - job.received) * 1000))
+            return outcome
+        except asyncio.CancelledError:
+            outcome = "claimed"  # shutdown: left for ``recover_stale`` of the next start
+            raise
+        except Exception as exc:
+            ref = ref or new_id()
+            logger.error("slack job failed %s ref=%s error=%s", job.ids(), ref, exc.__class__.__name__)
+            try:
+                await self._post(job, apology_message(messages.apology(ref), ref), public=True)
+                delivered = True
+            except Exception as exc2:
+                logger.error("slack apology failed %s ref=%s error=%s", job.ids(), ref, exc2.__class__.__name__)
+            outcome = "error"
+            return outcome
+        finally:
+            IN_FLIGHT.dec()
+            if clear is not None:
+                await clear(delivered)
+            if outcome != "claimed":
+                await asyncio.to_thread(self.claims.finish, job.key, outcome, ref)
+
+    # --- steps ---------------------------------------------------------------------------------------
+
+    async def _deliver(self, job: Job, answer: Answer) -> str:
+        with_metadata = job.kind != "command"  # response_url messages carry no metadata
+        if answer.verdict == "answered":
+            for msg in answer_messages(answer, with_metadata=with_metadata):
+                await self._post(job, msg, public=True)
+            return "answered"
+        if answer.verdict in ("blocked_input", "blocked_output"):
+            await self._post(job, refusal_message(answer, with_metadata=with_metadata), public=False)
+            return "refused"
+        await self._post(job, apology_message(answer.text, answer.id), public=True)
+        return "error"
+
+    async def _post(self, job: Job, msg: SlackMessage, *, public: bool) -> None:
+        """In the thread; privately (ephemeral) when not ``public`` outside DMs; via response_url for commands."""
+        if job.respond is not None:
+            resp = await job.respond(text=msg.text, blocks=msg.blocks, response_type="ephemeral",
+                                     replace_original=False)
+            if getattr(resp, "status_code", 200) != 200:
+                raise RuntimeError(f"response_url answered {getattr(resp, 'status_code', '?')}")
+            return
+        if public or job.private:
+            await job.client.chat_postMessage(channel=job.channel, thread_ts=job.thread_ts, unfurl_links=False,
+                                              unfurl_media=False, **msg.kwargs())
+            return
+        await job.client.chat_postEphemeral(channel=job.channel, user=job.user, thread_ts=job.thread_ts,
+                                            text=msg.text, blocks=msg.blocks)
+
+    async def _first_contact(self, job: Job) -> None:
+        if not job.team:
+            return
+        who = self.runtime.pseudonymiser.user(job.user)
+        if not await asyncio.to_thread(self.notices.claim, job.team, who):
+            return
+        try:
+            await self._post(job, text_message(messages.slack_first_contact(home_url(job.team, job.app_id))),
+                             public=False)
+        except Exception as exc:  # told next time instead
+            logger.warning("slack first-contact notice failed %s error=%s", job.ids(), exc.__class__.__name__)
+            await asyncio.to_thread(self.notices.release, job.team, who)
+
+    async def _show_progress(self, job: Job) -> Callable[[bool], Awaitable[None]] | None:
+        """An assistant-thread status, else a reaction on the message; returns how to clear it."""
+        if job.set_status is not None:
+            set_status = job.set_status
+            try:
+                await set_status(status=messages.slack_working())
+
+                async def clear_status(delivered: bool) -> None:
+                    if delivered:  # Slack clears the status when the app replies
+                        return
+                    try:
+                        await set_status(status="")
+                    except SlackApiError:
+                        pass
+
+                return clear_status
+            except SlackApiError as exc:  # not an assistant thread (a plain DM thread): use a reaction
+                logger.debug("slack status unavailable %s error=%s", job.ids(), exc.response.get("error"))
+        if job.ts is None:
+            return None
+        name = self.config.progress_reaction
+        try:
+            await job.client.reactions_add(channel=job.channel, timestamp=job.ts, name=name)
+        except SlackApiError as exc:
+            logger.info("slack progress reaction failed %s error=%s", job.ids(), exc.response.get("error"))
+            return None
+
+        async def clear_reaction(_delivered: bool) -> None:
+            try:
+                await job.client.reactions_remove(channel=job.channel, timestamp=job.ts, name=name)
+            except SlackApiError as exc:
+                logger.info("slack reaction removal failed %s error=%s", job.ids(), exc.response.get("error"))
+
+        return clear_reaction
+
+    async def _history(self, job: Job) -> list[dict[str, str]]:
+        """Earlier turns when the message is a reply in a thread (best effort: none if Slack says no)."""
+        if not (job.ts and job.thread_ts and job.thread_ts != job.ts and self.config.history_turns):
+            return []
+        try:
+            resp = await job.client.conversations_replies(channel=job.channel, ts=job.thread_ts, limit=200,
+                                                          include_all_metadata=True)
+        except SlackApiError as exc:
+            logger.info("slack history unavailable %s error=%s", job.ids(), exc.response.get("error"))
+            return []
+        msgs = list(resp.get("messages") or [])
+        mine = [str(m["ts"]) for m in msgs if m.get("user") == job.user and m.get("ts") and m["ts"] != job.ts]
+        answered = await asyncio.to_thread(self.claims.answered, job.channel, mine)
+        return thread_history(msgs, asker=job.user, bot_user_id=job.bot_user_id, bot_id=job.bot_id,
+                              answered_ts=answered, before_ts=job.ts, turns=self.config.history_turns,
+                              chars=self.config.history_chars)

@@ -1,0 +1,35 @@
+"""Slack-only settings from the environment (the tokens themselves live in ``decorum.settings``).
+
+Example::
+
+    cfg = SlackSettings()          # DECORUM_SLACK_CONCURRENCY=8, SLACK_CLIENT_ID=..., ...
+    cfg.concurrency, cfg.oauth
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SlackSettings(BaseSettings):
+    """How the Slack surface runs. OAuth (multi-workspace install) is on when client id and secret are set."""
+
+    model_config = SettingsConfigDict(env_prefix="DECORUM_SLACK_", extra="ignore", populate_by_name=True)
+
+    client_id: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_CLIENT_ID", "client_id"))
+    client_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_CLIENT_SECRET", "client_secret"))
+    redirect_uri: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_REDIRECT_URI", "redirect_uri"))
+    # Answers in flight at once; the rest wait in order (never dropped). The pipeline batches up to 8 generations.
+    concurrency: int = Field(16, ge=1, le=512)
+    history_turns: int = Field(6, ge=0, le=50)  # earlier question/answer pairs of a thread given to the model
+    history_chars: int = Field(2000, ge=100)  # per earlier message
+    drain_s: float = Field(30.0, ge=0)  # on shutdown, how long answers in flight may finish
+    stale_claim_s: float = Field(900.0, ge=30)  # a claim unanswered this long belongs to a process that died
+    progress_reaction: str = "hourglass_flowing_sand"
+    api_timeout_s: int = Field(30, ge=1)
+
+    @property
+    def oauth(self) -> bool:
+        return bool(self.client_id and self.client_secret)
