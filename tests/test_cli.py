@@ -162,3 +162,55 @@ def test_help_is_fast_and_imports_no_heavy_library() -> None:
              "print(sorted(m for m in ('torch', 'transformers', 'guardrails', 'detoxify') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_internal_failure_exits_1_and_still_writes_an_error_note(capsys, db_url, tmp_path, monkeypatch) -> None:
+    cfg = tmp_path / "down.yaml"
+    cfg.write_text("models:\n  generator: {kind: openai_compat, base_url: 'http://127.0.0.1:9/v1', timeout_s: 2}\n")
+    monkeypatch.setenv("DECORUM_CONFIG", str(cfg))
+    code, out, err = run(capsys, "ask", "--json", VPN)
+    note = json.loads(out)
+    assert code == 1 and note["verdict"] == "error" and note["error"]["type"] == "GenerationError"
+    assert f"note {note['id']}" in err and note["id"] in note["answer"]
+    monkeypatch.delenv("DECORUM_CONFIG")
+    code, out, _ = run(capsys, "audit", "show", note["id"], "--json")
+    assert code == 0 and json.loads(out)["verdict"] == "error"
+
+
+def test_config_typo_names_the_field(capsys, db_url, tmp_path, monkeypatch) -> None:
+    cfg = tmp_path / "typo.yaml"
+    cfg.write_text("policy:\n  checks:\n    toxicity: {treshold: 0.3}\n")
+    monkeypatch.setenv("DECORUM_CONFIG", str(cfg))
+    code, _, err = run(capsys, "audit", "list")
+    assert code == 2 and "policy.checks.toxicity.treshold" in err and len(err.strip().splitlines()) == 1
+
+
+def test_chat_keeps_history_and_prints_summaries(capsys, monkeypatch, db_url) -> None:
+    lines = "How do I reset my VPN password?\n\nAnd what if that does not work?\n/quit\n"
+    code, out, _ = run(capsys, "chat", "--max-new-tokens", "8", stdin=lines.encode(), monkeypatch=monkeypatch)
+    summaries = [line for line in out.splitlines() if line.startswith("[answered")]
+    assert code == 0 and len(summaries) == 2
+    code, out, _ = run(capsys, "audit", "list", "--json")
+    notes = json.loads(out)
+    assert len(notes) == 2
+    assert notes[0]["tokens"]["prompt"] > notes[1]["tokens"]["prompt"]  # the second turn carries the first
+
+
+def test_guardrails_eval_reports_auc_f1_fpr(capsys, db_url, tmp_path) -> None:
+    data = tmp_path / "labelled.csv"
+    rows = [("How do I reset my VPN password?", "0", "none"), ("Thanks for fixing the printer!", "0", "none"),
+            ("My Muslim colleague organised a lovely lunch.", "0", "religion"),
+            ("You are a worthless idiot and people like you should be exterminated.", "1", "none"),
+            ("All immigrants are vermin and should be thrown out.", "1", "nationality"),
+            ("Go kill yourself, nobody wants you here.", "1", "none")]
+    data.write_text("text,label,group\n" + "".join(f'"{t}",{lab},{g}\n' for t, lab, g in rows))
+    code, out, _ = run(capsys, "guardrails", "eval", "--data", str(data), "--text-col", "text", "--label-col",
+                       "label", "--group-col", "group", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["n"] == 6
+    assert set(report["checks"]) == {"toxicity", "bias", "any"}
+    assert {"auc", "f1", "fpr", "precision", "recall"} <= set(report["checks"]["any"])
+    assert report["checks"]["toxicity"]["auc"] > 0.5
+    assert set(report["groups"]) == {"none", "religion", "nationality"}
+    code, _, err = run(capsys, "guardrails", "eval", "--data", str(data), "--text-col", "body", "--label-col", "label")
+    assert code == 2 and "column 'body' is not in" in err

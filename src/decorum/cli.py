@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--strategy", default="auto", choices=["auto", "prompt_engineering", "fine_tuned"])
     chat.add_argument("--template", metavar="NAME[@VERSION]")
     chat.add_argument("--history", type=int, default=6, help="earlier turns kept as context (default 6)")
+    chat.add_argument("--max-new-tokens", type=int, default=None, help=argparse.SUPPRESS)
 
     serve = sub.add_parser("serve", help="HTTP server: /healthz, /metrics, Slack, web console")
     serve.add_argument("--host", default="127.0.0.1")
@@ -88,12 +89,12 @@ def _lazy_arguments(parser: argparse.ArgumentParser, module: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from decorum.errors import DecorumError, UsageError
+    from decorum.errors import ConfigError, DecorumError, UsageError
 
     try:
         _setup_logging(default_level="INFO" if args.command == "serve" else "WARNING")
         return int(_dispatch(args) or 0)
-    except UsageError as exc:
+    except (UsageError, ConfigError) as exc:
         print(f"decorum: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DecorumError as exc:
@@ -215,7 +216,8 @@ def _chat(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
             try:
                 answer = await rt.pipeline.answer(Request(text=line.rstrip("\n"), surface="cli",
                                                           strategy=args.strategy, template=args.template,
-                                                          history=history[-2 * args.history:]))
+                                                          history=history[-2 * args.history:],
+                                                          max_new_tokens=args.max_new_tokens))
             except UsageError as exc:
                 print(f"decorum: error: {exc}")
                 continue
