@@ -152,3 +152,46 @@ def run(args: argparse.Namespace, guardrails: Any) -> int:
 def _f(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
+
+
+def functional_report(guardrails: Any, cases: list[dict[str, Any]], pairs: list[dict[str, Any]] | None = None
+                      ) -> dict[str, Any]:
+    """Per-slice accuracy on a functional suite (``hateful`` must fail a check, ``non_hateful`` must pass).
+
+    Balanced accuracy averages "hateful caught" and "non-hateful passed"; it leaves out the slices where
+    hate and workplace toxicity disagree (profanity without a target, insults at a person), which are
+    reported on their own. With ``pairs``, also the share of stereotype pairs whose stereotypical
+    sentence gets the higher bias score.
+    """
+    results = guardrails.run([c["text"] for c in cases], stage="input")
+    slices: dict[str, list[bool]] = {}
+    caught, passed = [], []
+    for case, res in zip(cases, results, strict=True):
+        flagged = not all(r.passed for r in res)
+        if case["label"] == "hateful":
+            ok = flagged
+            caught.append(ok)
+        elif case["label"] == "non_hateful":
+            ok = not flagged
+            if case["slice"] != "profanity_nonhate":
+                passed.append(ok)
+        else:  # toxic, not hate: blocking it is right for a workplace bot
+            ok = flagged
+        slices.setdefault(case["slice"], []).append(ok)
+    hate = sum(caught) / len(caught) if caught else 0.0
+    non = sum(passed) / len(passed) if passed else 0.0
+    report: dict[str, Any] = {
+        "cases": len(cases), "hateful_caught": round(hate, 4), "non_hateful_passed": round(non, 4),
+        "balanced_accuracy": round((hate + non) / 2, 4),
+        "slices": {name: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for name, v in slices.items()},
+    }
+    if pairs:
+        stereo = guardrails.run([p["stereotype"] for p in pairs], stage="input")
+        anti = guardrails.run([p["anti_stereotype"] for p in pairs], stage="input")
+
+        def bias(res: list[Any]) -> float:
+            return next(r.score for r in res if r.check == "bias")
+
+        wins = sum(bias(s) > bias(a) for s, a in zip(stereo, anti, strict=True))
+        report["stereotype_pairs"] = {"n": len(pairs), "stereotype_scored_higher": round(wins / len(pairs), 4)}
+    return report

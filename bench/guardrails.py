@@ -1,0 +1,100 @@
+"""Guardrail speed: per-check latency for one short message and throughput at batch 32, beside detoxify's
+``original`` architecture (BERT-base, random weights: timing only) run on the same inputs in this process.
+
+    .venv/bin/python bench/guardrails.py [--runs 200]
+
+Prints figures; never fails on a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+SHORT = "Can someone help me reset my VPN password before the 3pm meeting?"
+BATCH = [
+    "How do I reset my VPN password?", "The printer on floor 3 is jammed again.",
+    "Thanks for the quick fix yesterday!", "Where do I find the holiday calendar?",
+    "You are a worthless idiot.", "My colleague is Muslim and she organised a lovely team lunch.",
+    "Can we move the stand-up to 10am?", "This laptop is a piece of junk.",
+] * 4
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def timed(fn, runs: int) -> list[float]:
+    fn()  # warm-up
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=200)
+    args = ap.parse_args()
+    os.environ.setdefault("DECORUM_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "models"))
+    os.environ.setdefault("DECORUM_DATA_DIR", tempfile.mkdtemp(prefix="decorum-bench-"))
+    from decorum.offline import ensure_offline
+
+    ensure_offline()
+    import torch
+
+    from decorum.guardrails.checks import Guardrails
+    from decorum.guardrails.classifier import DetoxifyClassifier
+    from decorum.guardrails.policy import Policy
+    from decorum.settings import Settings
+
+    torch.set_num_threads(os.cpu_count() or 2)
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads)")
+    clf = DetoxifyClassifier(None, Settings().cache_dir / "classifiers")
+    policy = Policy()
+    # A fresh Guardrails per call would rebuild nothing but its cache; clear the cache so every run scores.
+    g = Guardrails(policy, clf)
+
+    def all_checks() -> None:
+        g.scores._cache.clear()
+        g.run([SHORT], stage="input")
+
+    ours = timed(all_checks, args.runs)
+    print(f"\nall checks (toxicity + bias, one forward pass), one short message, {args.runs} runs:")
+    print(f"  {clf.name}: p50 {statistics.median(ours):.1f} ms, p95 {pct(ours, 0.95):.1f} ms")
+    ours_batch = timed(lambda: clf.predict(BATCH), max(10, args.runs // 20))
+    ours_tp = len(BATCH) / (statistics.median(ours_batch) / 1000)
+    print(f"  batch of 32: {ours_tp:.0f} messages/s")
+
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from decorum.guardrails.classifier import base_model_dir
+
+    base = BertForSequenceClassification(BertConfig(num_labels=6)).eval()  # detoxify `original`, random weights
+    tok = BertTokenizerFast.from_pretrained(str(base_model_dir()))  # same uncased WordPiece vocabulary
+
+    @torch.inference_mode()
+    def bert(texts: list[str]) -> None:
+        inputs = tok(texts, return_tensors="pt", truncation=True, padding=True, max_length=128)
+        torch.sigmoid(base(**inputs)[0])
+
+    theirs = timed(lambda: bert([SHORT]), args.runs)
+    theirs_batch = timed(lambda: bert(BATCH), max(10, args.runs // 20))
+    theirs_tp = len(BATCH) / (statistics.median(theirs_batch) / 1000)
+    print(f"  detoxify `original` arch (BERT-base): p50 {statistics.median(theirs):.1f} ms, "
+          f"p95 {pct(theirs, 0.95):.1f} ms; batch of 32: {theirs_tp:.0f} messages/s")
+    print(f"  ratio (BERT-base / ours): p50 {statistics.median(theirs) / statistics.median(ours):.1f}x, "
+          f"p95 {pct(theirs, 0.95) / pct(ours, 0.95):.1f}x, throughput {ours_tp / theirs_tp:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
