@@ -76,10 +76,6 @@ def slack_empty_mention() -> str:
     return "You mentioned me without a question. " + slack_help()
 
 
-def slack_unknown_subcommand(name: str, available: list[str], command: str = "/decorum") -> str:
-    return f"`{command} {name}` is not a command I know; available: {', '.join(sorted(available))}."
-
-
 def slack_working() -> str:
     return "is thinking…"
 

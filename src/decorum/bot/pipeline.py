@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ class Pipeline:
         latency["total"] = _ms(t0)
         note["latency_ms"] = latency
         note["response"] = {**fingerprint(text)}
-        stored = self.audit.append(note)
+        stored = await asyncio.to_thread(self.audit.append, note)  # DB I/O off the event loop
         metrics.observe(stored)
         logger.info("request %s surface=%s verdict=%s total_ms=%s", note["id"], req.surface, note["verdict"],
                     latency["total"])

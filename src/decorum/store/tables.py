@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -80,3 +82,63 @@ class FeedbackRow(Base):
     value: Mapped[int] = mapped_column(Integer, nullable=False)  # +1 / -1
     created_at: Mapped[str] = mapped_column(String(32), nullable=False)
     __table_args__ = (UniqueConstraint("note_id", "user", name="uq_feedback_note_user"),)
+
+
+class SlackEventRow(Base):
+    """A claimed Slack message or event. The unique ``key`` is the lock: one INSERT wins, across processes.
+
+    ``key`` is ``msg:<channel>:<ts>`` for a person's message (so an ``app_mention`` and the ``message``
+    event of the same message, or a retry, are one key), ``event:<event_id>`` for other events and
+    ``cmd:<trigger_id>`` for slash commands. ``channel``/``thread_ts`` also say which threads the bot is in.
+    """
+
+    __tablename__ = "slack_event"
+    __table_args__ = (Index("ix_slack_event_thread", "channel", "thread_ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    team: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    thread_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # claimed, answered, refused, error, ...
+    note_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the note (or apology reference)
+    owner: Mapped[str] = mapped_column(String(80), nullable=False)  # host:pid of the claiming process
+    claimed_at: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    updated_at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class SlackUserNoticeRow(Base):
+    """A person told once per workspace that they talk to an AI and that answers are logged."""
+
+    __tablename__ = "slack_user_notice"
+    __table_args__ = (UniqueConstraint("team", "user", name="uq_slack_user_notice"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team: Mapped[str] = mapped_column(String(32), nullable=False)
+    user: Mapped[str] = mapped_column(String(80), nullable=False)  # pseudonymised
+    noticed_at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class SlackInstallationRow(Base):
+    """One workspace's (or org's) bot installation from the OAuth flow; deleted on uninstall/revocation."""
+
+    __tablename__ = "slack_installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)  # "<enterprise>:<team>"
+    enterprise_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    team_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    data: Mapped[str] = mapped_column(Text, nullable=False)  # slack_sdk Installation as JSON (holds the token)
+    installed_at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class SlackOAuthStateRow(Base):
+    """An OAuth ``state`` issued by ``/slack/install``, consumed once by ``/slack/oauth_redirect``."""
+
+    __tablename__ = "slack_oauth_state"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), nullable=False)

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from decorum import metrics
 from decorum.bot.pipeline import Request
 from decorum.bot.runtime import Runtime
+from decorum.bot.slack import mount_slack
 from decorum.errors import DecorumError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -138,13 +139,20 @@ def create_app(runtime: Runtime, *, load_models: bool = True) -> Starlette:
         Route("/api/audit/verify", api_audit_verify),
         Route("/api/audit/{id}", api_audit_show),
     ]
+    slack = mount_slack(routes, runtime)  # POST /slack/events (+ OAuth pages) when SLACK_* are set
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if load_models:
             loader.start()
+        if slack is not None:
+            await slack.start()  # Socket Mode connects here
         yield
+        if slack is not None:
+            await slack.stop()  # answers in flight finish first
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.loader = loader
+    app.state.slack = slack
     return app

@@ -11,14 +11,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from decorum.bot.slack.config import SlackSettings
 from decorum.errors import ConfigError
 
 if TYPE_CHECKING:
-    from starlette.routing import BaseRoute
-
     from decorum.bot.runtime import Runtime
     from decorum.bot.slack.app import SlackSurface
     from decorum.settings import Settings
@@ -43,8 +41,8 @@ def slack_enabled(settings: Settings, config: SlackSettings) -> bool:
     return True
 
 
-def mount_slack(routes: list[BaseRoute], runtime: Runtime) -> SlackSurface | None:
-    """Add the Slack routes to ``routes`` when configured; returns the surface (or None)."""
+def mount_slack(routes: list[Any], runtime: Runtime) -> SlackSurface | None:
+    """Add the Slack routes (starlette ``BaseRoute``s) to ``routes`` when configured; returns the surface or None."""
     config = SlackSettings()
     if not slack_enabled(runtime.settings, config):
         return None

@@ -277,13 +277,19 @@ class Answerer:
         """Earlier turns when the message is a reply in a thread (best effort: none if Slack says no)."""
         if not (job.ts and job.thread_ts and job.thread_ts != job.ts and self.config.history_turns):
             return []
+        msgs: list[dict[str, Any]] = []
+        cursor = None
         try:
-            resp = await job.client.conversations_replies(channel=job.channel, ts=job.thread_ts, limit=200,
-                                                          include_all_metadata=True)
+            for _page in range(5):  # a thread of up to 1,000 messages; the turns kept are the last ones
+                resp = await job.client.conversations_replies(channel=job.channel, ts=job.thread_ts, limit=200,
+                                                              include_all_metadata=True, cursor=cursor)
+                msgs += list(resp.get("messages") or [])
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not (resp.get("has_more") and cursor):
+                    break
         except SlackApiError as exc:
             logger.info("slack history unavailable %s error=%s", job.ids(), exc.response.get("error"))
             return []
-        msgs = list(resp.get("messages") or [])
         mine = [str(m["ts"]) for m in msgs if m.get("user") == job.user and m.get("ts") and m["ts"] != job.ts]
         answered = await asyncio.to_thread(self.claims.answered, job.channel, mine)
         return thread_history(msgs, asker=job.user, bot_user_id=job.bot_user_id, bot_id=job.bot_id,

@@ -22,6 +22,7 @@ from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -124,11 +125,19 @@ class SlackSurface:
         self.feedback = FeedbackStore(runtime.db)
         self.answerer = Answerer(runtime, self.config, self.claims, self.notices)
         oauth = self.config.oauth and self.mode == "http"
-        token = None if oauth else _secret(s.slack_bot_token)
-        self.client = build_client(token, s.slack_api_url, timeout=self.config.api_timeout_s)
+        self.token = None if oauth else _secret(s.slack_bot_token)
+        # Bolt's client holds no token: each request's copy gets the workspace's token from ``authorize``.
+        self.client = build_client(None, s.slack_api_url, timeout=self.config.api_timeout_s)
+        self.bot_client = build_client(self.token, s.slack_api_url, timeout=self.config.api_timeout_s)
         self.installations: SqlInstallationStore | None = None
+        self._auth_test: dict[str, Any] | None = None
         kwargs: dict[str, Any] = {}
-        if oauth:
+        if not oauth:
+            async def authorize() -> AuthorizeResult:  # Bolt inspects argument names: no bound method
+                return await self.authorize()
+
+            kwargs["authorize"] = authorize
+        else:
             self.installations = SqlInstallationStore(runtime.db)
             kwargs.update(installation_store=self.installations, installation_store_bot_only=True,
                           oauth_settings=AsyncOAuthSettings(
@@ -180,7 +189,12 @@ class SlackSurface:
 
         if self._session is None:
             self._session = aiohttp.ClientSession()
-            self.client.session = self._session  # Bolt's per-request clients reuse it
+            self.client.session = self.bot_client.session = self._session  # Bolt's per-request clients too
+        if self.installations is None:
+            try:  # auth.test now, not while the first event waits for its ack
+                await self.authorize()
+            except SlackApiError as exc:
+                logger.error("slack auth.test failed: %s", exc.response.get("error"))
         if self.mode == "socket" and self.socket is None:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
@@ -201,15 +215,21 @@ class SlackSurface:
             await self.socket.close_async()
             self.socket = None
         if self._session is not None:
-            self.client.session = None
+            self.client.session = self.bot_client.session = None
             await self._session.close()
             self._session = None
         logger.info("slack stopped; unfinished answers: %s", left)
 
+    async def authorize(self) -> AuthorizeResult:
+        """The one workspace's identity (single-workspace token): ``auth.test`` once, then from memory."""
+        if self._auth_test is None:
+            self._auth_test = dict((await self.bot_client.auth_test()).data)  # type: ignore[arg-type]
+        return AuthorizeResult.from_auth_test_response(auth_test_response=self._auth_test, bot_token=self.token)
+
     async def client_for(self, team: str | None) -> AsyncWebClient | None:
         """A client authorised for ``team``: the bot token, or the workspace's stored installation."""
         if self.installations is None:
-            return self.client
+            return self.bot_client
         bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team)
         if bot is None:
             return None
@@ -218,8 +238,11 @@ class SlackSurface:
         return client
 
     async def recover_stale(self) -> int:
-        """Apologise in the thread of each message a process claimed and never answered (it died)."""
+        """Apologise in the thread of each message a process claimed and never answered (it died); prune old claims."""
         try:
+            pruned = await asyncio.to_thread(self.claims.prune, self.config.keep_days)
+            if pruned:
+                logger.info("slack claims pruned: %s", pruned)
             stale = await asyncio.to_thread(self.claims.take_stale, self.config.stale_claim_s)
         except Exception as exc:
             logger.error("slack stale-claim sweep failed: %s", exc.__class__.__name__)

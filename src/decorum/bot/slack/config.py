@@ -22,13 +22,14 @@ class SlackSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("SLACK_CLIENT_SECRET", "client_secret"))
     redirect_uri: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_REDIRECT_URI", "redirect_uri"))
     # Answers in flight at once; the rest wait in order (never dropped). The pipeline batches up to 8 generations.
-    concurrency: int = Field(16, ge=1, le=512)
-    history_turns: int = Field(6, ge=0, le=50)  # earlier question/answer pairs of a thread given to the model
-    history_chars: int = Field(2000, ge=100)  # per earlier message
-    drain_s: float = Field(30.0, ge=0)  # on shutdown, how long answers in flight may finish
-    stale_claim_s: float = Field(900.0, ge=30)  # a claim unanswered this long belongs to a process that died
+    concurrency: int = Field(default=16, ge=1, le=512)
+    history_turns: int = Field(default=6, ge=0, le=50)  # earlier question/answer pairs of a thread given to the model
+    history_chars: int = Field(default=2000, ge=100)  # per earlier message
+    drain_s: float = Field(default=30.0, ge=0)  # on shutdown, how long answers in flight may finish
+    stale_claim_s: float = Field(default=900.0, ge=30)  # a claim unanswered this long belongs to a process that died
+    keep_days: float = Field(default=90.0, gt=0)  # claims (ids only) kept this long: dedupe and thread membership
     progress_reaction: str = "hourglass_flowing_sand"
-    api_timeout_s: int = Field(30, ge=1)
+    api_timeout_s: int = Field(default=30, ge=1)
 
     @property
     def oauth(self) -> bool:

@@ -21,7 +21,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from decorum.bot.note import utc_now
@@ -112,6 +112,14 @@ class EventClaims:
             if getattr(res, "rowcount", 0) == 1:
                 taken.append(StaleClaim(row.key, row.kind, row.team, row.channel, row.thread_ts))
         return taken
+
+    def prune(self, older_than_days: float) -> int:
+        """Forget finished claims older than ``older_than_days`` (Slack retries within minutes; threads go quiet)."""
+        cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).isoformat(timespec="milliseconds")
+        with self.db.session() as s:
+            res = s.execute(delete(SlackEventRow).where(SlackEventRow.updated_at < cutoff.replace("+00:00", "Z"),
+                                                        SlackEventRow.status.not_in(OPEN)))
+        return int(getattr(res, "rowcount", 0) or 0)
 
     def answered(self, channel: str, ts_list: list[str]) -> set[str]:
         """Which of these messages of ``channel`` were answered (not refused) by the bot."""

@@ -1,0 +1,109 @@
+"""``decorum serve`` as real processes with the real models, driven from outside like Slack drives it.
+
+Two replicas share one database: signed HTTP in, the Slack Web API emulator recording what comes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.slack_emulator import BOT_USER, SlackEmulator, SlackSender, app_mention, envelope, free_port
+
+pytestmark = pytest.mark.models
+
+SECRET = "e2e-signing-secret"
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[str], within_s: float = 600) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read() if proc.stdout else "decorum serve exited")
+        time.sleep(0.5)
+    raise AssertionError("decorum serve did not become healthy")
+
+
+@pytest.fixture
+def replicas(db_url: str, tmp_path: Path) -> Iterator[tuple[SlackEmulator, list[str]]]:
+    config = tmp_path / "decorum.yaml"
+    config.write_text("models:\n  generator:\n    max_new_tokens: 24\n")  # short answers: CPU only
+    with SlackEmulator() as emu:
+        env = {**os.environ, "DECORUM_DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-e2e",
+               "SLACK_SIGNING_SECRET": SECRET, "DECORUM_SLACK_API_URL": emu.url, "DECORUM_CONFIG": str(config),
+               "DECORUM_AUDIT_KEY": "e2e-audit-key-0123456789abcdef"}
+        procs, bases = [], []
+        try:
+            for _ in range(2):
+                port = free_port()
+                procs.append(subprocess.Popen([sys.executable, "-m", "decorum", "serve", "--port", str(port)],
+                                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+                bases.append(f"http://127.0.0.1:{port}")
+            for base, proc in zip(bases, procs, strict=True):
+                _wait_healthy(base, proc)
+            yield emu, bases
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(60)
+
+
+async def test_decorum_serve_answers_refuses_and_dedupes_across_replicas(
+        replicas: tuple[SlackEmulator, list[str]]) -> None:
+    emu, bases = replicas
+    a, b = SlackSender(bases[0], SECRET), SlackSender(bases[1], SECRET)
+    try:
+        # forged and stale requests are refused
+        body = json.dumps(envelope(app_mention(f"<@{BOT_USER}> hi"))).encode()
+        r, _ = await a.raw(body, "application/json", sign_with="forged")
+        assert r.status_code == 401
+        r, _ = await a.raw(body, "application/json", timestamp=int(time.time()) - 600)
+        assert r.status_code == 401
+
+        # one mention, delivered to both replicas at once and retried: acked fast, answered once
+        event = app_mention(f"<@{BOT_USER}> How do I reset my VPN password?")
+        full = envelope(event)
+        results = await asyncio.gather(a.event(event, body=full), b.event(event, body=full),
+                                       b.event(event, body=full, retry_num=1))
+        assert all(r.status_code == 200 and elapsed < 3.0 for r, elapsed in results)
+        await emu.wait_for(lambda e: e.calls_to("chat.postMessage"), within_s=300)
+        toxic = app_mention(f"<@{BOT_USER}> You are a worthless idiot and should be exterminated.")
+        r, elapsed = await b.event(toxic)
+        assert r.status_code == 200 and elapsed < 3.0
+        await emu.wait_for(lambda e: len(e.calls_to("chat.postEphemeral")) >= 2, within_s=120)  # notice + refusal
+        await emu.settle(2.0, within_s=120)
+
+        [post] = [c.args for c in emu.calls_to("chat.postMessage")]
+        assert post["thread_ts"] == event["ts"]
+        text = json.dumps(post["blocks"])
+        payload = post["metadata"]["event_payload"]
+        assert payload["verdict"] == "answered" and payload["model"] == "smollm2-135m-instruct"
+        assert "AI-generated" in text and "Strategy *" in text and f"Ref `{payload['note_id']}`" in text
+        assert [e["action_id"] for b_ in post["blocks"] if b_["type"] == "actions" for e in b_["elements"]] == [
+            "decorum_feedback_up", "decorum_feedback_down", "decorum_why"]
+
+        refusal = [c.args for c in emu.calls_to("chat.postEphemeral") if c.args.get("thread_ts") == toxic["ts"]][-1]
+        assert "toxic" in refusal["text"] and refusal["user"] == "U0ALICE"
+        assert all(c.args.get("thread_ts") != toxic["ts"] for c in emu.calls_to("chat.postMessage"))
+
+        audit = (await a.client.get(f"{bases[1]}/api/audit", params={"limit": 10})).json()
+        assert sorted(n["verdict"] for n in audit) == ["answered", "blocked_input"]
+        assert (await a.client.get(f"{bases[0]}/api/audit/verify")).json()["ok"] is True
+    finally:
+        await a.aclose()
+        await b.aclose()
