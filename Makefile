@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 run: setup
 	$(VENV)/bin/decorum serve --host $(HOST) --port $(PORT)
 
-test: setup test-sqlite test-postgres
+test: setup lint test-sqlite test-postgres
 
 test-sqlite: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

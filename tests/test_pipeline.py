@@ -58,7 +58,7 @@ def test_toxic_question_never_reaches_the_model(settings: Settings) -> None:
     assert note["model"] is None and note["guardrails"]["action"] == "refused"
     failed = [r for r in note["guardrails"]["input"] if not r["passed"]]
     assert failed[0]["check"] == "toxicity" and failed[0]["label"] == "toxicity"
-    assert "threshold 0.50" in failed[0]["explanation"]
+    assert "threshold 0.35" in failed[0]["explanation"]
     assert note["id"] in note["answer"] and "toxic" in note["answer"]
     assert rt.audit.get(note["id"])["verdict"] == "blocked_input"
 

@@ -31,7 +31,7 @@ def test_guard_pass_exception_fix_and_noop(fake_guardrails) -> None:
 
     guard = Guard().use(DecorumToxicity(on_fail="exception", guardrails=fake_guardrails))
     assert guard.validate("Thanks, the VPN works now.").validation_passed
-    with pytest.raises(ValidationError, match=r"insult 0\.93 >= threshold 0\.50"):
+    with pytest.raises(ValidationError, match=r"insult 0\.93 >= threshold 0\.35"):
         guard.validate("you idiot")
 
     fixer = Guard().use(DecorumBias(on_fail="fix", guardrails=fake_guardrails))

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from decorum.errors import ModelLoadError
+
 LABELS: tuple[str, ...] = (
     "toxicity",
     "severe_toxicity",
@@ -63,7 +65,7 @@ OFFICIAL_REVISIONS = {
 }
 
 
-class ArtifactIntegrityError(RuntimeError):
+class ArtifactIntegrityError(ModelLoadError):
     """A model file does not match its recorded SHA-256 digest (or is missing)."""
 
 
@@ -105,17 +107,10 @@ def base_model_dir() -> Path:
 
 
 def default_cache_dir() -> Path:
-    """Return the cache directory for built checkpoints.
+    """Return the cache directory for built checkpoints: ``<DECORUM_CACHE_DIR or data dir>/classifiers``."""
+    from decorum.settings import Settings
 
-    ``DECORUM_MODEL_CACHE`` wins, then ``$XDG_CACHE_HOME/decorum/models``, then
-    ``~/.cache/decorum/models``.
-    """
-    env = os.environ.get("DECORUM_MODEL_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "decorum" / "models"
+    return Settings().cache_dir / "classifiers"
 
 
 def load_manifest(artifact_dir: Path) -> dict[str, Any]:
@@ -373,19 +368,22 @@ class DetoxifyClassifier:
             self._name = f"detoxify-{model_type}"
             self._revision = OFFICIAL_REVISIONS.get(model_type, "unknown")
             self._checkpoint: Path | None = None
+            self._checkpoint_sha256: str | None = None
         else:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             artifact = Path(artifact_dir) if artifact_dir is not None else DEFAULT_ARTIFACT
             cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
             ckpt, cfgdir = build_checkpoint(artifact, cache)
-            expected = json.loads((ckpt.parent / SIDECAR_FILE).read_text(encoding="utf-8"))["files"]
+            record = json.loads((ckpt.parent / SIDECAR_FILE).read_text(encoding="utf-8"))
+            expected = record["files"]
             # Re-check immediately before unpickling (build_checkpoint checked it too).
             _verify(ckpt, expected[CHECKPOINT_FILE], "built checkpoint")
             self._detox = Detoxify(checkpoint=str(ckpt), huggingface_config_path=str(cfgdir))
             self._name = MODEL_NAME
-            self._revision = expected[CHECKPOINT_FILE][:12]
+            self._revision = str(record["build_key"])[:12]
             self._checkpoint = ckpt
+            self._checkpoint_sha256 = expected[CHECKPOINT_FILE]
         self._detox.tokenizer.model_max_length = self.max_length
         self._labels = tuple(self._detox.class_names)
 
@@ -396,8 +394,21 @@ class DetoxifyClassifier:
 
     @property
     def revision(self) -> str:
-        """First 12 hex digits of the checkpoint SHA-256 (official models: release hash)."""
+        """Stable model identity for logs and audit records.
+
+        For the project's model: the first 12 hex digits of the build key, a SHA-256 over
+        the adapter digest, the base-model digest, labels, max length and LoRA settings.
+        The built checkpoint's own SHA-256 is not used because the checkpoint embeds the
+        absolute path of its cache folder, so it differs between machines for the same
+        weights (it is available as :attr:`checkpoint_sha256`). Official detoxify models:
+        the release hash from the download URL.
+        """
         return self._revision
+
+    @property
+    def checkpoint_sha256(self) -> str | None:
+        """SHA-256 of the verified checkpoint file that was loaded (None for official models)."""
+        return self._checkpoint_sha256
 
     @property
     def labels(self) -> tuple[str, ...]:

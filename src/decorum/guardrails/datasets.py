@@ -313,7 +313,8 @@ def _stereoset(r: _Reader) -> Iterator[Example]:
         for kind in ("stereotype", "anti_stereotype", "unrelated"):
             sentence = str(row[kind])
             text = normalise(sentence if task == "intrasentence" else f"{context} {sentence}")
-            bias = 1.0 if kind == "stereotype" and btype in ("race", "gender", "religion") else 0.0
+            # Soft positive: the stereotype/anti-stereotype contrast is often a single, mild word.
+            bias = 0.8 if kind == "stereotype" and btype in ("race", "gender", "religion") else 0.0
             # Examples of one item share a key, so they land in the same split.
             yield Example(text, make_target(0.0, bias=bias), "stereoset", item_key, f"{btype}:{kind}")
 
@@ -496,7 +497,7 @@ def augment(
     obfuscated: int = 1500,
     counter: int = 900,
     negated: int = 600,
-    neutral_count: int = 500,
+    neutral_count: int = 600,
     idiom_count: int = 150,
     threat_count: int = 150,
 ) -> list[Example]:
@@ -647,6 +648,10 @@ def augment(
         "The {sg} family next door is {good2}.",
         "My {p} and her {sg} partner are {good2}.",
         "I really appreciate my {sg} {p}, {she} is {good}.",
+        "My {sg} in-laws are {good2}.",
+        "The {sg} couple who run the bakery are {good2}.",
+        "Our {sg} hosts in Lisbon were {good2}.",
+        "The {sg} students in my evening class are {good2}.",
     )
     good2 = ("wonderful", "very welcoming", "so friendly", "great people", "kind to everyone")
     for sg, _pl in groups:

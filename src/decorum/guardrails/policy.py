@@ -47,7 +47,8 @@ class ClassifierConfig(BaseModel):
 
 def _default_checks() -> dict[str, CheckPolicy]:
     return {
-        "toxicity": CheckPolicy(threshold=0.5, labels=TOXICITY_LABELS),
+        # 0.35 was chosen on the held-out families of guardrails/data/contrastive.jsonl (not on tests/functional)
+        "toxicity": CheckPolicy(threshold=0.35, labels=TOXICITY_LABELS),
         "bias": CheckPolicy(threshold=0.5, labels=["bias"]),
     }
 

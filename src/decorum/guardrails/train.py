@@ -123,6 +123,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny run (a few hundred rows, < 2 min) for CI")
     parser.add_argument("--no-card", action="store_true", help="do not write MODEL_CARD.md")
     parser.add_argument(
+        "--card-only",
+        action="store_true",
+        help="only regenerate MODEL_CARD.md (and source descriptions) from the manifest in --out",
+    )
+    parser.add_argument(
         "--augment",
         action="store_true",
         help="add obfuscated, counter-speech and negated rows built from the training split",
@@ -351,8 +356,10 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
         )
     lines += [
         "",
-        "Data files and their SHA-256 are listed in `manifest.json` (`data`). Share-alike: StereoSet is "
-        "CC BY-SA 4.0, so this adapter (derived partly from it) is distributed under CC BY-SA 4.0 as well.",
+        "Data files and their SHA-256 are listed in `manifest.json` (`data`). Share-alike: StereoSet "
+        "(CC BY-SA 4.0) and Bitext (CDLA-Sharing-1.0) require that what is derived from them and published "
+        "keeps their licence, so treat this adapter as carrying those terms (CC BY-SA 4.0 for the weights); "
+        "the other sources need attribution (above).",
         "",
         "Held out: OLID's official test set; 15% of Davidson, ToxiGen, ToxiGen seeds, StereoSet items "
         "(by item) and Bitext (by SHA-256 of seed+key); 40% of the Wikipedia toxicity test set by `rev_id` "
@@ -433,6 +440,18 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
                 for f in row["failures"]
             )
             lines.append(f"| {category} | {row['passed']}/{row['total']} | {fails or '-'} |")
+    thr = manifest.get("thresholds", {})
+    lines += [
+        "",
+        "## Recommended use",
+        "",
+        "Flag a message when any label reaches its threshold (F1-optimal on the pooled dev split): "
+        + ", ".join(f"`{k}` {v:.2f}" for k, v in thr.items())
+        + ". The pooled dev split over-represents tweets; on workplace chat, prefer starting from these "
+        "values and tuning on your own labelled traffic. `toxicity` alone misses some direct threats "
+        "(`threat` catches them) and some stereotypes (`bias` catches them), so combine labels rather "
+        "than reading `toxicity` only.",
+    ]
     lines += [
         "",
         "## Known failure modes",
@@ -440,14 +459,23 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
         "- `obscene`, `threat`, `insult` and `severe_toxicity` are weak labels (toxic flag x keyword "
         "patterns in `decorum/guardrails/datasets.py`); they follow vocabulary more than meaning, and "
         "`severe_toxicity`/`threat` have few positives, so their scores are the least reliable.",
+        '- Counter-speech and negated hate that repeat the hateful claim ("Calling gay people disgusting is '
+        'hate speech", "I don\'t hate black people") still often score as toxic/identity_attack: the '
+        "model keys on the group + slur/insult co-occurrence. Quoting moderation is therefore a known "
+        "false-positive path; a second check (or human review) should handle it.",
         "- Davidson and OLID are 2010s English tweets: reclaimed slurs, African-American English and "
-        "quoted profanity are over-flagged (Davidson's labels are known to carry this bias); counter-speech "
-        "that quotes an insult can score high.",
+        "casual profanity are over-flagged (Davidson's labels are known to carry this bias); profanity "
+        'without a target ("this f***ing build") scores high on `toxicity`/`obscene`/`insult`.',
+        '- Kind remarks about specific people of a group ("My neighbours are a Muslim family and they are '
+        'lovely") get `bias` around 0.3-0.4: below the recommended threshold but not near zero.',
         "- `bias` mixes StereoSet stereotype sentences (whose stereotype/anti-stereotype contrast is one "
         "word), ToxiGen and madlibs; mild or positive stereotypes are caught less reliably than hateful "
         "ones, and sentences describing a group neutrally can still score moderately.",
         f"- Trained at {tr['max_length']} tokens: harmful content late in long messages may be truncated away.",
         "- English only. Obfuscated spellings (leetspeak, inserted symbols) are only partly covered.",
+        "- Single-word changes flip StereoSet-style stereotypes only partly (dev `bias` AUC on StereoSet is "
+        'well below that on ToxiGen/madlibs); mild stereotypes such as "Women belong in the kitchen" can '
+        "fall under the `bias` threshold.",
         "- Metrics are on held-out splits of the same sources, not on Slack traffic; calibrate the "
         "thresholds on your own data.",
     ]
@@ -474,7 +502,7 @@ SOURCES = {
         "Sanjana-Srinidhi/Hate-speech-detection@558b470)",
         "licence": "CDLA-Permissive-2.0 (data)",
         "mapping": "toxic (human+ai > 5.5 or human > 3) -> toxicity+identity_attack+bias; benign -> clean "
-        "(positive stereotyping -> bias); seed hate/neutral statements likewise",
+        "(annotated positive stereotyping -> bias 0.7, 'maybe' -> 0.3); seed hate/neutral statements likewise",
         "sources": ("toxigen", "toxigen_demos"),
     },
     "jigsaw_unintended_bias": {
@@ -487,7 +515,8 @@ SOURCES = {
     "stereoset": {
         "citation": "Nadeem et al. 2021, *StereoSet* (ACL 2021) dev set (via elidek-themis/datasets@a2e6354)",
         "licence": "CC BY-SA 4.0",
-        "mapping": "stereotype (race, gender, religion) -> bias; anti-stereotype, unrelated, profession -> clean",
+        "mapping": "stereotype (race, gender, religion) -> bias (soft target 0.8); anti-stereotype, unrelated, "
+        "profession -> clean",
         "sources": ("stereoset",),
     },
     "bitext_customer_support": {
@@ -550,6 +579,28 @@ def _latency(clf: DetoxifyClassifier, runs: int = 100) -> dict[str, float]:
     return {"runs": runs, "p50": times[runs // 2], "p95": times[int(runs * 0.95) - 1]}
 
 
+def rewrite_card(out: Path) -> int:
+    """Regenerate ``MODEL_CARD.md`` from an existing manifest (no training, weights untouched).
+
+    Source descriptions are refreshed from :data:`SOURCES`; row counts are kept.
+
+    Args:
+        out: Artifact folder.
+
+    Returns:
+        Process exit code.
+    """
+    path = out / MANIFEST_FILE
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    for folder, info in SOURCES.items():
+        entry = manifest["sources"].setdefault(folder, {})
+        entry.update({k: v for k, v in info.items() if k != "sources"})
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_model_card(out, manifest, manifest["sources"])
+    print(f"[train] rewrote {out / 'MODEL_CARD.md'}", flush=True)
+    return 0
+
+
 def _swap_into_place(staging: Path, final: Path) -> None:
     """Replace ``final`` with ``staging`` (keeping unrelated files of ``final``)."""
     final.mkdir(parents=True, exist_ok=True)
@@ -568,6 +619,8 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         Process exit code.
     """
+    if getattr(args, "card_only", False):
+        return rewrite_card(Path(args.out))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     t_start = time.time()
