@@ -158,7 +158,7 @@ class Pipeline:
         ctx = RouteContext(question=question, surface=req.surface, team=req.team, channel=req.channel,
                            command=req.command)
         decision = self.router.route(ctx, strategy=req.strategy, template=req.template)
-        template = self.templates.get(decision.template.name, decision.template.version)
+        template = await asyncio.to_thread(self.templates.get, decision.template.name, decision.template.version)
         latency["route"] = _ms(t)
 
         gen, results, decision, template = await self._generate_checked(req, question, decision, template, note,
@@ -184,7 +184,7 @@ class Pipeline:
         note["guardrails"]["first_output"] = [r.as_note() for r in results]
         if self.policy.on_output_fail == "fallback":
             decision = self._other_strategy(decision, req)
-            template = self.templates.get(decision.template.name, decision.template.version)
+            template = await asyncio.to_thread(self.templates.get, decision.template.name, decision.template.version)
             note["guardrails"]["action"] = "fallback"
             gen, results = await self._attempt(req, question, decision, template, note, latency, safer=False)
         else:
