@@ -721,6 +721,7 @@ def load_corpus(
     max_examples: int | None = None,
     max_dev_per_source: int | None = None,
     with_augmentation: bool = False,
+    with_contrastive: bool = False,
 ) -> Corpus:
     """Load every source, split deterministically, and cap sizes.
 
@@ -732,6 +733,9 @@ def load_corpus(
         max_dev_per_source: Optional extra cap on dev rows per source.
         with_augmentation: Add :func:`augment` rows (built from training rows only,
             after the cap) for obfuscation, counter-speech and negation.
+        with_contrastive: Add the team's contrastive families (``data/contrastive.jsonl``): its
+            ``train`` split to training, its ``dev`` split to dev; texts that also occur in the
+            functional test suite (``tests/functional``) are dropped.
 
     Returns:
         The corpus with SHA-256 digests of every file read.
@@ -796,9 +800,46 @@ def load_corpus(
                 corpus.train, seed, obfuscated=int(1500 * scale), counter=int(900 * scale), negated=int(600 * scale)
             )
         )
+    if with_contrastive:
+        train_rows, dev_rows = contrastive_examples(corpus.file_hashes)
+        corpus.train.extend(train_rows)
+        corpus.dev.extend(dev_rows)
     corpus.train.sort(key=lambda ex: (ex.source, ex.key, ex.text))
     rng.shuffle(corpus.train)
     return corpus
+
+
+CONTRASTIVE = Path(__file__).parent / "data" / "contrastive.jsonl"
+FUNCTIONAL_SUITE = Path(__file__).resolve().parents[3] / "tests" / "functional"
+
+
+def contrastive_examples(hashes: dict[str, str]) -> tuple[list[Example], list[Example]]:
+    """The contrastive families as (train, dev) examples, decontaminated against the functional suite."""
+    held_out: set[str] = set()
+    for name in ("hate_suite.jsonl", "stereotype_pairs.jsonl"):
+        path = FUNCTIONAL_SUITE / name
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                for key in ("text", "stereotype", "anti_stereotype"):
+                    if key in row:
+                        held_out.add(_decontam_key(row[key]))
+    raw = CONTRASTIVE.read_bytes()
+    hashes["decorum/contrastive.jsonl"] = hashlib.sha256(raw).hexdigest()
+    train: list[Example] = []
+    dev: list[Example] = []
+    for line in raw.decode("utf-8").splitlines():
+        row = json.loads(line)
+        if _decontam_key(row["text"]) in held_out:
+            continue
+        target = tuple(float(row["labels"][label]) for label in LABELS)
+        ex = Example(normalise(row["text"]), target, "contrastive", row["family"] + ":" + row["text"], row["family"])
+        (dev if row.get("split") == "dev" else train).append(ex)
+    return train, dev
+
+
+def _decontam_key(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
 
 
 def label_stats(examples: Iterable[Example]) -> dict[str, dict[str, int]]:

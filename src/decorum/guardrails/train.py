@@ -132,6 +132,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add obfuscated, counter-speech and negated rows built from the training split",
     )
+    parser.add_argument(
+        "--contrastive",
+        action="store_true",
+        help="add the team's contrastive families (guardrails/data/contrastive.jsonl), decontaminated",
+    )
 
 
 def _seed_everything(seed: int, threads: int) -> None:
@@ -648,6 +653,7 @@ def run(args: argparse.Namespace) -> int:
         max_examples=args.max_examples,
         max_dev_per_source=args.max_dev,
         with_augmentation=args.augment,
+        with_contrastive=args.contrastive,
     )
     print(f"[train] {len(corpus.train)} train rows, {len(corpus.dev)} dev rows", flush=True)
 
@@ -775,6 +781,7 @@ def run(args: argparse.Namespace) -> int:
             "threads": args.threads,
             "smoke": bool(args.smoke),
             "augment": bool(args.augment),
+            "contrastive": bool(args.contrastive),
             "train_examples": len(corpus.train),
             "dev_examples": len(corpus.dev),
             "steps": total,
