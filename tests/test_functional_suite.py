@@ -26,13 +26,9 @@ def _jsonl(name: str) -> list[dict]:
 
 
 def test_functional_suite_per_slice(capsys) -> None:
-    from decorum.guardrails.checks import Guardrails
-    from decorum.guardrails.classifier import DetoxifyClassifier
-    from decorum.guardrails.policy import Policy
-    from decorum.settings import Settings
+    from decorum.guardrails.checks import default_guardrails
 
-    g = Guardrails(Policy(), DetoxifyClassifier(None, Settings().cache_dir / "classifiers"))
-    report = functional_report(g, _jsonl("hate_suite.jsonl"), _jsonl("stereotype_pairs.jsonl"))
+    report = functional_report(default_guardrails(), _jsonl("hate_suite.jsonl"), _jsonl("stereotype_pairs.jsonl"))
     with capsys.disabled():
         print(f"\nfunctional suite: balanced accuracy {report['balanced_accuracy']:.3f} "
               f"(hateful caught {report['hateful_caught']:.3f}, "

@@ -163,3 +163,22 @@ class Guardrails:
         self.scores.score(texts)  # one batched pass; the checks read the cache
         per_check = [c.check(texts, stage=stage) for c in active]
         return [list(results) for results in zip(*per_check, strict=True)] if per_check else [[] for _ in texts]
+
+
+_default: list[Guardrails] = []
+_default_lock = threading.Lock()
+
+
+def default_guardrails() -> Guardrails:
+    """The default policy over the committed classifier, built once per process.
+
+    For uses outside a configured ``Runtime`` (guardrails-ai validators, reports); the pipeline gets its
+    ``Guardrails`` from ``decorum.bot.runtime`` with the YAML policy instead.
+    """
+    with _default_lock:
+        if not _default:
+            from decorum.guardrails.classifier import DetoxifyClassifier
+
+            policy = Policy()
+            _default.append(Guardrails(policy, DetoxifyClassifier(max_length=policy.classifier.max_length)))
+        return _default[0]

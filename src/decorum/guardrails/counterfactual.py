@@ -71,19 +71,15 @@ def consistency(guardrails: Any, groups: dict[str, list[tuple[str, str, bool]]],
 
 
 def main() -> None:
-    from decorum.guardrails.checks import Guardrails
-    from decorum.guardrails.classifier import DetoxifyClassifier
+    from decorum.guardrails.checks import default_guardrails
     from decorum.guardrails.datasets import shared_data_dir
-    from decorum.guardrails.policy import Policy
-    from decorum.settings import Settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=shared_data_dir())
     ap.add_argument("--groups", type=int, default=400)
     args = ap.parse_args()
     groups = groups_from_templates(args.data / "jigsaw_unintended_bias" / "en_sentence_templates.csv")
-    g = Guardrails(Policy(), DetoxifyClassifier(None, Settings().cache_dir / "classifiers"))
-    print(json.dumps(consistency(g, groups, sample=args.groups), indent=2))
+    print(json.dumps(consistency(default_guardrails(), groups, sample=args.groups), indent=2))
 
 
 if __name__ == "__main__":

@@ -342,24 +342,24 @@ def madlib_held_out(seed: int, text: str) -> bool:
     return _fraction(seed, "madlib", madlib_key(text)) < MADLIB_HOLDOUT_FRACTION
 
 
-def _madlibs(r: _Reader) -> Iterator[Example]:
-    for row in r.csv_rows("jigsaw_unintended_bias/bias_madlibs_77k.csv"):
-        text = normalise(row["Text"])
-        if row["Label"] == "BAD":
+def _identity_sets(r: _Reader, rel: str, text_col: str, toxic_col: str, toxic_value: str, frame_col: str,
+                   source: str) -> Iterator[Example]:
+    """Jigsaw's identity-term sets (madlibs, sentence templates): one labelled phrase per row."""
+    for row in r.csv_rows(f"jigsaw_unintended_bias/{rel}"):
+        text = normalise(row[text_col])
+        if row[toxic_col] == toxic_value:
             target = lexical_target(text, 1.0, identity=1.0, bias=1.0)
         else:
             target = make_target(0.0)
-        yield Example(text, target, "madlibs", text.lower(), row["Template"])
+        yield Example(text, target, source, text.lower(), row[frame_col])
+
+
+def _madlibs(r: _Reader) -> Iterator[Example]:
+    return _identity_sets(r, "bias_madlibs_77k.csv", "Text", "Label", "BAD", "Template", "madlibs")
 
 
 def _templates(r: _Reader) -> Iterator[Example]:
-    for row in r.csv_rows("jigsaw_unintended_bias/en_sentence_templates.csv"):
-        text = normalise(row["phrase"])
-        if row["toxicity"] == "toxic":
-            target = lexical_target(text, 1.0, identity=1.0, bias=1.0)
-        else:
-            target = make_target(0.0)
-        yield Example(text, target, "templates", text.lower(), row["template"])
+    return _identity_sets(r, "en_sentence_templates.csv", "phrase", "toxicity", "toxic", "template", "templates")
 
 
 def _wiki(r: _Reader, fuzzed: bool) -> Iterator[Example]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from decorum.guardrails.checks import default_guardrails
 from decorum.offline import ensure_offline
 
 ON_FAIL = {"refuse": "exception", "regenerate": "reask", "fallback": "refrain", "warn": "noop"}
@@ -28,22 +29,6 @@ REDACTED = "[redacted]"
 
 _shared: dict[str, Any] = {}
 _lock = threading.Lock()
-
-
-def _guardrails() -> Any:
-    """The process's ``Guardrails`` (default policy and classifier), built on first use."""
-    with _lock:
-        if "g" not in _shared:
-            from decorum.guardrails.checks import Guardrails
-            from decorum.guardrails.classifier import DetoxifyClassifier
-            from decorum.guardrails.policy import Policy
-            from decorum.settings import Settings
-
-            policy = Policy()
-            clf = DetoxifyClassifier(None, Settings().cache_dir / "classifiers",
-                                     max_length=policy.classifier.max_length)
-            _shared["g"] = Guardrails(policy, clf)
-        return _shared["g"]
 
 
 def _make(check_name: str, registered: str) -> type:
@@ -61,7 +46,7 @@ def _make(check_name: str, registered: str) -> type:
             self._guardrails = guardrails
 
         def _validate(self, value: Any, metadata: dict[str, Any]) -> Any:
-            g = self._guardrails or _guardrails()
+            g = self._guardrails or default_guardrails()
             check = next((c for c in g.checks if c.name == check_name), None)
             if check is None:
                 raise ValueError(f"check {check_name!r} is not enabled in policy {g.policy.ref}")
