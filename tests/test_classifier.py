@@ -93,6 +93,30 @@ def test_predict_batches_keep_order(classifier: DetoxifyClassifier) -> None:
 
 
 @pytest.mark.models
+def test_traced_model_scores_exactly_like_eager(classifier: DetoxifyClassifier, tmp_path: Path) -> None:
+    """The served (TorchScript) model gives the eager model's scores on every functional-suite text."""
+    suite = Path(__file__).parent / "functional" / "hate_suite.jsonl"
+    texts = [json.loads(line)["text"] for line in suite.read_text(encoding="utf-8").splitlines()[:200]]
+    texts += ["", "x" * 3000, TOXIC]  # empty, truncated at max_length, and a batch of mixed lengths
+    eager = DetoxifyClassifier(cache_dir=tmp_path, optimize="eager")
+    assert classifier.backend == "torchscript"
+    assert eager.backend == "eager"
+    for traced_row, eager_row in zip(classifier.predict(texts), eager.predict(texts), strict=True):
+        for label in LABELS:
+            assert traced_row[label] == pytest.approx(eager_row[label], abs=1e-5)
+
+
+@pytest.mark.models
+def test_unfaithful_trace_falls_back_to_eager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clf_mod, "TRACE_TOLERANCE", -1.0)  # no trace can pass
+    clf = DetoxifyClassifier(cache_dir=tmp_path)
+    assert clf.backend == "eager"
+    assert clf.predict([TOXIC])[0]["toxicity"] > 0.5
+    with pytest.raises(ValueError, match="optimize"):
+        DetoxifyClassifier(cache_dir=tmp_path, optimize="int8")
+
+
+@pytest.mark.models
 def test_build_is_idempotent(tmp_path: Path) -> None:
     first = build_checkpoint(DEFAULT_ARTIFACT, tmp_path)
     mtime = first[0].stat().st_mtime_ns

