@@ -169,10 +169,15 @@ def test_smoke_training_produces_loadable_artifact(tmp_path: Path) -> None:
     from decorum.guardrails import train
 
     out = tmp_path / "artifact"
-    rc = train.main(["--smoke", "--out", str(out), "--cache-dir", str(tmp_path / "verify-cache")])
+    rc = train.main(["--smoke", "--clp", "1", "--pair-rank", "0.5", "--out", str(out),
+                     "--cache-dir", str(tmp_path / "verify-cache")])
     assert rc == 0
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["training"]["smoke"] is True
+    assert manifest["training"]["clp"] == 1.0 and manifest["training"]["clp_rows"] > 0
+    assert manifest["training"]["pair_rank"] == 0.5
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Counterfactual logit pairing" in card and "--clp 1" in card
     assert manifest["training"]["seed"] == 13
     assert manifest["data"], "data file hashes must be recorded"
     assert manifest["verification"]["served_vs_trained_max_abs_diff"] < 1e-3
@@ -180,3 +185,34 @@ def test_smoke_training_produces_loadable_artifact(tmp_path: Path) -> None:
     (scores,) = model.predict([BENIGN])
     assert set(scores) == set(LABELS)
     assert all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+@pytest.mark.models
+def test_report_writes_figures_into_manifest_and_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from decorum.cli import main
+
+    artifact = tmp_path / "artifact"
+    shutil.copytree(DEFAULT_ARTIFACT, artifact)
+    before = json.loads((artifact / MANIFEST_FILE).read_text())
+    rc = main(["guardrails", "report", "--artifact", str(artifact), "--data", str(tmp_path / "absent"), "--write"])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)
+    manifest = json.loads((artifact / MANIFEST_FILE).read_text())
+    assert manifest["evaluation"] == printed
+    assert printed["functional"]["cases"] > 700
+    assert 0.0 <= printed["functional"]["balanced_accuracy"] <= 1.0
+    assert set(printed["skipped"]) == {"stereoset_dev_pairs", "counterfactual"}
+    # The figures do not change what is served: same files, same revision.
+    assert manifest["files"] == before["files"]
+    assert DetoxifyClassifier(artifact, tmp_path / "cache").revision == before["verification"]["checkpoint_revision"]
+    card = (artifact / "MODEL_CARD.md").read_text()
+    assert f"Balanced accuracy {printed['functional']['balanced_accuracy']:.3f}" in card
+    assert "| negated_hate |" in card
+
+
+def test_report_refuses_a_missing_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from decorum.cli import main
+
+    rc = main(["guardrails", "report", "--suite", str(tmp_path), "--data", str(tmp_path)])
+    assert rc == 2
+    assert "no such file" in capsys.readouterr().err

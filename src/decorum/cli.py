@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     _lazy_arguments(gt, "decorum.guardrails.train")
     ge = gsub.add_parser("eval", help="AUC, F1 and FPR of the checks on a labelled file")
     _lazy_arguments(ge, "decorum.guardrails.evaluate")
+    gr = gsub.add_parser("report", help="functional suite, stereotype pairs and counterfactual figures of an artifact")
+    _lazy_arguments(gr, "decorum.guardrails.report")
 
     pr = sub.add_parser("prompts", help="prompt templates")
     psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=_Parser)

@@ -39,7 +39,7 @@ import json
 import os
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -383,6 +383,68 @@ def _bitext(r: _Reader) -> Iterator[Example]:
         if not text or OBSCENE_RE.search(text) or THREAT_RE.search(text):
             continue
         yield Example(text, make_target(0.0), "bitext", text.lower(), str(row.get("intent", "")))
+
+
+# Identity adjectives for counterfactual logit pairing (``train --clp``), by attribute. A training row's
+# first match is swapped for another term of the same attribute, so the sentence stays grammatical.
+SWAP_TERMS: dict[str, tuple[str, ...]] = {
+    "race": ("black", "white", "asian", "african", "african american", "hispanic", "latino", "latina",
+             "native american", "middle eastern", "arab", "indigenous", "european", "caucasian"),
+    "nationality": ("mexican", "chinese", "indian", "japanese", "canadian", "american", "nigerian", "russian",
+                    "polish", "irish", "pakistani", "korean", "brazilian", "german", "somali", "filipino"),
+    "religion": ("christian", "muslim", "jewish", "buddhist", "catholic", "protestant", "sikh", "hindu",
+                 "atheist", "mormon", "taoist"),
+    "sexuality": ("gay", "lesbian", "bisexual", "straight", "heterosexual", "homosexual", "queer", "asexual"),
+    "gender": ("transgender", "trans", "nonbinary", "cisgender", "male", "female"),
+    "age": ("old", "older", "young", "younger", "elderly", "teenage", "middle aged", "millennial"),
+    "disability": ("blind", "deaf", "disabled", "paralyzed", "autistic", "wheelchair-using", "dyslexic"),
+}
+_SWAP_RE = re.compile(
+    r"\b(" + "|".join(re.escape(t) for t in sorted({t for ts in SWAP_TERMS.values() for t in ts}, key=len,
+                                                    reverse=True)) + r")\b",
+    re.IGNORECASE,
+)
+_SWAP_GROUP = {t: group for group, ts in SWAP_TERMS.items() for t in ts}
+
+
+def has_identity_term(text: str) -> bool:
+    """True when ``text`` names an identity term that :func:`swap_identity` can replace."""
+    return _SWAP_RE.search(text) is not None
+
+
+def swap_identity(text: str, rng: random.Random) -> str | None:
+    """Replace the first identity term in ``text`` with another of the same attribute (case kept).
+
+    Args:
+        text: A sentence.
+        rng: Chooses the replacement.
+
+    Returns:
+        The counterfactual sentence, or None when ``text`` names no identity term.
+    """
+    match = _SWAP_RE.search(text)
+    if match is None:
+        return None
+    found = match.group(1)
+    options = [t for t in SWAP_TERMS[_SWAP_GROUP[found.lower()]] if t != found.lower()]
+    new = rng.choice(options)
+    if found.isupper() and len(found) > 1:
+        new = new.upper()
+    elif found.istitle():
+        new = new.title()
+    elif found[0].isupper():
+        new = new[0].upper() + new[1:]
+    return text[: match.start()] + new + text[match.end() :]
+
+
+def stereotype_pairs(examples: Sequence[Example]) -> list[tuple[int, int]]:
+    """Index pairs (stereotype, anti-stereotype) of the StereoSet items among ``examples``."""
+    by_item: dict[str, dict[str, int]] = {}
+    for i, ex in enumerate(examples):
+        if ex.source == "stereoset" and ex.group:
+            by_item.setdefault(ex.key, {})[ex.group.rsplit(":", 1)[-1]] = i
+    return [(v["stereotype"], v["anti_stereotype"]) for _, v in sorted(by_item.items())
+            if "stereotype" in v and "anti_stereotype" in v]
 
 
 def _cap(examples: list[Example], cap: int | None, rng: random.Random) -> list[Example]:

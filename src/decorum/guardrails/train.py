@@ -133,13 +133,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add obfuscated, counter-speech and negated rows built from the training split",
     )
     parser.add_argument(
+        "--clp",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="counterfactual logit pairing: penalise (weight x squared logit change) when only the identity "
+        "term of a non-toxic training row is swapped (0 = off)",
+    )
+    parser.add_argument(
+        "--pair-rank",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="pairwise loss that ranks the stereotype sentence of a StereoSet training item above its "
+        "anti-stereotype on the bias logit (0 = off)",
+    )
+    parser.add_argument("--pairs-per-step", type=int, default=8, help="StereoSet pairs added to each step")
+    parser.add_argument(
+        "--device", default="cpu", help="torch device to train on (cpu, cuda); the artifact is the same format"
+    )
+    parser.add_argument(
         "--contrastive",
         action="store_true",
         help="add the team's contrastive families (guardrails/data/contrastive.jsonl), decontaminated",
     )
 
 
-def _seed_everything(seed: int, threads: int) -> None:
+def _seed_everything(seed: int, threads: int, device: str = "cpu") -> None:
     import numpy as np
     import torch
 
@@ -148,7 +168,8 @@ def _seed_everything(seed: int, threads: int) -> None:
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, threads))
     try:
-        torch.use_deterministic_algorithms(True)
+        # On CUDA an op without a deterministic kernel warns instead of stopping the run.
+        torch.use_deterministic_algorithms(True, warn_only=not device.startswith("cpu"))
     except Exception:  # pragma: no cover - best effort
         pass
 
@@ -259,7 +280,7 @@ def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[li
     return batches
 
 
-def _collate(encoded: list[list[int]], idx: list[int], pad_id: int) -> dict[str, Any]:
+def _collate(encoded: list[list[int]], idx: list[int], pad_id: int, device: str = "cpu") -> dict[str, Any]:
     import torch
 
     width = max(len(encoded[i]) for i in idx)
@@ -269,10 +290,16 @@ def _collate(encoded: list[list[int]], idx: list[int], pad_id: int) -> dict[str,
         seq = encoded[i]
         ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[row, : len(seq)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    return {
+        "input_ids": ids.to(device),
+        "attention_mask": mask.to(device),
+        "token_type_ids": torch.zeros_like(ids).to(device),
+    }
 
 
-def _predict(model: Any, encoded: list[list[int]], pad_id: int, batch_size: int = 64) -> list[list[float]]:
+def _predict(
+    model: Any, encoded: list[list[int]], pad_id: int, batch_size: int = 64, device: str = "cpu"
+) -> list[list[float]]:
     import torch
 
     model.eval()
@@ -281,7 +308,7 @@ def _predict(model: Any, encoded: list[list[int]], pad_id: int, batch_size: int 
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            logits = model(**_collate(encoded, idx, pad_id)).logits
+            logits = model(**_collate(encoded, idx, pad_id, device)).logits
             for i, row in zip(idx, torch.sigmoid(logits).tolist(), strict=True):
                 out[i] = row
     return [r for r in out if r is not None]
@@ -387,6 +414,24 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
             "are mechanical and a few read oddly.",
             "",
         ]
+    if tr.get("clp") or tr.get("pair_rank"):
+        lines += ["Extra training losses (added to the BCE of each step):", ""]
+        if tr.get("clp"):
+            lines.append(
+                f"- Counterfactual logit pairing (`--clp {tr['clp']}`, Garg et al. 2019): {tr['clp_rows']} non-toxic "
+                "training rows name an identity term; each step, up to 16 of them in the batch get a twin with "
+                "that term swapped for another of the same attribute (`datasets.SWAP_TERMS`), and the squared "
+                "difference of all logits between row and twin is penalised. Only training rows are swapped; "
+                "the held-out Jigsaw template frames used for the counterfactual report are never seen."
+            )
+        if tr.get("pair_rank"):
+            lines.append(
+                f"- Stereotype pair ranking (`--pair-rank {tr['pair_rank']}`): each step, {tr['pairs_per_step']} "
+                f"of the {tr['stereotype_pairs']} StereoSet training items (stereotype, anti-stereotype) add "
+                "softplus(-(bias logit of stereotype - bias logit of anti-stereotype)), teaching the bias head "
+                "to rank the stereotypical sentence higher, not only to push it over a threshold."
+            )
+        lines.append("")
     lines += [
         "## Held-out metrics",
         "",
@@ -484,7 +529,60 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
         "- Metrics are on held-out splits of the same sources, not on Slack traffic; calibrate the "
         "thresholds on your own data.",
     ]
+    lines += _evaluation_lines(manifest.get("evaluation"))
     (out / "MODEL_CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _evaluation_lines(ev: dict[str, Any] | None) -> list[str]:
+    """Model-card sections for the figures of ``decorum guardrails report --write``."""
+    if not ev:
+        return ["", "_No functional-suite report yet: run `decorum guardrails report --write`._"]
+    f = ev["functional"]
+    pairs = f.get("stereotype_pairs", {})
+    lines = [
+        "",
+        f"## Functional suite (tests/functional, written by the team; policy {ev['policy']})",
+        "",
+        f"Measured by `decorum guardrails report --write` on {ev.get('classifier', 'this artifact')}. "
+        f"Balanced accuracy {f['balanced_accuracy']:.3f} (hateful caught {f['hateful_caught']:.3f}, non-hateful "
+        f"passed {f['non_hateful_passed']:.3f}); profanity without a target and insults at a person are left out "
+        "of it and listed below.",
+        "",
+        "| slice | n | accuracy |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {s['n']} | {s['accuracy']:.2f} |" for name, s in f["slices"].items()]
+    lines += ["", "## Stereotype pairs", ""]
+    if pairs:
+        lines.append(
+            f"- The team's pairs (tests/functional/stereotype_pairs.jsonl): the stereotypical sentence scores "
+            f"higher on `bias` in {pairs['stereotype_scored_higher']:.1%} of {pairs['n']} pairs."
+        )
+    if "stereoset_dev_pairs" in ev:
+        sd = ev["stereoset_dev_pairs"]
+        lines.append(
+            f"- Held-out StereoSet items (not trained on): {sd['stereotype_scored_higher']:.1%} of {sd['n']} pairs."
+        )
+    if "counterfactual" in ev:
+        cf = ev["counterfactual"]
+        lines += [
+            "",
+            "## Counterfactual consistency",
+            "",
+            f"{cf['groups']} benign Jigsaw identity-template groups ({cf['sentences']} sentences; frames held out "
+            "from training); spread = max - min score within a group when only the identity term changes.",
+            "",
+            "| check | mean spread | max spread | groups crossing the threshold | most often highest |",
+            "|---|---|---|---|---|",
+        ]
+        for check, c in cf["checks"].items():
+            top = ", ".join(f"{term} ({n})" for term, n in c["most_often_highest"])
+            lines.append(
+                f"| {check} | {c['mean_spread']:.3f} | {c['max_spread']:.3f} | {c['groups_with_a_flip']} | {top} |"
+            )
+    if ev.get("skipped"):
+        lines += ["", f"Not measured (data absent): {', '.join(ev['skipped'])}."]
+    return lines
 
 
 SOURCES = {
@@ -643,10 +741,16 @@ def run(args: argparse.Namespace) -> int:
     from safetensors.torch import save_file
     from transformers import BertForSequenceClassification, BertTokenizerFast
 
-    from decorum.guardrails.datasets import label_stats, load_corpus
+    from decorum.guardrails.datasets import (
+        has_identity_term,
+        label_stats,
+        load_corpus,
+        stereotype_pairs,
+        swap_identity,
+    )
 
     transformers.logging.set_verbosity_error()
-    _seed_everything(args.seed, args.threads)
+    _seed_everything(args.seed, args.threads, args.device)
     corpus = load_corpus(
         args.data,
         seed=args.seed,
@@ -671,17 +775,27 @@ def run(args: argparse.Namespace) -> int:
         modules_to_save=["classifier"],
         bias="none",
     )
-    model = get_peft_model(model, lora)
+    model = get_peft_model(model, lora).to(args.device)
     pad_id = tokenizer.pad_token_id or 0
 
     def encode(texts: list[str]) -> list[list[int]]:
         return tokenizer(texts, truncation=True, max_length=args.max_length)["input_ids"]
 
     train_enc = encode([ex.text for ex in corpus.train])
-    targets = torch.tensor([ex.target for ex in corpus.train], dtype=torch.float32)
+    targets = torch.tensor([ex.target for ex in corpus.train], dtype=torch.float32).to(args.device)
     pos = (targets >= 0.5).sum(0).clamp(min=1)
     neg = (targets < 0.5).sum(0).clamp(min=1)
     pos_weight = torch.sqrt(neg / pos).clamp(1.0, 8.0)
+    bias_index = LABELS.index("bias")
+    # Counterfactual logit pairing: non-toxic rows naming an identity term get a swapped twin each step.
+    swappable = {
+        i for i, ex in enumerate(corpus.train)
+        if args.clp > 0 and max(ex.target) < 0.5 and has_identity_term(ex.text)
+    }
+    pairs = stereotype_pairs(corpus.train) if args.pair_rank > 0 else []
+    if args.clp > 0 or args.pair_rank > 0:
+        print(f"[train] clp rows {len(swappable)} (weight {args.clp}), stereotype pairs {len(pairs)} "
+              f"(weight {args.pair_rank})", flush=True)
     print(
         f"[train] pos_weight {dict(zip(LABELS, [round(x, 2) for x in pos_weight.tolist()], strict=True))}", flush=True
     )
@@ -710,11 +824,24 @@ def run(args: argparse.Namespace) -> int:
     step = 0
     t_train = time.time()
     running = 0.0
+    extra_rng = random.Random(args.seed + 1)
     for epoch, batches in enumerate(plans):
         for idx in batches:
-            batch = _collate(train_enc, idx, pad_id)
-            logits = model(**batch).logits
-            loss = loss_fn(logits, targets[idx])
+            twins = [i for i in idx if i in swappable][:16]
+            twin_texts = [swap_identity(corpus.train[i].text, extra_rng) or corpus.train[i].text for i in twins]
+            ranked = extra_rng.sample(pairs, min(args.pairs_per_step, len(pairs))) if pairs else []
+            rank_idx = [i for pair in ranked for i in pair]
+            twin_enc = encode(twin_texts) if twin_texts else []
+            encoded = [train_enc[i] for i in idx] + twin_enc + [train_enc[i] for i in rank_idx]
+            logits = model(**_collate(encoded, list(range(len(encoded))), pad_id, args.device)).logits
+            n = len(idx)
+            loss = loss_fn(logits[:n], targets[idx])
+            if twins:
+                originals = logits[[idx.index(i) for i in twins]]
+                loss = loss + args.clp * ((originals - logits[n : n + len(twins)]) ** 2).mean()
+            if ranked:
+                bias = logits[n + len(twins) :, bias_index]
+                loss = loss + args.pair_rank * torch.nn.functional.softplus(-(bias[0::2] - bias[1::2])).mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -733,7 +860,7 @@ def run(args: argparse.Namespace) -> int:
     train_time = time.time() - t_train
 
     dev_enc = encode([ex.text for ex in corpus.dev])
-    probs = _predict(model, dev_enc, pad_id)
+    probs = _predict(model, dev_enc, pad_id, device=args.device)
     metrics = evaluate(probs, corpus.dev)
     print(f"[train] dev per-label AUC { {k: _fmt(v['auc']) for k, v in metrics['per_label'].items()} }", flush=True)
 
@@ -782,6 +909,12 @@ def run(args: argparse.Namespace) -> int:
             "smoke": bool(args.smoke),
             "augment": bool(args.augment),
             "contrastive": bool(args.contrastive),
+            "clp": args.clp,
+            "clp_rows": len(swappable),
+            "pair_rank": args.pair_rank,
+            "pairs_per_step": args.pairs_per_step if pairs else 0,
+            "stereotype_pairs": len(pairs),
+            "device": args.device,
             "train_examples": len(corpus.train),
             "dev_examples": len(corpus.dev),
             "steps": total,
@@ -789,7 +922,8 @@ def run(args: argparse.Namespace) -> int:
             "train_label_counts": stats,
             "train_time_s": round(train_time, 1),
             "wall_time_s": 0.0,
-            "machine": f"{platform.machine()} {os.cpu_count()} CPU cores",
+            "machine": f"{platform.machine()} {os.cpu_count()} CPU cores"
+            + (f", {torch.cuda.get_device_name()}" if str(args.device).startswith("cuda") else ""),
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "peft": peft.__version__,

@@ -1,0 +1,115 @@
+"""``decorum guardrails report``: the quality figures of a classifier artifact, for its model card.
+
+    decorum guardrails report [--artifact DIR] [--groups 100] [--write]
+
+Scores the artifact under the default policy (the thresholds every deployment starts from) on:
+
+* the team's functional suite (``tests/functional/hate_suite.jsonl``): balanced accuracy and per-slice
+  accuracy, as :func:`decorum.guardrails.evaluate.functional_report` computes them;
+* the team's stereotype pairs (``tests/functional/stereotype_pairs.jsonl``) and the held-out StereoSet
+  items of the training split (``shared/data``): how often the stereotypical sentence gets the higher
+  ``bias`` score;
+* counterfactual consistency over benign Jigsaw identity-template groups
+  (:mod:`decorum.guardrails.counterfactual`): mean and max score spread when only the identity term changes.
+
+Prints one JSON object. With ``--write`` it also stores the figures in the artifact's ``manifest.json``
+(``evaluation``; the build key, and so the model revision, does not depend on it) and regenerates
+``MODEL_CARD.md`` from the manifest. Parts whose data is absent (no ``../shared/data``) are left out
+and say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from decorum.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the report options on ``parser``."""
+    parser.add_argument("--artifact", type=Path, default=None, help="artifact folder (default: the committed one)")
+    parser.add_argument("--suite", type=Path, default=None, help="functional suite folder (default: tests/functional)")
+    parser.add_argument("--data", type=Path, default=None, help="shared/data folder (default: ../shared/data)")
+    parser.add_argument("--groups", type=int, default=100, help="benign template groups for the counterfactual part")
+    parser.add_argument("--seed", type=int, default=13, help="split seed (the artifact's training seed)")
+    parser.add_argument("--write", action="store_true", help="store in manifest.json and rewrite MODEL_CARD.md")
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except FileNotFoundError as exc:
+        raise UsageError(f"{path}: no such file (pass --suite)") from exc
+
+
+def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int, seed: int) -> dict[str, Any]:
+    """Compute every part of the report that its data allows.
+
+    Args:
+        guardrails: The checks to score (a :class:`~decorum.guardrails.checks.Guardrails`).
+        suite: Folder with ``hate_suite.jsonl`` and ``stereotype_pairs.jsonl``.
+        data: The ``shared/data`` folder, or None/absent to skip the parts that need it.
+        groups: Benign template groups for the counterfactual part.
+        seed: The split seed the artifact was trained with (held-out StereoSet items depend on it).
+
+    Returns:
+        ``{"policy", "functional", "stereoset_dev_pairs"?, "counterfactual"?, "skipped"}``.
+    """
+    from decorum.guardrails.evaluate import functional_report
+
+    report: dict[str, Any] = {"policy": guardrails.policy.ref, "skipped": []}
+    report["functional"] = functional_report(
+        guardrails, _jsonl(suite / "hate_suite.jsonl"), _jsonl(suite / "stereotype_pairs.jsonl")
+    )
+    if data is None or not data.is_dir():
+        report["skipped"] += ["stereoset_dev_pairs", "counterfactual"]
+        return report
+    from decorum.guardrails.counterfactual import consistency, groups_from_templates
+    from decorum.guardrails.datasets import load_corpus, stereotype_pairs
+
+    corpus = load_corpus(data, seed=seed)
+    pairs = stereotype_pairs(corpus.dev)
+    texts = [corpus.dev[i].text for pair in pairs for i in pair]
+    results = guardrails.run(texts, stage="input")
+    bias = [next(r.score for r in res if r.check == "bias") for res in results]
+    wins = sum(bias[2 * k] > bias[2 * k + 1] for k in range(len(pairs)))
+    report["stereoset_dev_pairs"] = {"n": len(pairs), "stereotype_scored_higher": round(wins / max(1, len(pairs)), 4)}
+    template_groups = groups_from_templates(data / "jigsaw_unintended_bias" / "en_sentence_templates.csv")
+    report["counterfactual"] = consistency(guardrails, template_groups, sample=groups)
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``decorum guardrails report``."""
+    from decorum.guardrails.checks import Guardrails
+    from decorum.guardrails.classifier import DEFAULT_ARTIFACT, MANIFEST_FILE, DetoxifyClassifier, load_manifest
+    from decorum.guardrails.datasets import FUNCTIONAL_SUITE, shared_data_dir
+    from decorum.guardrails.policy import Policy
+
+    artifact = Path(args.artifact) if args.artifact else DEFAULT_ARTIFACT
+    suite = Path(args.suite) if args.suite else FUNCTIONAL_SUITE
+    for name in ("hate_suite.jsonl", "stereotype_pairs.jsonl"):
+        if not (suite / name).is_file():
+            raise UsageError(f"{suite / name}: no such file (pass --suite)")
+    manifest = load_manifest(artifact)
+    policy = Policy()
+    guardrails = Guardrails(policy, DetoxifyClassifier(artifact, max_length=policy.classifier.max_length))
+    report = build_report(
+        guardrails,
+        suite=suite,
+        data=Path(args.data) if args.data else shared_data_dir(),
+        groups=args.groups,
+        seed=args.seed,
+    )
+    report["classifier"] = guardrails.scores.scorer
+    print(json.dumps(report, indent=2))
+    if args.write:
+        from decorum.guardrails.train import write_model_card
+
+        manifest["evaluation"] = report
+        (artifact / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        write_model_card(artifact, manifest, manifest["sources"])
+    return 0
