@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     _lazy_arguments(gt, "decorum.guardrails.train")
     ge = gsub.add_parser("eval", help="AUC, F1 and FPR of the checks on a labelled file")
     _lazy_arguments(ge, "decorum.guardrails.evaluate")
+    gp = gsub.add_parser("soup", help="average trained artifacts in weight space into one artifact")
+    _lazy_arguments(gp, "decorum.guardrails.soup")
     gr = gsub.add_parser("report", help="functional suite, stereotype pairs and counterfactual figures of an artifact")
     _lazy_arguments(gr, "decorum.guardrails.report")
 
@@ -90,7 +92,10 @@ def _lazy_arguments(parser: argparse.ArgumentParser, module: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.command == "guardrails":
+        args.argv = argv[2:]  # the options after `guardrails <command>`, recorded in manifests as given
     from decorum.errors import ConfigError, DecorumError, UsageError
 
     try:

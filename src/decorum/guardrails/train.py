@@ -338,6 +338,100 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _run_lines(tr: dict[str, Any]) -> list[str]:
+    """The command and settings of one training run, for the model card."""
+    return [
+        "```",
+        tr["command"],
+        "```",
+        "",
+        f"Seed {tr['seed']}, {tr['epochs']} epoch(s), {tr['train_examples']} training rows, "
+        f"{tr['steps']} steps of batch {tr['batch_size']}, lr {tr['lr']}, {tr['threads']} CPU threads. "
+        f"Wall time {tr['wall_time_s'] / 60:.1f} min on {tr['machine']} "
+        f"(training loop {tr['train_time_s'] / 60:.1f} min). torch {tr['torch']}, transformers "
+        f"{tr['transformers']}, peft {tr['peft']}. `torch.use_deterministic_algorithms(True)`; splits are SHA-256 "
+        "functions of the seed and a per-row key, so the same command and seed reproduce the same split.",
+        "",
+    ]
+
+
+def _how_made_lines(manifest: dict[str, Any]) -> list[str]:
+    """One training run, or a soup's command and each of its ingredients' runs."""
+    soup = manifest.get("soup")
+    if not soup:
+        return _run_lines(manifest["training"])
+    lines = [
+        "```",
+        soup["command"],
+        "```",
+        "",
+        f"A weight-space average (a \"model soup\", Wortsman et al. 2022) of {len(soup['ingredients'])} "
+        "fine-tunes of the same base model on the same data, seed and split: each adapted weight is "
+        "W + sum_i w_i * (alpha/r) * B_i A_i (stored exactly as one adapter of rank "
+        f"{manifest['lora']['r']} by stacking the factors), and the head is the weighted mean of the heads. "
+        "Held-out metrics, thresholds and probes below were computed on the averaged model.",
+        "",
+    ]
+    lines += [
+        "To rebuild: run each ingredient's command below, then the soup command with their output folders "
+        "(the paths are where each artifact was written on the training machine).",
+        "",
+    ]
+    for k, ing in enumerate(soup["ingredients"], 1):
+        lines += [
+            f"Ingredient {k}, weight {ing['weight']} (adapter sha256 `{ing['adapter_sha256']}`):",
+            "",
+            *_run_lines(ing["training"]),
+            *_loss_lines(ing["training"]),
+        ]
+    rows = [(f"ingredient {k}", ing.get("evaluation")) for k, ing in enumerate(soup["ingredients"], 1)]
+    rows.append(("this soup", manifest.get("evaluation")))
+    if all(ev and "counterfactual" in ev and "stereoset_dev_pairs" in ev for _, ev in rows):
+        lines += [
+            "Each model under the same report (`decorum guardrails report`, policy default):",
+            "",
+            "| model | functional balanced acc. | hateful caught | non-hateful passed | team pairs | "
+            "StereoSet dev pairs | counterfactual toxicity: mean / max spread, flips | bias: mean / max, flips |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, ev in rows:
+            f, cf = ev["functional"], ev["counterfactual"]["checks"]
+            t, b = cf["toxicity"], cf["bias"]
+            lines.append(
+                f"| {name} | {f['balanced_accuracy']:.3f} | {f['hateful_caught']:.3f} | "
+                f"{f['non_hateful_passed']:.3f} | {f['stereotype_pairs']['stereotype_scored_higher']:.3f} | "
+                f"{ev['stereoset_dev_pairs']['stereotype_scored_higher']:.3f} | {t['mean_spread']:.3f} / "
+                f"{t['max_spread']:.2f}, {t['groups_with_a_flip']} | {b['mean_spread']:.3f} / {b['max_spread']:.2f}, "
+                f"{b['groups_with_a_flip']} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _loss_lines(tr: dict[str, Any]) -> list[str]:
+    """Model-card lines for the extra losses (``--clp``, ``--pair-rank``) of one run."""
+    lines: list[str] = []
+    if tr.get("clp") or tr.get("pair_rank"):
+        lines += ["Extra training losses (added to the BCE of each step):", ""]
+        if tr.get("clp"):
+            lines.append(
+                f"- Counterfactual logit pairing (`--clp {tr['clp']}`, Garg et al. 2019): {tr['clp_rows']} non-toxic "
+                "training rows name an identity term; each step, up to 16 of them in the batch get a twin with "
+                "that term swapped for another of the same attribute (`datasets.SWAP_TERMS`), and the squared "
+                "difference of all logits between row and twin is penalised. Only training rows are swapped; "
+                "the held-out Jigsaw template frames used for the counterfactual report are never seen."
+            )
+        if tr.get("pair_rank"):
+            lines.append(
+                f"- Stereotype pair ranking (`--pair-rank {tr['pair_rank']}`): each step, {tr['pairs_per_step']} "
+                f"of the {tr['stereotype_pairs']} StereoSet training items (stereotype, anti-stereotype) add "
+                "softplus(-(bias logit of stereotype - bias logit of anti-stereotype)), teaching the bias head "
+                "to rank the stereotypical sentence higher, not only to push it over a threshold."
+            )
+        lines.append("")
+    return lines
+
+
 def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any]) -> None:
     """Write ``MODEL_CARD.md`` from the manifest.
 
@@ -363,17 +457,7 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
         "",
         "## How it was made",
         "",
-        "```",
-        tr["command"],
-        "```",
-        "",
-        f"Seed {tr['seed']}, {tr['epochs']} epoch(s), {tr['train_examples']} training rows, "
-        f"{tr['steps']} steps of batch {tr['batch_size']}, lr {tr['lr']}, {tr['threads']} CPU threads. "
-        f"Wall time {tr['wall_time_s'] / 60:.1f} min on {tr['machine']} "
-        f"(training loop {tr['train_time_s'] / 60:.1f} min). torch {tr['torch']}, transformers "
-        f"{tr['transformers']}, peft {tr['peft']}. `torch.use_deterministic_algorithms(True)`; splits are SHA-256 "
-        "functions of the seed and a per-row key, so the same command and seed reproduce the same split.",
-        "",
+        *_how_made_lines(manifest),
         f"Adapter `adapter.safetensors`: {manifest['adapter_bytes'] / 1e6:.2f} MB, sha256 "
         f"`{manifest['files'][ADAPTER_FILE]}`. Base model file sha256 `{manifest['base_model']['sha256']}`.",
         "",
@@ -414,24 +498,8 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
             "are mechanical and a few read oddly.",
             "",
         ]
-    if tr.get("clp") or tr.get("pair_rank"):
-        lines += ["Extra training losses (added to the BCE of each step):", ""]
-        if tr.get("clp"):
-            lines.append(
-                f"- Counterfactual logit pairing (`--clp {tr['clp']}`, Garg et al. 2019): {tr['clp_rows']} non-toxic "
-                "training rows name an identity term; each step, up to 16 of them in the batch get a twin with "
-                "that term swapped for another of the same attribute (`datasets.SWAP_TERMS`), and the squared "
-                "difference of all logits between row and twin is penalised. Only training rows are swapped; "
-                "the held-out Jigsaw template frames used for the counterfactual report are never seen."
-            )
-        if tr.get("pair_rank"):
-            lines.append(
-                f"- Stereotype pair ranking (`--pair-rank {tr['pair_rank']}`): each step, {tr['pairs_per_step']} "
-                f"of the {tr['stereotype_pairs']} StereoSet training items (stereotype, anti-stereotype) add "
-                "softplus(-(bias logit of stereotype - bias logit of anti-stereotype)), teaching the bias head "
-                "to rank the stereotypical sentence higher, not only to push it over a threshold."
-            )
-        lines.append("")
+    if "soup" not in manifest:
+        lines += _loss_lines(tr)
     lines += [
         "## Held-out metrics",
         "",
