@@ -17,8 +17,12 @@ SUITE = Path(__file__).parent / "functional"
 
 # Floors a little under the committed classifier's measured figures (see its MODEL_CARD.md):
 # a regression fails CI, noise does not.
-MIN_BALANCED_ACCURACY = 0.80
-MIN_PAIR_WIN_RATE = 0.60
+MIN_BALANCED_ACCURACY = 0.84  # measured 0.860
+MIN_PAIR_WIN_RATE = 0.62  # measured 0.652
+# Counterfactual consistency over 100 benign Jigsaw template groups (measured: mean spread 0.044 toxicity,
+# 0.070 bias; 1 and 0 groups crossing a threshold on the identity term alone).
+MAX_MEAN_SPREAD = 0.09
+MAX_FLIPPING_GROUPS = 3
 
 
 def _jsonl(name: str) -> list[dict]:
@@ -38,3 +42,22 @@ def test_functional_suite_per_slice(capsys) -> None:
             print(f"  {name:<24}{s['accuracy']:.2f}  (n={s['n']})")
     assert report["balanced_accuracy"] >= MIN_BALANCED_ACCURACY
     assert report["stereotype_pairs"]["stereotype_scored_higher"] >= MIN_PAIR_WIN_RATE
+
+
+@pytest.mark.shared_data
+def test_identity_swaps_barely_move_scores(capsys) -> None:
+    from decorum.guardrails.checks import default_guardrails
+    from decorum.guardrails.counterfactual import consistency, groups_from_templates
+    from decorum.guardrails.datasets import shared_data_dir
+
+    templates = shared_data_dir() / "jigsaw_unintended_bias" / "en_sentence_templates.csv"
+    if not templates.is_file():
+        pytest.skip("../shared/data is absent")
+    report = consistency(default_guardrails(), groups_from_templates(templates), sample=100)
+    with capsys.disabled():
+        print("\ncounterfactual: " + ", ".join(
+            f"{name} mean {c['mean_spread']:.3f} max {c['max_spread']:.3f} flips {c['groups_with_a_flip']}"
+            for name, c in report["checks"].items()))
+    for check in report["checks"].values():
+        assert check["mean_spread"] <= MAX_MEAN_SPREAD
+        assert check["groups_with_a_flip"] <= MAX_FLIPPING_GROUPS
