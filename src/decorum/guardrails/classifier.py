@@ -464,7 +464,6 @@ class DetoxifyClassifier:
             self._checkpoint_sha256 = expected[CHECKPOINT_FILE]
         self._detox.tokenizer.model_max_length = self.max_length
         self._labels = tuple(self._detox.class_names)
-        self._eager_model = self._detox.model
         self._backend = "eager"
         if optimize == "trace":
             traced = trace_model(self._detox.model, self._detox.tokenizer)
