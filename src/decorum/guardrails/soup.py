@@ -182,16 +182,3 @@ def run(args: argparse.Namespace) -> int:
           f"{manifest['probes']['passed']}/{manifest['probes']['total']}", flush=True)
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m decorum.guardrails.soup``."""
-    parser = argparse.ArgumentParser(prog="decorum guardrails soup", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
-    return run(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
