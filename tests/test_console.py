@@ -57,7 +57,7 @@ def test_ask_and_audit_in_the_browser(console_url: str, tmp_path) -> None:
         page.wait_for_function("document.getElementById('verified').textContent.length > 0")
         assert "chain holds (2 records)" in page.inner_text("#verified")
         page.click("#audit tr a")
-        page.wait_for_selector("#detail:not([hidden])")
+        page.wait_for_selector("#detail:not([hidden])")  # shown only once the note has been fetched
         assert '"hash"' in page.inner_text("#detail")
         page.screenshot(path=str(tmp_path / "console.png"))
         browser.close()
