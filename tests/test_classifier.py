@@ -107,6 +107,20 @@ def test_traced_model_scores_exactly_like_eager(classifier: DetoxifyClassifier, 
 
 
 @pytest.mark.models
+def test_max_length_sets_detoxifys_truncation(classifier: DetoxifyClassifier) -> None:
+    before = classifier.max_length
+    try:
+        classifier.max_length = 16
+        assert classifier._detox.tokenizer.model_max_length == 16
+        padded = BENIGN + " " + " ".join(["please"] * 200)
+        cut = classifier._detox.tokenizer(padded, truncation=True)["input_ids"]
+        assert len(cut) == 16
+    finally:
+        classifier.max_length = before
+    assert classifier._detox.tokenizer.model_max_length == before
+
+
+@pytest.mark.models
 def test_unfaithful_trace_falls_back_to_eager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(clf_mod, "TRACE_TOLERANCE", -1.0)  # no trace can pass
     clf = DetoxifyClassifier(cache_dir=tmp_path)

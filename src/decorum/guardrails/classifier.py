@@ -438,7 +438,7 @@ class DetoxifyClassifier:
         if optimize not in ("trace", "eager"):
             raise ValueError(f"optimize must be 'trace' or 'eager', not {optimize!r}")
 
-        self.max_length = int(max_length)
+        self._max_length = int(max_length)
         self.batch_size = max(1, int(batch_size))
         self.model_type = model_type
         if model_type is not None:
@@ -462,7 +462,7 @@ class DetoxifyClassifier:
             self._revision = str(record["build_key"])[:12]
             self._checkpoint = ckpt
             self._checkpoint_sha256 = expected[CHECKPOINT_FILE]
-        self._detox.tokenizer.model_max_length = self.max_length
+        self.max_length = self._max_length  # syncs the tokenizer's truncation
         self._labels = tuple(self._detox.class_names)
         self._backend = "eager"
         if optimize == "trace":
@@ -470,6 +470,16 @@ class DetoxifyClassifier:
             if traced is not None:
                 self._detox.model = traced
                 self._backend = "torchscript"
+
+    @property
+    def max_length(self) -> int:
+        """Token truncation length; setting it also sets the tokenizer's, which detoxify truncates at."""
+        return self._max_length
+
+    @max_length.setter
+    def max_length(self, value: int) -> None:
+        self._max_length = int(value)
+        self._detox.tokenizer.model_max_length = self._max_length
 
     @property
     def backend(self) -> str:

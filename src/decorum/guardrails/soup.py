@@ -170,7 +170,6 @@ def run(args: argparse.Namespace) -> int:
         manifest["metrics"] = metrics
         manifest["thresholds"] = metrics["thresholds"]
         clf.max_length = RUNTIME_MAX_LENGTH
-        clf._detox.tokenizer.model_max_length = RUNTIME_MAX_LENGTH
         manifest["latency_ms"] = {k: round(v, 2) for k, v in _latency(clf).items()}
         manifest["probes"] = run_probes(clf, metrics["thresholds"])
         manifest["verification"] = {"checkpoint_revision": clf.revision}

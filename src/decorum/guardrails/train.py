@@ -1020,7 +1020,6 @@ def run(args: argparse.Namespace) -> int:
         if diff > 1e-3:
             raise RuntimeError(f"served checkpoint disagrees with trained model (max diff {diff})")
         clf.max_length = RUNTIME_MAX_LENGTH
-        clf._detox.tokenizer.model_max_length = RUNTIME_MAX_LENGTH
         if not args.smoke:
             manifest["latency_ms"] = {k: round(v, 2) for k, v in _latency(clf).items()}
         manifest["probes"] = run_probes(clf, metrics["thresholds"])
