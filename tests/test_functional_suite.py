@@ -47,10 +47,10 @@ def test_functional_suite_per_slice(capsys) -> None:
 @pytest.mark.shared_data
 def test_identity_swaps_barely_move_scores(capsys) -> None:
     from decorum.guardrails.checks import default_guardrails
-    from decorum.guardrails.counterfactual import consistency, groups_from_templates
+    from decorum.guardrails.counterfactual import TEMPLATES, consistency, groups_from_templates
     from decorum.guardrails.datasets import shared_data_dir
 
-    templates = shared_data_dir() / "jigsaw_unintended_bias" / "en_sentence_templates.csv"
+    templates = shared_data_dir() / TEMPLATES
     if not templates.is_file():
         pytest.skip("../shared/data is absent")
     report = consistency(default_guardrails(), groups_from_templates(templates), sample=100)

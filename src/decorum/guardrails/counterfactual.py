@@ -27,6 +27,8 @@ IDENTITY_TERMS = (
     "catholic", "protestant", "sikh", "taoist", "old", "older", "young", "younger", "teenage", "millenial",
     "elderly", "blind", "deaf", "paralyzed",
 )
+TEMPLATES = Path("jigsaw_unintended_bias") / "en_sentence_templates.csv"
+"""The identity-template set, relative to ``shared/data``."""
 _TERM_RE = re.compile(r"\b(" + "|".join(re.escape(t) for t in IDENTITY_TERMS) + r")\b", re.IGNORECASE)
 
 
@@ -78,7 +80,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=shared_data_dir())
     ap.add_argument("--groups", type=int, default=400)
     args = ap.parse_args()
-    groups = groups_from_templates(args.data / "jigsaw_unintended_bias" / "en_sentence_templates.csv")
+    groups = groups_from_templates(args.data / TEMPLATES)
     print(json.dumps(consistency(default_guardrails(), groups, sample=args.groups), indent=2))
 
 

@@ -186,12 +186,17 @@ def functional_report(guardrails: Any, cases: list[dict[str, Any]], pairs: list[
         "slices": {name: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for name, v in slices.items()},
     }
     if pairs:
-        stereo = guardrails.run([p["stereotype"] for p in pairs], stage="input")
-        anti = guardrails.run([p["anti_stereotype"] for p in pairs], stage="input")
-
-        def bias(res: list[Any]) -> float:
-            return next(r.score for r in res if r.check == "bias")
-
-        wins = sum(bias(s) > bias(a) for s, a in zip(stereo, anti, strict=True))
-        report["stereotype_pairs"] = {"n": len(pairs), "stereotype_scored_higher": round(wins / len(pairs), 4)}
+        report["stereotype_pairs"] = pair_win_rate(guardrails, [(p["stereotype"], p["anti_stereotype"]) for p in pairs])
     return report
+
+
+def pair_win_rate(guardrails: Any, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """How often the first (stereotypical) sentence of each pair gets the higher ``bias`` score.
+
+    Returns:
+        ``{"n", "stereotype_scored_higher"}`` (a share, 0 when there are no pairs).
+    """
+    results = guardrails.run([text for pair in pairs for text in pair], stage="input")
+    bias = [next(r.score for r in res if r.check == "bias") for res in results]
+    wins = sum(bias[2 * k] > bias[2 * k + 1] for k in range(len(pairs)))
+    return {"n": len(pairs), "stereotype_scored_higher": round(wins / len(pairs), 4) if pairs else 0.0}

@@ -38,13 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write", action="store_true", help="store in manifest.json and rewrite MODEL_CARD.md")
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except FileNotFoundError as exc:
-        raise UsageError(f"{path}: no such file (pass --suite)") from exc
-
-
 def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int, seed: int) -> dict[str, Any]:
     """Compute every part of the report that its data allows.
 
@@ -58,26 +51,22 @@ def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int
     Returns:
         ``{"policy", "functional", "stereoset_dev_pairs"?, "counterfactual"?, "skipped"}``.
     """
-    from decorum.guardrails.evaluate import functional_report
+    from decorum.guardrails.evaluate import functional_report, pair_win_rate, read_rows
 
     report: dict[str, Any] = {"policy": guardrails.policy.ref, "skipped": []}
     report["functional"] = functional_report(
-        guardrails, _jsonl(suite / "hate_suite.jsonl"), _jsonl(suite / "stereotype_pairs.jsonl")
+        guardrails, read_rows(suite / "hate_suite.jsonl"), read_rows(suite / "stereotype_pairs.jsonl")
     )
     if data is None or not data.is_dir():
         report["skipped"] += ["stereoset_dev_pairs", "counterfactual"]
         return report
-    from decorum.guardrails.counterfactual import consistency, groups_from_templates
+    from decorum.guardrails.counterfactual import TEMPLATES, consistency, groups_from_templates
     from decorum.guardrails.datasets import load_corpus, stereotype_pairs
 
     corpus = load_corpus(data, seed=seed)
-    pairs = stereotype_pairs(corpus.dev)
-    texts = [corpus.dev[i].text for pair in pairs for i in pair]
-    results = guardrails.run(texts, stage="input")
-    bias = [next(r.score for r in res if r.check == "bias") for res in results]
-    wins = sum(bias[2 * k] > bias[2 * k + 1] for k in range(len(pairs)))
-    report["stereoset_dev_pairs"] = {"n": len(pairs), "stereotype_scored_higher": round(wins / max(1, len(pairs)), 4)}
-    template_groups = groups_from_templates(data / "jigsaw_unintended_bias" / "en_sentence_templates.csv")
+    pairs = [(corpus.dev[s].text, corpus.dev[a].text) for s, a in stereotype_pairs(corpus.dev)]
+    report["stereoset_dev_pairs"] = pair_win_rate(guardrails, pairs)
+    template_groups = groups_from_templates(data / TEMPLATES)
     report["counterfactual"] = consistency(guardrails, template_groups, sample=groups)
     return report
 
