@@ -90,7 +90,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def smollm():
-    """The real local generator (packaged SmolLM2 weights), loaded once for the session."""
+    """The reference generator (transformers fp32, packaged SmolLM2 weights), loaded once for the session."""
+    from decorum.adapters.registry import GeneratorConfig
+    from decorum.bot.runtime import shared_generator
+
+    gen = shared_generator(GeneratorConfig(kind="transformers"), Settings(cache_dir_override=MODEL_CACHE))
+    gen.load()
+    return gen
+
+
+@pytest.fixture(scope="session")
+def onnx_smollm():
+    """The default engine (onnxruntime-genai, int8), built into the test cache once, loaded once per session."""
     from decorum.adapters.registry import GeneratorConfig
     from decorum.bot.runtime import shared_generator
 

@@ -6,10 +6,12 @@ records what it was asked. Real-model tests use the real classes instead.
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 
-from decorum.adapters.base import Generation, GenerationRequest, ModelInfo
+from decorum.adapters.base import AdapterRef, FinishReason, Generation, GenerationRequest, ModelInfo
 from decorum.errors import GenerationError
 from decorum.guardrails.classifier import LABELS
 
@@ -38,18 +40,27 @@ class FakeClassifier:
 
 
 class FakeGenerator:
-    """Answers with ``reply(messages)`` (default: echo a fixed sentence); can fail or be slow."""
+    """Answers with ``reply(messages)`` (default: echo a fixed sentence); can fail, or stream word by word.
+
+    With ``stream_delay_s`` set it streams like the real engines: each word (with its leading space) goes
+    to the request's ``on_text`` after that delay, and a sink's ``False`` stops the answer there.
+    """
 
     def __init__(self, reply: Callable[[GenerationRequest], str] | str = "Open Settings and choose Reset.",
-                 *, fail: bool = False) -> None:
+                 *, fail: bool = False, stream_delay_s: float | None = None) -> None:
         self.reply = reply
         self.fail = fail
+        self.stream_delay_s = stream_delay_s
         self.requests: list[GenerationRequest] = []
         self.batches: list[int] = []
-        self.info = ModelInfo(backend="fake", name="fake-llm", revision="f" * 64)
+        self.streamed: list[str] = []  # every piece handed to a sink
+        self.info = ModelInfo(backend="fake", name="fake-llm", revision="f" * 64, engine="fake")
         self._lock = threading.Lock()
 
     def load(self) -> None:
+        return None
+
+    def prepare(self, adapters: Sequence[AdapterRef]) -> None:
         return None
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
@@ -61,6 +72,20 @@ class FakeGenerator:
         out = []
         for req in requests:
             text = self.reply(req) if callable(self.reply) else self.reply
+            reason: FinishReason = "stop"
+            if self.stream_delay_s is not None and req.on_text is not None:
+                text, reason = self._stream(req, text)
             out.append(Generation(text=text, prompt_tokens=sum(len(m["content"].split()) for m in req.messages),
-                                  completion_tokens=len(text.split()), finish_reason="stop"))
+                                  completion_tokens=len(text.split()), finish_reason=reason))
         return out
+
+    def _stream(self, req: GenerationRequest, text: str) -> tuple[str, FinishReason]:
+        sent = ""
+        for piece in re.findall(r"\s*\S+", text):
+            time.sleep(self.stream_delay_s or 0)
+            sent += piece
+            with self._lock:
+                self.streamed.append(piece)
+            if not req.emit(piece):
+                return sent.strip(), "cancelled"
+        return text, "stop"

@@ -350,6 +350,8 @@ class SlackEmulator:
                 return {"ok": False, "error": error}
         if len(str(args.get("text") or "")) > 40_000:
             return {"ok": False, "error": "msg_too_long"}
+        if method == "chat.update":
+            return self._update(str(channel), args)
         ts = new_ts()
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
@@ -363,6 +365,21 @@ class SlackEmulator:
             with self._lock:
                 self._messages.setdefault(str(channel), []).append(msg)
         return {"ok": True, "channel": channel, "ts": args.get("ts", ts), "message": msg}
+
+    def _update(self, channel: str, args: dict[str, Any]) -> dict[str, Any]:
+        """``chat.update``: the message with ``ts`` in ``channel`` gets the new text, blocks and metadata."""
+        with self._lock:
+            msg = next((m for m in self._messages.get(channel, []) if m["ts"] == args.get("ts")), None)
+            if msg is None:
+                return {"ok": False, "error": "message_not_found"}
+            msg.update(text=args.get("text", ""), blocks=args.get("blocks"))
+            if args.get("metadata"):
+                msg["metadata"] = args["metadata"]
+            return {"ok": True, "channel": channel, "ts": msg["ts"], "message": dict(msg)}
+
+    def posted(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """A posted message as it stands now (after any ``chat.update``)."""
+        return next((dict(m) for m in self.messages(channel) if m["ts"] == ts), None)
 
     def _view(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         view = args.get("view")

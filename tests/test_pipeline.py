@@ -35,7 +35,8 @@ def test_answered_note_is_complete_and_audited(settings: Settings) -> None:
     assert note["verdict"] == "answered" and note["answer"] == "Open Settings and choose Reset."
     assert note["route"] == {"strategy": "prompt_engineering", "reason": "default"}
     assert note["template"]["name"] == "general" and note["template"]["version"] == 1
-    assert note["model"] == {"backend": "fake", "name": "fake-llm", "revision": "f" * 64}
+    assert note["model"] == {"backend": "fake", "name": "fake-llm", "revision": "f" * 64, "engine": "fake",
+                             "precision": None, "artifact_revision": "f" * 64}
     for stage in ("input", "output"):
         assert {r["check"] for r in note["guardrails"][stage]} == {"toxicity", "bias"}
         for r in note["guardrails"][stage]:

@@ -744,3 +744,78 @@ async def test_shutdown_lets_answers_in_flight_finish(emu: SlackEmulator, monkey
         assert r.status_code == 200
         await emu.wait_for(lambda e: e.calls_to("reactions.add"))  # working on it ... and the server stops
     assert [c.args["thread_ts"] for c in emu.calls_to("chat.postMessage")] == [event["ts"]]
+
+
+# --- guarded streaming (the fast-generation issue) -------------------------------------------------------
+
+STREAMED = ("Open the VPN portal from the intranet home page. Choose Reset password and follow the steps on "
+            "the screen. The new password works within five minutes on every device. If it does not, call the "
+            "helpdesk on extension 4357 and quote your badge number.")
+STREAMED_BAD = ("Open the VPN portal from the intranet home page. Choose Reset password and follow the steps on "
+                "the screen. Only worthless people forget their passwords anyway. Call the helpdesk on 4357.")
+
+
+def bot_messages(emu: SlackEmulator, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """The bot's messages in a thread as they stand now (after every chat.update)."""
+    return [m for m in emu.messages(channel) if m.get("bot_id") and m.get("thread_ts") == thread_ts]
+
+
+async def test_long_answer_streams_checked_sentences_into_one_message(
+        emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+    gen = FakeGenerator(STREAMED, stream_delay_s=0.03)
+    async with running(emu, monkeypatch, generator=gen, env={"DECORUM_SLACK_STREAM_INTERVAL_S": "0.2"}) as h:
+        event = app_mention(f"<@{BOT_USER}> How do I reset my VPN password?")
+        emu.add_message(event["channel"], event["text"], ts=event["ts"])
+        r, elapsed = await h.sender.event(event)
+        assert r.status_code == 200 and elapsed < 3.0
+        await h.idle()
+        [post] = h.posts()  # one message, posted with the first checked sentence ...
+        assert post["thread_ts"] == event["ts"] and "Still writing" in blocks_text(post["blocks"])
+        assert "Open the VPN portal from the intranet home page." in blocks_text(post["blocks"])
+        assert "metadata" not in post  # not an answer yet: thread history skips it
+        updates = h.posts("chat.update")  # ... then updated as sentences pass, then turned into the answer
+        assert len(updates) >= 2 and {u["ts"] for u in updates} == {updates[-1]["ts"]}
+        streamed = [u for u in updates if "Still writing" in blocks_text(u["blocks"])]
+        assert streamed, "no intermediate update"
+        [final] = bot_messages(emu, event["channel"], event["ts"])
+        assert final["metadata"]["event_payload"]["verdict"] == "answered"
+        assert "Still writing" not in blocks_text(final["blocks"]) and "quote your badge number" in final["text"]
+        assert action_ids(final["blocks"]) == [ACTION_FEEDBACK_UP, ACTION_FEEDBACK_DOWN, ACTION_WHY]
+        note = h.runtime.audit.get(final["metadata"]["event_payload"]["note_id"])
+        assert note["streaming"]["chunks_shown"] >= 2 and note["streaming"]["first_visible_ms"] > 0
+        # the streamed-then-updated answer is part of the thread's history for a follow-up
+        follow_ts = emu.add_message(event["channel"], "And on my phone?", thread_ts=event["ts"])
+        await h.sender.event(message("And on my phone?", channel=event["channel"], channel_type="channel",
+                                     ts=follow_ts, thread_ts=event["ts"]))
+        await h.idle()
+        sent = gen.requests[-1].messages
+        assert [m["role"] for m in sent[1:]] == ["user", "assistant", "user"] and sent[2]["content"] == STREAMED
+
+
+async def test_a_streamed_sentence_that_fails_the_checks_never_reaches_slack(
+        emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+    gen = FakeGenerator(STREAMED_BAD, stream_delay_s=0.03)
+    async with running(emu, monkeypatch, generator=gen, env={"DECORUM_SLACK_STREAM_INTERVAL_S": "0.2"}) as h:
+        event, _, _ = await h.mention(f"<@{BOT_USER}> How do I reset my VPN password?")
+        await h.idle()
+        assert "worthless" in "".join(gen.streamed)  # the model did write it ...
+        assert all("worthless" not in json.dumps(c.args) for c in emu.calls)  # ... and Slack never saw it
+        [post] = h.posts()
+        assert "Open the VPN portal" in blocks_text(post["blocks"])  # the sentences before it were shown
+        [final] = bot_messages(emu, event["channel"], event["ts"])  # then replaced by the refusal, in place
+        assert final["metadata"]["event_payload"]["verdict"] == "blocked_output"
+        assert "did not pass our checks" in final["text"] and "Open the VPN portal" not in final["text"]
+        assert any("withdrew" in blocks_text(u["blocks"]) for u in h.posts("chat.update"))
+        note = h.runtime.audit.get(final["metadata"]["event_payload"]["note_id"])
+        assert note["streaming"]["retracted"] is True and note["streaming"]["withheld"][0]["chunk"] == 3
+
+
+async def test_slash_command_answers_are_not_streamed(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
+                                                      db_url: str) -> None:
+    async with running(emu, monkeypatch, generator=FakeGenerator(STREAMED, stream_delay_s=0.01)) as h:
+        url = emu.response_url("cmd")
+        await h.sender.command(slash_command("ask How do I reset my VPN password?", response_url=url))
+        await h.idle()
+        assert h.posts() == [] and h.posts("chat.update") == []
+        [answer] = [c.args for c in emu.calls_to("response_url") if "quote your badge number" in c.args["text"]]
+        assert answer["response_type"] == "ephemeral"

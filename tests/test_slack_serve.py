@@ -88,8 +88,9 @@ async def test_decorum_serve_answers_refuses_and_dedupes_across_replicas(
         await emu.wait_for(lambda e: len(e.calls_to("chat.postEphemeral")) >= 2, within_s=120)  # notice + refusal
         await emu.settle(2.0, within_s=120)
 
-        [post] = [c.args for c in emu.calls_to("chat.postMessage")]
-        assert post["thread_ts"] == event["ts"]
+        [call] = [c.args for c in emu.calls_to("chat.postMessage")]  # one answer message (streamed, then final)
+        assert call["thread_ts"] == event["ts"]
+        [post] = [m for m in emu.messages(event["channel"]) if m.get("bot_id") and m.get("thread_ts") == event["ts"]]
         text = json.dumps(post["blocks"])
         payload = post["metadata"]["event_payload"]
         assert payload["verdict"] == "answered" and payload["model"] == "smollm2-135m-instruct"

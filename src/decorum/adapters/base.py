@@ -1,20 +1,28 @@
-"""The ``Generator`` interface: chat messages in, text out, batch-first.
+"""The ``Generator`` interface: chat messages in, text out, batch-first, optionally streamed.
 
 Example::
 
-    gen = TransformersGenerator(weights)
+    gen = OnnxGenerator(cache_dir)
     [out] = gen.generate([GenerationRequest(messages=[{"role": "user", "content": "Hi"}])])
     out.text, out.completion_tokens, out.finish_reason
+
+    pieces = []
+    gen.generate([GenerationRequest(messages=msgs, on_text=lambda piece: pieces.append(piece) or True)])
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-FinishReason = Literal["stop", "length", "timeout"]
+logger = logging.getLogger(__name__)
+
+FinishReason = Literal["stop", "length", "timeout", "cancelled"]
+TextSink = Callable[[str], bool]
+"""Receives each new piece of generated text, in order, on the generating thread; ``False`` stops that answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +37,26 @@ class AdapterRef:
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
+    """One answer to generate. ``on_text`` (optional) streams it: see ``TextSink``.
+
+    A generator that streams hands every piece to ``on_text``; the pieces joined are the final
+    ``Generation.text`` before its surrounding whitespace is stripped. One that cannot stream never calls it.
+    """
+
     messages: list[dict[str, str]]
     max_new_tokens: int | None = None
     adapter: AdapterRef | None = None
+    on_text: TextSink | None = field(default=None, compare=False, repr=False)
+
+    def emit(self, piece: str) -> bool:
+        """Hand ``piece`` to ``on_text``; ``False`` when the answer should stop (the sink said so, or failed)."""
+        if self.on_text is None:
+            return True
+        try:
+            return self.on_text(piece) is not False
+        except Exception as exc:  # one failing sink stops its own answer, never the batch
+            logger.warning("a text sink failed (%s); that answer stops", exc.__class__.__name__)
+            return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +66,28 @@ class Generation:
     completion_tokens: int
     finish_reason: FinishReason
     input_truncated: bool = False
+    artifact_revision: str = ""  # what actually ran (an engine's built model, per adapter); "" = ``revision``
     extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """What goes into the note's ``model`` section."""
+    """What goes into the note's ``model`` section.
+
+    ``revision`` names the weights (SHA-256 of the converted safetensors); ``engine`` and ``precision`` say
+    what ran them, and ``artifact_revision`` names the engine's built model (for ONNX: a digest of its files).
+    """
 
     backend: str
     name: str
     revision: str
+    engine: str = ""
+    precision: str | None = None
+    artifact_revision: str = ""
+
+    def as_note(self) -> dict[str, object]:
+        return {"backend": self.backend, "name": self.name, "revision": self.revision, "engine": self.engine,
+                "precision": self.precision, "artifact_revision": self.artifact_revision or self.revision}
 
 
 class Generator(Protocol):
@@ -60,6 +97,10 @@ class Generator(Protocol):
 
     def load(self) -> None:
         """Load weights now (``serve`` does this before answering ``/healthz`` with 200)."""
+        ...
+
+    def prepare(self, adapters: Sequence[AdapterRef]) -> None:
+        """Make these adapters ready now (verify their hashes; build what an engine needs), not on first use."""
         ...
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:

@@ -1,6 +1,7 @@
 """Any OpenAI-compatible chat-completions server (vLLM, llama.cpp server, Ollama, OpenAI).
 
-A LoRA adapter is requested by name as the ``model`` (how vLLM serves adapters).
+A LoRA adapter is requested by name as the ``model`` (how vLLM serves adapters). Answers are not streamed
+from the server yet (``on_text`` is never called): they appear whole when ready.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from decorum.adapters.base import Generation, GenerationRequest, ModelInfo
+from decorum.adapters.base import AdapterRef, Generation, GenerationRequest, ModelInfo
 from decorum.errors import GenerationError
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ class OpenAICompatGenerator:
         self.max_new_tokens = max_new_tokens
         self.timeout_s = timeout_s
         self.concurrency = concurrency
-        self.info = ModelInfo(backend="openai_compat", name=model, revision=revision or f"remote:{self.base_url}")
+        self.info = ModelInfo(backend="openai_compat", name=model, revision=revision or f"remote:{self.base_url}",
+                              engine="openai_compat")
         self._client: Any = None
 
     def load(self) -> None:
@@ -36,6 +38,9 @@ class OpenAICompatGenerator:
         if self._client is None:
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
             self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout_s)
+
+    def prepare(self, adapters: Sequence[AdapterRef]) -> None:
+        """The server holds the adapters (by name); nothing to do here."""
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         self.load()

@@ -4,7 +4,8 @@ Example YAML::
 
     models:
       generator:
-        kind: transformers          # or openai_compat
+        kind: onnx                  # the default; or transformers (the reference), openai_compat
+        precision: int8             # onnx: fp32 | int8 | int4
         max_new_tokens: 128
       adapters:
         helpdesk-lora: {version: 1, path: /srv/adapters/helpdesk-lora}
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from decorum.adapters.base import AdapterRef, Generator
 from decorum.errors import ConfigError
@@ -25,8 +26,9 @@ from decorum.errors import ConfigError
 class GeneratorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["transformers", "openai_compat"] = "transformers"
-    source: Path | None = None  # transformers: a GGUF file or model folder; default: packaged SmolLM2
+    kind: Literal["onnx", "transformers", "openai_compat"] = "onnx"
+    source: Path | None = None  # onnx, transformers: a GGUF file or model folder; default: packaged SmolLM2
+    precision: Literal["fp32", "int8", "int4"] = "int8"  # onnx only (transformers runs fp32)
     name: str = "smollm2-135m-instruct"
     base_url: str | None = None  # openai_compat
     api_key: str | None = None
@@ -34,6 +36,12 @@ class GeneratorConfig(BaseModel):
     max_new_tokens: int = Field(128, ge=1, le=4096)
     timeout_s: float = Field(60.0, gt=0)
     threads: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _precision_is_onnx_only(self) -> GeneratorConfig:
+        if "precision" in self.model_fields_set and self.kind != "onnx":
+            raise ValueError(f"precision applies to kind: onnx only (kind {self.kind} runs its own precision)")
+        return self
 
 
 class AdapterConfig(BaseModel):
@@ -61,6 +69,14 @@ class ModelsConfig(BaseModel):
         return AdapterRef(name=name, version=a.version, path=a.path, sha256=a.sha256 or adapter_sha256(a.path))
 
 
+def _onnx(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
+    from decorum.adapters.onnx_generator import OnnxGenerator
+
+    return OnnxGenerator(cache_dir, source=cfg.source, name=cfg.name, precision=cfg.precision,
+                         max_input_tokens=cfg.max_input_tokens, max_new_tokens=cfg.max_new_tokens,
+                         timeout_s=cfg.timeout_s, threads=cfg.threads)
+
+
 def _transformers(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
     from decorum.adapters.transformers_generator import TransformersGenerator
 
@@ -78,6 +94,7 @@ def _openai_compat(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
 
 
 GENERATORS: dict[str, Callable[[GeneratorConfig, Path], Generator]] = {
+    "onnx": _onnx,
     "transformers": _transformers,
     "openai_compat": _openai_compat,
 }

@@ -1,4 +1,8 @@
-"""Local generation with transformers on CPU: SmolLM2-135M-Instruct by default, LoRA adapters via peft."""
+"""Local generation with transformers on CPU: the reference engine (fp32), LoRA adapters via peft.
+
+The default engine is onnxruntime-genai (``onnx_generator``); this one stays as the reference its greedy
+answers are compared against, and for sites that want plain PyTorch. It streams like the default engine.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from decorum.adapters.base import AdapterRef, Generation, GenerationRequest, ModelInfo
+from decorum.adapters.base import AdapterRef, FinishReason, Generation, GenerationRequest, ModelInfo
 from decorum.adapters.weights import SMOLLM2_NAME, ensure_converted
 from decorum.errors import GenerationError, ModelLoadError
 
@@ -40,7 +44,7 @@ class TransformersGenerator:
         self.timeout_s = timeout_s
         self.threads = threads
         self.do_sample = do_sample
-        self.info = ModelInfo(backend="local", name=name, revision="")
+        self.info = ModelInfo(backend="local", name=name, revision="", engine="transformers", precision="fp32")
         self._model: Any = None
         self._tokenizer: Any = None
         self._adapters: dict[str, AdapterRef] = {}
@@ -66,13 +70,20 @@ class TransformersGenerator:
                 tok.pad_token = tok.eos_token
             model.eval()
             self._tokenizer, self._model = tok, model
-            self.info = ModelInfo(backend="local", name=self.info.name, revision=revision)
+            self.info = ModelInfo(backend="local", name=self.info.name, revision=revision, engine="transformers",
+                                  precision="fp32")
             logger.info("loaded %s revision %s", self.info.name, revision[:12])
 
     @property
     def tokenizer(self) -> Any:
         self.load()
         return self._tokenizer
+
+    def prepare(self, adapters: Sequence[AdapterRef]) -> None:
+        self.load()
+        with self._lock:
+            for ref in adapters:
+                self._use_adapter(ref)
 
     def _use_adapter(self, adapter: AdapterRef) -> Any:
         """Return the peft model with ``adapter`` loaded (once)."""
@@ -113,16 +124,19 @@ class TransformersGenerator:
         pad = tok.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-        max_new = max(req.max_new_tokens or self.max_new_tokens for req in requests)
+        caps = [req.max_new_tokens or self.max_new_tokens for req in requests]
         deadline = time.monotonic() + self.timeout_s
         timed_out = threading.Event()
+        streamer = _RowStreamer(tok, requests, caps=caps)
 
-        class _Deadline(StoppingCriteria):
+        class _Stop(StoppingCriteria):
+            """Per row: stop at the deadline (all rows) or when a row's sink said stop."""
+
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 if time.monotonic() > deadline:
                     timed_out.set()
                     return torch.ones(input_ids.shape[0], dtype=torch.bool)
-                return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+                return torch.tensor(streamer.cancelled, dtype=torch.bool)
 
         model = self._model
         if adapter is not None:
@@ -132,26 +146,88 @@ class TransformersGenerator:
         scope = model.disable_adapter() if adapter is None and self._adapters else nullcontext()
         try:
             with torch.inference_mode(), scope:
-                out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new,
-                                     do_sample=self.do_sample, pad_token_id=pad,
-                                     stopping_criteria=StoppingCriteriaList([_Deadline()]))
+                out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max(caps),
+                                     do_sample=self.do_sample, pad_token_id=pad, streamer=streamer,
+                                     stopping_criteria=StoppingCriteriaList([_Stop()]))
         except Exception as exc:
             raise GenerationError(f"local generation failed: {exc.__class__.__name__}: {exc}") from exc
         gens = []
         eos = {tok.eos_token_id, *([tok.convert_tokens_to_ids("<|im_end|>")] if tok.eos_token else [])}
-        for row, req, cut, prompt in zip(out, requests, truncated, prompts, strict=True):
+        for i, (row, cap, cut, prompt) in enumerate(zip(out, caps, truncated, prompts, strict=True)):
             new = row[width:].tolist()
-            cap = req.max_new_tokens or self.max_new_tokens
+            if streamer.cancelled[i]:  # what the sink saw, not the pad tokens generated after it said stop
+                new = new[:streamer.counts[i]]
             new = new[:cap]
-            stop_at = next((i for i, t in enumerate(new) if t in eos or t == pad), None)
+            stop_at = next((k for k, t in enumerate(new) if t in eos or t == pad), None)
             finished = stop_at is not None
             if finished:
                 new = new[:stop_at]
-            reason = "stop" if finished else ("timeout" if timed_out.is_set() and len(new) < cap else "length")
+            reason: FinishReason = ("cancelled" if streamer.cancelled[i] else "stop" if finished else
+                                    "timeout" if timed_out.is_set() and len(new) < cap else "length")
+            streamer.finish(i, new)
             gens.append(Generation(text=tok.decode(new, skip_special_tokens=True).strip(),
                                    prompt_tokens=len(prompt), completion_tokens=len(new),
                                    finish_reason=reason, input_truncated=cut))
         return gens
+
+
+class _RowStreamer:
+    """A transformers streamer for a batch: each row's new text goes to its request's ``on_text``.
+
+    transformers calls ``put`` with the prompt first, then with one new token per row per step. Rows are
+    decoded whole and the new suffix is sent, holding back an incomplete UTF-8 character; a row stops
+    streaming at its end-of-sequence token, its cap, or when its sink says stop (``cancelled``).
+    """
+
+    def __init__(self, tokenizer: Any, requests: list[GenerationRequest], *, caps: list[int]) -> None:
+        self.tokenizer = tokenizer
+        self.requests = requests
+        self.caps = caps
+        self.stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id,
+                         tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        n = len(requests)
+        self.tokens: list[list[int]] = [[] for _ in range(n)]
+        self.sent = [""] * n
+        self.counts = [0] * n  # tokens the sink has seen text of
+        self.done = [req.on_text is None for req in requests]
+        self.cancelled = [False] * n
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        column = value.reshape(-1).tolist()
+        for i, token in enumerate(column):
+            if self.done[i]:
+                continue
+            if token in self.stop_ids:
+                self.done[i] = True
+                continue
+            self.tokens[i].append(int(token))
+            self._send(i)
+            if len(self.tokens[i]) >= self.caps[i]:
+                self.done[i] = True
+
+    def _send(self, i: int) -> None:
+        text = self.tokenizer.decode(self.tokens[i], skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # half a character: wait for the rest
+            return
+        piece, self.sent[i] = text[len(self.sent[i]):], text
+        self.counts[i] = len(self.tokens[i])
+        if piece and not self.requests[i].emit(piece):
+            self.done[i] = self.cancelled[i] = True
+
+    def finish(self, i: int, final_tokens: list[int]) -> None:
+        """Send whatever the final text has beyond what was streamed (a held-back character)."""
+        if self.cancelled[i] or self.requests[i].on_text is None:
+            return
+        text = self.tokenizer.decode(final_tokens, skip_special_tokens=True)
+        if text.startswith(self.sent[i]) and len(text) > len(self.sent[i]):
+            self.requests[i].emit(text[len(self.sent[i]):])
+
+    def end(self) -> None:
+        return None
 
 
 def _adapter_key(req: GenerationRequest) -> tuple[str, int]:

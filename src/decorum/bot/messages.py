@@ -80,6 +80,15 @@ def slack_working() -> str:
     return "is thinking…"
 
 
+def slack_streaming() -> str:
+    return ":writing_hand: _Still writing… each sentence appears only after it has passed the guardrail checks._"
+
+
+def slack_withdrawn() -> str:
+    return (":shield: _I withdrew what I had written so far: part of the answer did not pass our checks. "
+            "One moment…_")
+
+
 def slack_command_working() -> str:
     return ":hourglass_flowing_sand: Working on your question…"
 

@@ -1,11 +1,14 @@
 """The one request path: input checks -> route -> generate -> output checks -> note -> audit log.
 
 Slack, the CLI and the web console build a ``Request`` and show the ``Answer``; nothing else answers.
+A surface that can show an answer while it is generated passes an ``AnswerStream``: it then sees only
+text that passed the output checks (``decorum.bot.streaming``), and the final ``Answer`` replaces it.
 
 Example::
 
     answer = await pipeline.answer(Request(text="How do I reset my VPN password?", surface="cli"))
     answer.text, answer.note["verdict"], answer.note["id"]
+    answer = await pipeline.answer(request, stream=slack_message_stream)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from decorum.bot import messages
 from decorum.bot.batching import MicroBatcher
 from decorum.bot.note import fingerprint, new_id, utc_now
 from decorum.bot.router import RouteContext, RouteDecision, Router
+from decorum.bot.streaming import AnswerStream, StreamGuard, StreamRecord
 from decorum.errors import DecorumError, UsageError
 from decorum.guardrails.audit import AuditLog, Pseudonymiser
 from decorum.guardrails.base import CheckResult, Stage
@@ -98,8 +102,11 @@ class Pipeline:
     def validate(self, req: Request) -> None:
         validate_request(req, self.templates, self.router)
 
-    async def answer(self, req: Request) -> Answer:
-        """Answer (or refuse) ``req``. Internal failures become an ``error`` note and an apology."""
+    async def answer(self, req: Request, stream: AnswerStream | None = None) -> Answer:
+        """Answer (or refuse) ``req``. Internal failures become an ``error`` note and an apology.
+
+        With ``stream``, checked text is shown while it is generated (the note gets a ``streaming`` section).
+        """
         self.validate(req)
         t0 = time.perf_counter()
         note: dict[str, Any] = {"id": new_id(), "created_at": utc_now(), "surface": req.surface}
@@ -118,8 +125,9 @@ class Pipeline:
                     guardrails={"policy": self.policy.ref, "input": [], "output": [], "action": "allow"},
                     tokens={"prompt": 0, "completion": 0})
         latency: dict[str, int] = {}
+        attempts = _Attempts(stream=stream, started=t0, record=StreamRecord() if stream is not None else None)
         try:
-            text = await self._answer(req, question, note, latency)
+            text = await self._answer(req, question, note, latency, attempts)
         except DecorumError as exc:
             text = self._fail(note, exc)
         except Exception as exc:  # never a traceback to the asker; the note says what kind of failure
@@ -127,6 +135,8 @@ class Pipeline:
             text = self._fail(note, exc)
         latency["total"] = _ms(t0)
         note["latency_ms"] = latency
+        if attempts.record is not None:
+            note["streaming"] = attempts.record.as_note()
         note["response"] = {**fingerprint(text)}
         stored = await asyncio.to_thread(self.audit.append, note)  # DB I/O off the event loop
         metrics.observe(stored)
@@ -140,7 +150,8 @@ class Pipeline:
         note["error"] = {"type": exc.__class__.__name__, "message": str(exc)[:300]}
         return messages.apology(note["id"])
 
-    async def _answer(self, req: Request, question: str, note: dict[str, Any], latency: dict[str, int]) -> str:
+    async def _answer(self, req: Request, question: str, note: dict[str, Any], latency: dict[str, int],
+                      attempts: _Attempts) -> str:
         guard = note["guardrails"]
         t = time.perf_counter()
         input_results = await self._checks.submit((question, "input"))
@@ -162,7 +173,7 @@ class Pipeline:
         latency["route"] = _ms(t)
 
         gen, results, decision, template = await self._generate_checked(req, question, decision, template, note,
-                                                                         latency)
+                                                                         latency, attempts)
         guard["output"] = [r.as_note() for r in results]
         out_failed = [r.check for r in results if not r.passed]
         if out_failed and self.policy.on_output_fail != "warn":
@@ -175,10 +186,10 @@ class Pipeline:
         return gen.text
 
     async def _generate_checked(self, req: Request, question: str, decision: RouteDecision, template: Template,
-                                note: dict[str, Any], latency: dict[str, int]
+                                note: dict[str, Any], latency: dict[str, int], attempts: _Attempts
                                 ) -> tuple[Generation, list[CheckResult], RouteDecision, Template]:
         """Generate, check the output, and apply the policy's one retry (safer template or other strategy)."""
-        gen, results = await self._attempt(req, question, decision, template, note, latency, safer=False)
+        gen, results = await self._attempt(req, question, decision, template, note, latency, attempts, safer=False)
         if all(r.passed for r in results) or self.policy.on_output_fail not in ("regenerate", "fallback"):
             return gen, results, decision, template
         note["guardrails"]["first_output"] = [r.as_note() for r in results]
@@ -186,10 +197,10 @@ class Pipeline:
             decision = self._other_strategy(decision, req)
             template = await asyncio.to_thread(self.templates.get, decision.template.name, decision.template.version)
             note["guardrails"]["action"] = "fallback"
-            gen, results = await self._attempt(req, question, decision, template, note, latency, safer=False)
+            gen, results = await self._attempt(req, question, decision, template, note, latency, attempts, safer=False)
         else:
             note["guardrails"]["action"] = "regenerated"
-            gen, results = await self._attempt(req, question, decision, template, note, latency, safer=True)
+            gen, results = await self._attempt(req, question, decision, template, note, latency, attempts, safer=True)
         return gen, results, decision, template
 
     def _other_strategy(self, decision: RouteDecision, req: Request) -> RouteDecision:
@@ -202,24 +213,37 @@ class Pipeline:
             return decision
 
     async def _attempt(self, req: Request, question: str, decision: RouteDecision, template: Template,
-                       note: dict[str, Any], latency: dict[str, int], *, safer: bool
+                       note: dict[str, Any], latency: dict[str, int], attempts: _Attempts, *, safer: bool
                        ) -> tuple[Generation, list[CheckResult]]:
         note["route"] = decision.as_note()
         note["template"] = {"name": template.name, "version": template.version, "sha256": template.sha256,
                             "variant": "safer" if safer else "standard"}
-        info = self.generator.info
-        model: dict[str, Any] = {"backend": info.backend, "name": info.name, "revision": info.revision}
+        model: dict[str, Any] = self.generator.info.as_note()
         if decision.adapter:
             a = decision.adapter
             model["adapter"] = {"name": a.name, "version": a.version, "sha256": a.sha256}
         note["model"] = model
         msgs = render_messages(template, question=question, history=req.history, safer=safer)
+        guard = None
+        if attempts.stream is not None and attempts.record is not None:
+            attempts.attempt += 1
+            guard = StreamGuard(attempts.stream, check=lambda chunk: self._checks.submit((chunk, "output")),
+                                started=attempts.started, record=attempts.record, attempt=attempts.attempt,
+                                stop_on_fail=self.policy.on_output_fail != "warn")
         t = time.perf_counter()
-        gen = await self._generate.submit(GenerationRequest(messages=msgs, max_new_tokens=req.max_new_tokens,
-                                                            adapter=decision.adapter))
+        try:
+            gen = await self._generate.submit(GenerationRequest(messages=msgs, max_new_tokens=req.max_new_tokens,
+                                                                adapter=decision.adapter,
+                                                                on_text=guard.sink() if guard else None))
+        except BaseException:
+            if guard is not None:
+                await guard.abort()
+            raise
         latency["generate"] = latency.get("generate", 0) + _ms(t)
-        info = self.generator.info  # the revision is known once weights are loaded
-        model.update(backend=info.backend, name=info.name, revision=info.revision)
+        # The engine's revisions are known once weights are loaded; the artifact is the one that ran.
+        model.update(self.generator.info.as_note(), **({"adapter": model["adapter"]} if "adapter" in model else {}))
+        if gen.artifact_revision:
+            model["artifact_revision"] = gen.artifact_revision
         note["tokens"] = {"prompt": note["tokens"]["prompt"] + gen.prompt_tokens,
                           "completion": note["tokens"]["completion"] + gen.completion_tokens}
         note["generation"] = {"finish_reason": gen.finish_reason, "input_truncated": gen.input_truncated}
@@ -228,8 +252,21 @@ class Pipeline:
         if not gen.text:
             results = [CheckResult(check="empty_output", score=1.0, threshold=0.5, passed=False,
                                    scorer="pipeline", explanation="the model produced no text")]
+        if guard is not None and (chunk_failed := await guard.finish()) is not None:
+            # Every streamed sentence was checked on its own too: one that failed fails the answer.
+            results = [*results, *chunk_failed]
         latency["output_checks"] = latency.get("output_checks", 0) + _ms(t)
         return gen, results
+
+
+@dataclass(slots=True)
+class _Attempts:
+    """One request's streaming state across its generation attempts."""
+
+    stream: AnswerStream | None
+    started: float
+    record: StreamRecord | None
+    attempt: int = 0
 
 
 def validate_request(req: Request, templates: TemplateStore, router: Router) -> None:

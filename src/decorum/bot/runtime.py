@@ -127,9 +127,11 @@ class Runtime:
         validate_request(req, self.templates, self.router)
 
     def load_models(self) -> None:
-        """Load the classifier and the generator now (and score/generate once to warm them)."""
+        """Load the classifier, the generator and the configured adapters now (building what is missing)."""
         self.guardrails.run(["warm-up"], stage="input")
         self.generator.load()
+        models = self.config.models
+        self.generator.prepare([models.adapter(name) for name in models.adapters])
 
     def close(self) -> None:
         self.db.dispose()

@@ -82,7 +82,8 @@ def create_app(runtime: Runtime, *, load_models: bool = True) -> Starlette:
             return JSONResponse({"status": "error", "error": loader.error}, status_code=500)
         if not loader.ready.is_set():
             return JSONResponse({"status": "loading"}, status_code=503)
-        return JSONResponse({"status": "ok", "model": runtime.generator.info.name,
+        info = runtime.generator.info
+        return JSONResponse({"status": "ok", "model": info.name, "engine": info.engine, "precision": info.precision,
                              "classifier": runtime.guardrails.scores.scorer,
                              "policy": runtime.config.policy.ref})
 

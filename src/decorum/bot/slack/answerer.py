@@ -5,6 +5,10 @@ key (the database decides, across replicas), then shows progress and waits for o
 slots: jobs beyond that queue on the semaphore in arrival order. The CPU work happens in the pipeline's
 own batching threads, so the event loop, and with it every ack, stays free.
 
+Answers in threads are streamed (``DECORUM_SLACK_STREAM``, on by default): the pipeline shows each sentence
+once it has passed the output checks in one message (``streaming.SlackMessageStream``), and the final
+answer, refusal or apology then replaces that message. Slash-command answers are not streamed.
+
 Logs carry ids (team, channel, ts, note id), never text.
 
 Example::
@@ -45,6 +49,7 @@ from decorum.bot.slack.config import SlackSettings
 from decorum.bot.slack.dedupe import EventClaims
 from decorum.bot.slack.history import question_text, thread_history
 from decorum.bot.slack.notices import FirstContact
+from decorum.bot.slack.streaming import SlackMessageStream
 from decorum.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -144,6 +149,7 @@ class Answerer:
         IN_FLIGHT.inc()
         outcome, ref, clear = "error", None, None
         delivered = False
+        live: SlackMessageStream | None = None
         try:
             question = question_text(job.text, job.bot_user_id)
             if not question:
@@ -162,14 +168,15 @@ class Answerer:
                 history = await self._history(job)
                 req = Request(text=question, surface="slack", user=job.user, team=job.team, channel=job.channel,
                               thread_ts=job.thread_ts, command=job.command, history=history)
+                live = self._live(job)
                 try:
-                    answer = await self.runtime.pipeline.answer(req)
+                    answer = await self.runtime.pipeline.answer(req, stream=live)
                 except UsageError as exc:
                     await self._post(job, text_message(messages.slack_usage_problem(str(exc))), public=False)
                     delivered, outcome = True, "usage"
                     return outcome
                 ref = answer.id
-                outcome = await self._deliver(job, answer)
+                outcome = await self._deliver(job, answer, await live.close() if live else None)
                 delivered = True
             finally:
                 self._semaphore().release()
@@ -178,12 +185,15 @@ class Answerer:
             return outcome
         except asyncio.CancelledError:
             outcome = "claimed"  # shutdown: left for ``recover_stale`` of the next start
+            if live is not None:
+                await live.close()
             raise
         except Exception as exc:
             ref = ref or new_id()
             logger.error("slack job failed %s ref=%s error=%s", job.ids(), ref, exc.__class__.__name__)
             try:
-                await self._post(job, apology_message(messages.apology(ref), ref), public=True)
+                shown = await live.close() if live is not None else None
+                await self._show(job, apology_message(messages.apology(ref), ref), shown)
                 delivered = True
             except Exception as exc2:
                 logger.error("slack apology failed %s ref=%s error=%s", job.ids(), ref, exc2.__class__.__name__)
@@ -198,17 +208,46 @@ class Answerer:
 
     # --- steps ---------------------------------------------------------------------------------------
 
-    async def _deliver(self, job: Job, answer: Answer) -> str:
+    def _live(self, job: Job) -> SlackMessageStream | None:
+        """A streamed message for this answer, or None (slash commands answer once, through response_url)."""
+        if not self.config.stream or job.respond is not None:
+            return None
+        return SlackMessageStream(job.client, channel=job.channel, thread_ts=job.thread_ts,
+                                  interval_s=self.config.stream_interval_s, ids=job.ids())
+
+    async def _deliver(self, job: Job, answer: Answer, shown: str | None = None) -> str:
+        """Post the final answer, refusal or apology; ``shown`` (a streamed message's ts) becomes its first part.
+
+        A refusal is private in channels, unless part of the answer was already shown in the thread: then the
+        refusal replaces that part where everyone saw it.
+        """
         with_metadata = job.kind != "command"  # response_url messages carry no metadata
         if answer.verdict == "answered":
-            for msg in answer_messages(answer, with_metadata=with_metadata):
+            first, *rest = answer_messages(answer, with_metadata=with_metadata)
+            await self._show(job, first, shown)
+            for msg in rest:
                 await self._post(job, msg, public=True)
             return "answered"
         if answer.verdict in ("blocked_input", "blocked_output"):
-            await self._post(job, refusal_message(answer, with_metadata=with_metadata), public=False)
+            refusal = refusal_message(answer, with_metadata=with_metadata)
+            if shown:
+                await self._show(job, refusal, shown)
+            else:
+                await self._post(job, refusal, public=False)
             return "refused"
-        await self._post(job, apology_message(answer.text, answer.id), public=True)
+        await self._show(job, apology_message(answer.text, answer.id), shown)
         return "error"
+
+    async def _show(self, job: Job, msg: SlackMessage, shown: str | None) -> None:
+        """Replace the streamed message ``shown`` with ``msg``; post ``msg`` publicly when there is none."""
+        if shown:
+            try:
+                await job.client.chat_update(channel=job.channel, ts=shown, **msg.kwargs())
+                return
+            except SlackApiError as exc:  # deleted meanwhile, or too old to edit: post it instead
+                logger.info("slack could not replace the streamed message %s error=%s", job.ids(),
+                            exc.response.get("error"))
+        await self._post(job, msg, public=True)
 
     async def _post(self, job: Job, msg: SlackMessage, *, public: bool) -> None:
         """In the thread; privately (ephemeral) when not ``public`` outside DMs; via response_url for commands."""

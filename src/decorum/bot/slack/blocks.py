@@ -235,6 +235,24 @@ def answer_messages(answer: Answer, *, with_metadata: bool = True) -> list[Slack
     return out
 
 
+def streaming_message(text: str) -> SlackMessage:
+    """An answer while it is generated: the checked text so far (what fits one message) and a "writing" line."""
+    sections: list[str] = []
+    size = 0
+    for s in split_text(to_mrkdwn(text)):
+        if len(sections) >= MAX_BLOCKS - 2 or size + len(s) > MESSAGE_CHARS:
+            break  # the rest appears with the final answer
+        sections.append(s)
+        size += len(s)
+    blocks = [_section(s) for s in sections] + [_context(messages.slack_streaming())]
+    return SlackMessage(text=("\n\n".join(sections) or messages.slack_streaming())[:FALLBACK_CHARS], blocks=blocks)
+
+
+def withdrawn_message() -> SlackMessage:
+    """What replaces a streamed answer when a later part failed the checks (until the final message)."""
+    return SlackMessage(text=messages.slack_withdrawn(), blocks=[_context(messages.slack_withdrawn())])
+
+
 def refusal_message(answer: Answer, *, with_metadata: bool = True) -> SlackMessage:
     """A refusal: the kind message (category, reference id, what to do), the guardrail result, "Why?"."""
     note = answer.note

@@ -29,6 +29,8 @@ class SlackSettings(BaseSettings):
     stale_claim_s: float = Field(default=900.0, ge=30)  # a claim unanswered this long belongs to a process that died
     keep_days: float = Field(default=90.0, gt=0)  # claims (ids only) kept this long: dedupe and thread membership
     progress_reaction: str = "hourglass_flowing_sand"
+    stream: bool = True  # show answers in threads as they are generated (checked sentences only)
+    stream_interval_s: float = Field(default=1.0, ge=0.2)  # at most one chat.update per answer this often
     api_timeout_s: int = Field(default=30, ge=1)
 
     @property
