@@ -49,6 +49,10 @@ def test_ask_json_gives_a_complete_note_that_the_log_keeps(capsys, db_url) -> No
             assert isinstance(r["score"], float) and r["threshold"] > 0 and r["passed"] is True
             assert r["scorer"].startswith("decorum-minilm-tox-bias@")
     assert note["latency_ms"]["generate"] > 0 and note["tokens"]["completion"] > 0
+    # the default engine, named beside the weights' revision
+    model = note["model"]
+    assert model["engine"] == "onnx" and model["precision"] == "int8"
+    assert len(model["artifact_revision"]) == 64 and model["artifact_revision"] != model["revision"]
 
     code, out, _ = run(capsys, "audit", "show", note["id"], "--json")
     assert code == 0 and json.loads(out) == {k: v for k, v in note.items() if k != "answer"}
@@ -175,6 +179,30 @@ def test_internal_failure_exits_1_and_still_writes_an_error_note(capsys, db_url,
     monkeypatch.delenv("DECORUM_CONFIG")
     code, out, _ = run(capsys, "audit", "show", note["id"], "--json")
     assert code == 0 and json.loads(out)["verdict"] == "error"
+
+
+def test_the_reference_engine_is_one_config_line_away(capsys, db_url, tmp_path, monkeypatch) -> None:
+    cfg = tmp_path / "reference.yaml"
+    cfg.write_text("models:\n  generator: {kind: transformers}\n")
+    monkeypatch.setenv("DECORUM_CONFIG", str(cfg))
+    note = ask_json(capsys, VPN)
+    model = note["model"]
+    assert note["verdict"] == "answered" and model["engine"] == "transformers" and model["precision"] == "fp32"
+    assert model["artifact_revision"] == model["revision"] and note["latency_ms"]["generate"] > 0
+
+
+@pytest.mark.parametrize("generator, match", [
+    ("{precision: int3}", "models.generator.precision"),
+    ("{kind: transformers, precision: int8}", "precision applies to kind: onnx only"),
+    ("{kind: vllm}", "models.generator.kind"),
+])
+def test_bad_engine_settings_exit_2_naming_the_field(capsys, db_url, tmp_path, monkeypatch, generator: str,
+                                                     match: str) -> None:
+    cfg = tmp_path / "engine.yaml"
+    cfg.write_text(f"models:\n  generator: {generator}\n")
+    monkeypatch.setenv("DECORUM_CONFIG", str(cfg))
+    code, _, err = run(capsys, "ask", VPN)
+    assert code == 2 and match in err and len(err.strip().splitlines()) == 1
 
 
 def test_config_typo_names_the_field(capsys, db_url, tmp_path, monkeypatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from itertools import pairwise
 
 import pytest
 
@@ -71,12 +72,17 @@ def test_streamed_answer_shows_checked_sentences_in_order(settings: Settings) ->
     assert note["verdict"] == "answered" and note["answer"] == GOOD
     shown = rec.shown
     assert shown and all(GOOD.startswith(s) for s in shown)  # always a prefix of the final answer
-    assert all(len(a) < len(b) for a, b in zip(shown, shown[1:], strict=False))  # it only grows
+    assert all(len(a) < len(b) for a, b in pairwise(shown))  # it only grows
     assert shown[0].strip() == "Open the VPN portal from the intranet home page."
     streaming = note["streaming"]
     assert streaming["chunks_checked"] == 4 and streaming["withheld"] == [] and not streaming["retracted"]
     assert streaming["chunks_shown"] == len(shown) and 0 < streaming["first_visible_ms"] <= note["latency_ms"]["total"]
     assert rt.audit.get(note["id"])["streaming"] == streaming  # audited with the note
+    # each part was judged with the text before it, as a reader sees it, and the whole answer once more
+    checked = [t for batch in rt.classifier.calls for t in batch if t != "How do I reset my VPN password?"]
+    sentences = GOOD.split(". ")
+    prefixes = [". ".join(sentences[:k]) + ". " for k in range(1, len(sentences))]
+    assert checked[:3] == prefixes and checked.count(GOOD) >= 1
 
 
 def test_a_failing_sentence_is_never_shown_and_stops_generation(settings: Settings) -> None:
@@ -94,8 +100,10 @@ def test_a_failing_sentence_is_never_shown_and_stops_generation(settings: Settin
     assert [w["attempt"] for w in withheld] == [1, 2] and withheld[0]["chunk"] == 3
     assert withheld[0]["checks"][0]["check"] == "toxicity" and not withheld[0]["checks"][0]["passed"]
     assert note["streaming"]["retracted"] is True and note["generation"]["finish_reason"] == "cancelled"
-    chunk_fail = [r for r in note["guardrails"]["output"] if r["span"] and "streamed part 3" in r["explanation"]]
+    chunk_fail = [r for r in note["guardrails"]["output"] if "up to streamed part 3" in r["explanation"]]
     assert chunk_fail and not chunk_fail[0]["passed"]
+    start, end = chunk_fail[0]["span"]  # the withheld part, in the answer's characters
+    assert BAD_LATER[start:end].strip() == "Only worthless people forget their passwords."
     assert "worthless" not in json.dumps(note["streaming"])
 
 

@@ -67,6 +67,7 @@ class Generation:
     finish_reason: FinishReason
     input_truncated: bool = False
     artifact_revision: str = ""  # what actually ran (an engine's built model, per adapter); "" = ``revision``
+    token_ids: tuple[int, ...] = ()  # the generated tokens, where the engine gives them (engine comparisons)
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -95,6 +95,7 @@ def ensure_onnx_model(source: Path, source_revision: str, cache_dir: Path, preci
 
     ``adapter`` must already be verified by the caller (its ``sha256`` is part of the key).
     """
+    source, cache_dir = source.resolve(), cache_dir.resolve()  # the builder runs in another directory
     adapter_sha = adapter.sha256 if adapter else None
     if adapter is not None and not adapter_sha:
         raise ModelLoadError(f"adapter {adapter.name}@{adapter.version} has no sha256 to key its build by")
@@ -208,11 +209,12 @@ def _merge_adapter(source: Path, adapter: AdapterRef, out: Path, bar: ProgressLi
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    adapter_path = adapter.path.resolve()
     if bar:
         bar.update(0.02, f"merging adapter {adapter.name}@{adapter.version}")
     try:
         base = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, local_files_only=True)
-        merged = PeftModel.from_pretrained(base, str(adapter.path)).merge_and_unload()
+        merged = PeftModel.from_pretrained(base, str(adapter_path)).merge_and_unload()
         merged.save_pretrained(str(out), safe_serialization=True)
     except Exception as exc:
         raise ModelLoadError(f"cannot merge adapter {adapter.name}: {exc.__class__.__name__}: {exc}") from exc

@@ -210,7 +210,8 @@ class OnnxGenerator:
             reason: FinishReason = reasons[i] or ("timeout" if time.monotonic() > deadline else "length")
             out.append(Generation(text="".join(pieces[i]).strip(), prompt_tokens=len(prompts[i]),
                                   completion_tokens=len(new[i]), finish_reason=reason,
-                                  input_truncated=truncated[i], artifact_revision=engine.artifact.revision))
+                                  input_truncated=truncated[i], artifact_revision=engine.artifact.revision,
+                                  token_ids=tuple(new[i])))
         return out
 
 

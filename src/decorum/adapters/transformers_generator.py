@@ -167,7 +167,7 @@ class TransformersGenerator:
             streamer.finish(i, new)
             gens.append(Generation(text=tok.decode(new, skip_special_tokens=True).strip(),
                                    prompt_tokens=len(prompt), completion_tokens=len(new),
-                                   finish_reason=reason, input_truncated=cut))
+                                   finish_reason=reason, input_truncated=cut, token_ids=tuple(new)))
         return gens
 
 

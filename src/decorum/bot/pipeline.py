@@ -125,7 +125,7 @@ class Pipeline:
                     guardrails={"policy": self.policy.ref, "input": [], "output": [], "action": "allow"},
                     tokens={"prompt": 0, "completion": 0})
         latency: dict[str, int] = {}
-        attempts = _Attempts(stream=stream, started=t0, record=StreamRecord() if stream is not None else None)
+        attempts = _Attempts(stream=stream, started=t0)
         try:
             text = await self._answer(req, question, note, latency, attempts)
         except DecorumError as exc:
@@ -135,7 +135,7 @@ class Pipeline:
             text = self._fail(note, exc)
         latency["total"] = _ms(t0)
         note["latency_ms"] = latency
-        if attempts.record is not None:
+        if stream is not None:
             note["streaming"] = attempts.record.as_note()
         note["response"] = {**fingerprint(text)}
         stored = await asyncio.to_thread(self.audit.append, note)  # DB I/O off the event loop
@@ -225,9 +225,9 @@ class Pipeline:
         note["model"] = model
         msgs = render_messages(template, question=question, history=req.history, safer=safer)
         guard = None
-        if attempts.stream is not None and attempts.record is not None:
+        if attempts.stream is not None:
             attempts.attempt += 1
-            guard = StreamGuard(attempts.stream, check=lambda chunk: self._checks.submit((chunk, "output")),
+            guard = StreamGuard(attempts.stream, check=lambda text: self._checks.submit((text, "output")),
                                 started=attempts.started, record=attempts.record, attempt=attempts.attempt,
                                 stop_on_fail=self.policy.on_output_fail != "warn")
         t = time.perf_counter()
@@ -241,7 +241,7 @@ class Pipeline:
             raise
         latency["generate"] = latency.get("generate", 0) + _ms(t)
         # The engine's revisions are known once weights are loaded; the artifact is the one that ran.
-        model.update(self.generator.info.as_note(), **({"adapter": model["adapter"]} if "adapter" in model else {}))
+        model.update(self.generator.info.as_note())
         if gen.artifact_revision:
             model["artifact_revision"] = gen.artifact_revision
         note["tokens"] = {"prompt": note["tokens"]["prompt"] + gen.prompt_tokens,
@@ -253,7 +253,7 @@ class Pipeline:
             results = [CheckResult(check="empty_output", score=1.0, threshold=0.5, passed=False,
                                    scorer="pipeline", explanation="the model produced no text")]
         if guard is not None and (chunk_failed := await guard.finish()) is not None:
-            # Every streamed sentence was checked on its own too: one that failed fails the answer.
+            # Every streamed part was checked too (with the text before it): one that failed fails the answer.
             results = [*results, *chunk_failed]
         latency["output_checks"] = latency.get("output_checks", 0) + _ms(t)
         return gen, results
@@ -265,7 +265,7 @@ class _Attempts:
 
     stream: AnswerStream | None
     started: float
-    record: StreamRecord | None
+    record: StreamRecord = field(default_factory=StreamRecord)
     attempt: int = 0
 
 

@@ -1,17 +1,19 @@
 """Guarded streaming: an answer is shown while it is generated, but only text that passed the output checks.
 
 The generator hands each new piece of text to ``StreamGuard.sink`` (on its own thread). The guard cuts the
-text into chunks (a sentence, a line, or at most ``max_chars`` at a word boundary), checks each complete
-chunk with the output checks, in order, and shows the checked text so far through the surface's
-``AnswerStream``. A chunk that fails is never shown: the generator is told to stop (unless the policy only
-warns), anything already shown is retracted, and the pipeline's policy (regenerate, fall back, refuse)
-decides what replaces it. Once generation ends nothing more is shown (the final answer follows at once),
-but the remaining chunks are still checked, so every sentence of a streamed answer is checked whatever the
-timing. NeMo Guardrails checks streamed chunks the same way.
+text into chunks (a sentence, a line, or at most ``max_chars`` at a word boundary) and, in order, runs the
+output checks on the answer up to the end of each complete chunk (the chunk with the text before it, as a
+reader sees it), then shows the checked text through the surface's ``AnswerStream``. A chunk that fails is
+never shown: the generator is told to stop (unless the policy only warns), anything already shown is
+retracted, and the pipeline's policy (regenerate, fall back, refuse) decides what replaces it. Once
+generation ends nothing more is shown (the final answer follows at once), but the remaining chunks are
+still checked, so the verdict on a streamed answer never depends on timing. NeMo Guardrails checks
+streamed chunks in the same spirit.
 
 Example::
 
-    guard = StreamGuard(stream, check=lambda text: checks.submit((text, "output")), started=t0)
+    guard = StreamGuard(stream, check=lambda text: checks.submit((text, "output")), started=t0,
+                        record=StreamRecord())
     gen = await generator.submit(GenerationRequest(messages=msgs, on_text=guard.sink()))
     failed = await guard.finish()   # the failing chunk's results, or None
 """
@@ -101,7 +103,7 @@ class StreamGuard:
 
     Args:
         stream: the surface's ``AnswerStream``.
-        check: runs the output checks on one chunk.
+        check: runs the output checks on a text (the answer up to a chunk's end).
         started: ``time.perf_counter()`` of the request (for ``first_visible_ms``).
         record: the request's ``StreamRecord`` (shared by its attempts).
         attempt: 1 for the first answer, 2 for a regenerated or fallback one.
@@ -145,23 +147,26 @@ class StreamGuard:
             self._queue.put_nowait(chunk)
 
     async def _run(self) -> None:
-        index = offset = 0
+        index = 0
+        text = ""  # the answer up to and including the chunk being checked
         while (chunk := await self._queue.get()) is not None:
             index += 1
-            start, offset = offset, offset + len(chunk)
+            start, text = len(text), text + chunk
             if self.failed is not None or not chunk.strip():
                 continue
-            results = await self.check(chunk)
+            # The chunk is judged with the text before it, as it would be read: a sentence alone loses the
+            # context that the whole-answer check has ("the user's identity" reads as an identity attack).
+            results = await self.check(text)
             self.record.chunks_checked += 1
             bad = [r for r in results if not r.passed]
             if bad:
-                # Where in the answer the failing part is, and that it was judged on its own.
-                self.failed = [replace(r, span=(start, offset),
-                                       explanation=f"streamed part {index}, checked on its own: {r.explanation}"
+                # ``span``: the part that was withheld, in the answer's characters.
+                self.failed = [replace(r, span=(start, len(text)),
+                                       explanation=f"the answer up to streamed part {index}: {r.explanation}"
                                        .rstrip(": ")) for r in bad]
                 self.failed_chunk = index
                 self.record.withheld.append({"attempt": self.attempt, "chunk": index,
-                                             "checks": [r.as_note() for r in bad]})
+                                             "checks": [r.as_note() for r in self.failed]})
                 self._stop = self.stop_on_fail
                 if self._shown:
                     self.record.retracted = True
