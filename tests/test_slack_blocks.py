@@ -33,7 +33,8 @@ def note(**extra: object) -> dict:
         "request": {"sha256": "a" * 64, "chars": 57, "truncated": False},
         "route": {"strategy": "fine_tuned", "reason": "semantic", "score": 0.81, "threshold": 0.62},
         "template": {"name": "helpdesk", "version": 4, "sha256": "b" * 64, "variant": "standard"},
-        "model": {"backend": "local", "name": "smollm2-135m-instruct", "revision": "c" * 64,
+        "model": {"backend": "local", "name": "smollm2-135m-instruct", "revision": "c" * 64, "engine": "onnx",
+                  "precision": "int8", "artifact_revision": "9" * 64,
                   "adapter": {"name": "helpdesk-lora", "version": 2, "sha256": "d" * 64}},
         "guardrails": {"policy": "default@5", "action": "allow",
                        "input": [{"check": "toxicity", "scorer": "minilm@1", "score": 0.01, "threshold": 0.5,
@@ -113,7 +114,8 @@ def test_note_modal_is_readable_and_complete_within_limits() -> None:
     assert len(view["title"]["text"]) <= 24 and len(view["blocks"]) <= 100
     text = json.dumps(view)
     for needle in ("fine_tuned", "semantic", "0.81", "helpdesk@4", "helpdesk-lora@2", "default@5",
-                   "First draft", "input_checks 18", "prompt 212"):
+                   "First draft", "input_checks 18", "prompt 212", "(local, onnx int8), revision `cccccccccccc",
+                   "built `999999999999"):
         assert needle in text
     raw = "".join(b["text"]["text"].removeprefix("```\n").removesuffix("\n```") for b in view["blocks"]
                   if "```" in b.get("text", {}).get("text", ""))

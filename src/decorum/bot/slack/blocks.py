@@ -318,6 +318,17 @@ def _checks(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _model_field(model: dict[str, Any]) -> str:
+    """``smollm2 (local, onnx int8), revision `a67…`, built `b84…```: which engine ran which build."""
+    engine = " ".join(str(x) for x in (model.get("engine"), model.get("precision")) if x)
+    text = (f"{escape(str(model.get('name')))} ({model.get('backend')}{', ' + engine if engine else ''}), "
+            f"revision {_short(model.get('revision'))}")
+    artifact = model.get("artifact_revision")
+    if artifact and artifact != model.get("revision"):
+        text += f", built {_short(artifact)}"
+    return text
+
+
 def note_modal(note: dict[str, Any]) -> dict[str, Any]:
     """The whole transparency note, readable first, then verbatim as JSON."""
     route = note.get("route") or {}
@@ -338,8 +349,7 @@ def note_modal(note: dict[str, Any]) -> dict[str, Any]:
         _fields(("Strategy", route_text),
                 ("Template", f"{tpl.get('name')}@{tpl.get('version')} ({tpl.get('variant', 'standard')}), "
                              f"sha256 {_short(tpl.get('sha256'))}" if tpl else None),
-                ("Model", f"{escape(str(model.get('name')))} ({model.get('backend')}), revision "
-                          f"{_short(model.get('revision'))}" if model else None),
+                ("Model", _model_field(model) if model else None),
                 ("Adapter", f"{adapter.get('name')}@{adapter.get('version')}, sha256 {_short(adapter.get('sha256'))}"
                  if adapter else None)),
         {"type": "divider"},
