@@ -136,7 +136,16 @@ async def run(args: argparse.Namespace) -> None:
         posts: dict[str, list[float]] = {}
         for c in emu.calls_to("chat.postMessage"):
             posts.setdefault(str(c.args.get("thread_ts")), []).append(c.at)
+        # The first post in a thread is the first visible (streamed, checked) sentence; the final answer is the
+        # post or chat.update that carries the answer's metadata.
+        thread_of = {m["ts"]: m.get("thread_ts") for e in events for m in emu.messages(e["channel"])}
+        finals: dict[str, float] = {}
+        for c in emu.calls_to("chat.postMessage") + emu.calls_to("chat.update"):
+            if c.args.get("metadata"):
+                thread = c.args.get("thread_ts") or thread_of.get(str(c.args.get("ts")))
+                finals[str(thread)] = max(finals.get(str(thread), 0.0), c.at)
         tta = [min(posts[e["ts"]]) - sent_at[e["ts"]] for e in events if e["ts"] in posts]
+        ttf = [finals[e["ts"]] - sent_at[e["ts"]] for e in events if e["ts"] in finals]
         duplicates = sum(len(v) - 1 for v in posts.values())
         losses = sum(1 for e in events if e["ts"] not in posts)
 
@@ -148,8 +157,11 @@ async def run(args: argparse.Namespace) -> None:
           f"database {'postgresql' if args.database_url else 'sqlite'}")
     print(f"ack latency:    p50 {pct(acks, 0.5) * 1000:7.1f} ms   p99 {pct(acks, 0.99) * 1000:7.1f} ms   "
           f"max {max(acks) * 1000:7.1f} ms   (Slack's limit: 3000 ms)")
-    print(f"time to answer: p50 {pct(tta, 0.5) * 1000:7.1f} ms   p95 {pct(tta, 0.95) * 1000:7.1f} ms   "
-          f"max {max(tta, default=float('nan')) * 1000:7.1f} ms")
+    print(f"first visible:  p50 {pct(tta, 0.5) * 1000:7.1f} ms   p95 {pct(tta, 0.95) * 1000:7.1f} ms   "
+          f"max {max(tta, default=float('nan')) * 1000:7.1f} ms   min {min(tta, default=float('nan')) * 1000:7.1f} ms"
+          "   (streamed: the first checked sentence)")
+    print(f"final answer:   p50 {pct(ttf, 0.5) * 1000:7.1f} ms   p95 {pct(ttf, 0.95) * 1000:7.1f} ms   "
+          f"max {max(ttf, default=float('nan')) * 1000:7.1f} ms")
     print(f"answers: {len(tta)} of {args.events} events; duplicates {duplicates}; losses {losses}; "
           f"wall {wall:.2f} s")
 

@@ -192,8 +192,8 @@ class Answerer:
             ref = ref or new_id()
             logger.error("slack job failed %s ref=%s error=%s", job.ids(), ref, exc.__class__.__name__)
             try:
-                shown = await live.close() if live is not None else None
-                await self._show(job, apology_message(messages.apology(ref), ref), shown)
+                streamed_ts = await live.close() if live is not None else None
+                await self._show(job, apology_message(messages.apology(ref), ref), streamed_ts)
                 delivered = True
             except Exception as exc2:
                 logger.error("slack apology failed %s ref=%s error=%s", job.ids(), ref, exc2.__class__.__name__)
@@ -215,8 +215,8 @@ class Answerer:
         return SlackMessageStream(job.client, channel=job.channel, thread_ts=job.thread_ts,
                                   interval_s=self.config.stream_interval_s, ids=job.ids())
 
-    async def _deliver(self, job: Job, answer: Answer, shown: str | None = None) -> str:
-        """Post the final answer, refusal or apology; ``shown`` (a streamed message's ts) becomes its first part.
+    async def _deliver(self, job: Job, answer: Answer, streamed_ts: str | None = None) -> str:
+        """Post the final answer, refusal or apology; the streamed message (``streamed_ts``) becomes its first part.
 
         A refusal is private in channels, unless part of the answer was already shown in the thread: then the
         refusal replaces that part where everyone saw it.
@@ -224,25 +224,25 @@ class Answerer:
         with_metadata = job.kind != "command"  # response_url messages carry no metadata
         if answer.verdict == "answered":
             first, *rest = answer_messages(answer, with_metadata=with_metadata)
-            await self._show(job, first, shown)
+            await self._show(job, first, streamed_ts)
             for msg in rest:
                 await self._post(job, msg, public=True)
             return "answered"
         if answer.verdict in ("blocked_input", "blocked_output"):
             refusal = refusal_message(answer, with_metadata=with_metadata)
-            if shown:
-                await self._show(job, refusal, shown)
+            if streamed_ts:
+                await self._show(job, refusal, streamed_ts)
             else:
                 await self._post(job, refusal, public=False)
             return "refused"
-        await self._show(job, apology_message(answer.text, answer.id), shown)
+        await self._show(job, apology_message(answer.text, answer.id), streamed_ts)
         return "error"
 
-    async def _show(self, job: Job, msg: SlackMessage, shown: str | None) -> None:
-        """Replace the streamed message ``shown`` with ``msg``; post ``msg`` publicly when there is none."""
-        if shown:
+    async def _show(self, job: Job, msg: SlackMessage, streamed_ts: str | None) -> None:
+        """Replace the streamed message with ``msg``; post ``msg`` publicly when there is none."""
+        if streamed_ts:
             try:
-                await job.client.chat_update(channel=job.channel, ts=shown, **msg.kwargs())
+                await job.client.chat_update(channel=job.channel, ts=streamed_ts, **msg.kwargs())
                 return
             except SlackApiError as exc:  # deleted meanwhile, or too old to edit: post it instead
                 logger.info("slack could not replace the streamed message %s error=%s", job.ids(),
