@@ -80,8 +80,12 @@ def test_first_start_builds_once_second_start_loads_corrupt_or_half_built_is_reb
                             show_progress=False)
     assert art.built and art.folder == folder and verify(folder, want) is None
 
-    # a half-built folder (killed before its manifest was written) is rebuilt too
+    # a half-built folder (killed before its manifest was written) is rebuilt too, and a killed build's
+    # temporary folder is cleared away
     (folder / MANIFEST).unlink()
+    orphan = own_cache / "onnx" / f".build-{folder.name}-killed" / "out"
+    orphan.mkdir(parents=True)
+    (orphan / "model.onnx").write_bytes(b"half")
     assert "interrupted build" in str(verify(folder, want))
     third = cli(env, "ask", "--json", "--max-new-tokens", "8", "Hello")
     assert third.returncode == 0 and "building the ONNX model" in third.stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -89,6 +90,31 @@ class ModelInfo:
     def as_note(self) -> dict[str, object]:
         return {"backend": self.backend, "name": self.name, "revision": self.revision, "engine": self.engine,
                 "precision": self.precision, "artifact_revision": self.artifact_revision or self.revision}
+
+
+def generate_by_adapter(requests: Sequence[GenerationRequest],
+                        run: Callable[[list[GenerationRequest]], list[Generation]]) -> list[Generation]:
+    """Run ``requests`` as one batch per adapter (the base model is one too); results in request order.
+
+    For local engines, where one batch runs on one set of weights.
+    """
+    def key(req: GenerationRequest) -> tuple[str, int]:
+        return (req.adapter.name, req.adapter.version) if req.adapter else ("", 0)
+
+    results: dict[int, Generation] = {}
+    indexed = sorted(enumerate(requests), key=lambda p: key(p[1]))
+    for _key, group in groupby(indexed, key=lambda p: key(p[1])):
+        batch = list(group)
+        outs = run([r for _, r in batch])
+        results.update({i: out for (i, _), out in zip(batch, outs, strict=True)})
+    return [results[i] for i in range(len(requests))]
+
+
+def truncate_prompt(ids: list[int], limit: int, *, keep_head: int = 8) -> tuple[list[int], bool]:
+    """A prompt of at most ``limit`` tokens: its first ``keep_head`` (the system start) and its last ones."""
+    if len(ids) <= limit:
+        return ids, False
+    return ids[:keep_head] + ids[-(limit - keep_head):], True
 
 
 class Generator(Protocol):

@@ -114,10 +114,9 @@ def ensure_onnx_model(source: Path, source_revision: str, cache_dir: Path, preci
             aside = root / f".broken-{key}-{os.getpid()}-{int(time.time())}"
             os.replace(target, aside)
             shutil.rmtree(aside, ignore_errors=True)
+        for orphan in root.glob(f".build-{key}-*"):  # left by a build that was killed (we hold the lock)
+            shutil.rmtree(orphan, ignore_errors=True)
         _build(source, target, precision, adapter, expected, show_progress=show_progress)
-        problem = verify(target, expected)
-        if problem is not None:  # the build itself is broken: say so rather than loop
-            raise ModelLoadError(f"the ONNX build of {key} does not verify: {problem}")
         return _artifact(target, built=True)
 
 

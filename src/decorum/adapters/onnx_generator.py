@@ -21,19 +21,24 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from decorum.adapters.base import AdapterRef, FinishReason, Generation, GenerationRequest, ModelInfo
+from decorum.adapters.base import (
+    AdapterRef,
+    FinishReason,
+    Generation,
+    GenerationRequest,
+    ModelInfo,
+    generate_by_adapter,
+    truncate_prompt,
+)
 from decorum.adapters.lora import adapter_sha256
 from decorum.adapters.onnx_build import OnnxArtifact, ensure_onnx_model
 from decorum.adapters.weights import SMOLLM2_NAME, ensure_converted
 from decorum.errors import GenerationError, ModelLoadError
 
 logger = logging.getLogger(__name__)
-
-KEEP_HEAD = 8  # a truncated prompt keeps its first tokens (the system start) and its last (the question)
 
 
 @dataclass(slots=True)
@@ -138,23 +143,14 @@ class OnnxGenerator:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         self.load()
-        results: dict[int, Generation] = {}
-        indexed = sorted(enumerate(requests), key=lambda p: _adapter_key(p[1]))
         with self._lock:  # one batch at a time on this model: the batch already uses every core
-            for _key, group in groupby(indexed, key=lambda p: _adapter_key(p[1])):
-                batch = list(group)
-                engine = self._engine(batch[0][1].adapter)
-                outs = self._generate_batch(engine, [r for _, r in batch])
-                results.update({i: out for (i, _), out in zip(batch, outs, strict=True)})
-        return [results[i] for i in range(len(requests))]
+            return generate_by_adapter(requests, lambda batch: self._generate_batch(self._engine(batch[0].adapter),
+                                                                                    batch))
 
     def _prompt(self, engine: _Engine, req: GenerationRequest, cap: int) -> tuple[list[int], bool]:
         text = engine.tokenizer.apply_chat_template(json.dumps(req.messages), add_generation_prompt=True)
         ids = [int(t) for t in engine.tokenizer.encode(text)]
-        limit = max(KEEP_HEAD + 8, min(self.max_input_tokens, engine.context_length - cap))
-        if len(ids) <= limit:
-            return ids, False
-        return ids[:KEEP_HEAD] + ids[-(limit - KEEP_HEAD):], True
+        return truncate_prompt(ids, max(16, min(self.max_input_tokens, engine.context_length - cap)))
 
     def _generate_batch(self, engine: _Engine, requests: list[GenerationRequest]) -> list[Generation]:
         import numpy as np
@@ -213,7 +209,3 @@ class OnnxGenerator:
                                   input_truncated=truncated[i], artifact_revision=engine.artifact.revision,
                                   token_ids=tuple(new[i])))
         return out
-
-
-def _adapter_key(req: GenerationRequest) -> tuple[str, int]:
-    return (req.adapter.name, req.adapter.version) if req.adapter else ("", 0)

@@ -11,11 +11,18 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from decorum.adapters.base import AdapterRef, FinishReason, Generation, GenerationRequest, ModelInfo
+from decorum.adapters.base import (
+    AdapterRef,
+    FinishReason,
+    Generation,
+    GenerationRequest,
+    ModelInfo,
+    generate_by_adapter,
+    truncate_prompt,
+)
 from decorum.adapters.weights import SMOLLM2_NAME, ensure_converted
 from decorum.errors import GenerationError, ModelLoadError
 
@@ -94,14 +101,8 @@ class TransformersGenerator:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         self.load()
-        results: dict[int, Generation] = {}
-        indexed = sorted(enumerate(requests), key=lambda p: _adapter_key(p[1]))
         with self._lock:
-            for _key, group in groupby(indexed, key=lambda p: _adapter_key(p[1])):
-                batch = list(group)
-                outs = self._generate_batch([r for _, r in batch])
-                results.update({i: out for (i, _), out in zip(batch, outs, strict=True)})
-        return [results[i] for i in range(len(requests))]
+            return generate_by_adapter(requests, self._generate_batch)
 
     def _generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
         import torch
@@ -114,10 +115,7 @@ class TransformersGenerator:
             ids = tok.apply_chat_template(req.messages, add_generation_prompt=True, tokenize=True)
             if isinstance(ids, dict) or hasattr(ids, "keys"):
                 ids = ids["input_ids"]
-            ids = list(ids)
-            cut = len(ids) > self.max_input_tokens
-            if cut:
-                ids = ids[:8] + ids[-(self.max_input_tokens - 8):]  # keep the system start and the question
+            ids, cut = truncate_prompt(list(ids), self.max_input_tokens)
             prompts.append(ids)
             truncated.append(cut)
         width = max(len(p) for p in prompts)
@@ -228,7 +226,3 @@ class _RowStreamer:
 
     def end(self) -> None:
         return None
-
-
-def _adapter_key(req: GenerationRequest) -> tuple[str, int]:
-    return (req.adapter.name, req.adapter.version) if req.adapter else ("", 0)
