@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -777,6 +778,9 @@ async def test_long_answer_streams_checked_sentences_into_one_message(
         assert len(updates) >= 2 and {u["ts"] for u in updates} == {updates[-1]["ts"]}
         streamed = [u for u in updates if "Still writing" in blocks_text(u["blocks"])]
         assert streamed, "no intermediate update"
+        calls = [c.at for c in emu.calls if c.method in ("chat.postMessage", "chat.update")
+                 and "Still writing" in blocks_text(c.args.get("blocks") or [])]
+        assert all(b - a >= 0.18 for a, b in pairwise(calls))  # at most one call per interval (0.2 s)
         [final] = bot_messages(emu, event["channel"], event["ts"])
         assert final["metadata"]["event_payload"]["verdict"] == "answered"
         assert "Still writing" not in blocks_text(final["blocks"]) and "quote your badge number" in final["text"]

@@ -27,7 +27,7 @@ from decorum.bot.slack.blocks import SlackMessage, streaming_message, withdrawn_
 
 logger = logging.getLogger(__name__)
 
-POST_GRACE_S = 10.0  # how long ``close`` waits for the first post to return its ts
+CLOSE_GRACE_S = 10.0  # how long ``close`` waits for a call in flight (a 429 may hold it for Retry-After)
 
 
 class SlackMessageStream:
@@ -45,7 +45,6 @@ class SlackMessageStream:
         self._pending: SlackMessage | None = None
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
-        self._posting = False
         self._task: asyncio.Task[None] | None = None
 
     async def show(self, text: str) -> None:
@@ -76,13 +75,8 @@ class SlackMessageStream:
     async def _send(self, message: SlackMessage) -> None:
         try:
             if self.ts is None:
-                self._posting = True
-                try:
-                    resp = await self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts,
-                                                              unfurl_links=False, unfurl_media=False,
-                                                              **message.kwargs())
-                finally:
-                    self._posting = False
+                resp = await self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts,
+                                                          unfurl_links=False, unfurl_media=False, **message.kwargs())
                 self.ts = str(resp["ts"])
             else:
                 await self.client.chat_update(channel=self.channel, ts=self.ts, **message.kwargs())
@@ -93,14 +87,17 @@ class SlackMessageStream:
             logger.info("slack stream update skipped %s error=%s", self.ids, _error(exc))
 
     async def close(self) -> str | None:
-        """Stop showing; the message's ts (None if none was posted). An update in flight is abandoned."""
+        """Stop showing; the message's ts (None if none was posted).
+
+        A call in flight is waited for (bounded): the first post's ts is needed, or its message would be
+        orphaned, and an update still travelling could land after the final answer and overwrite it.
+        """
         self._closing.set()
         self._wake.set()
         task, self._task = self._task, None
         if task is not None and not task.done():
-            if self._posting:  # the first post: its ts is needed, or its message would be orphaned
-                with contextlib.suppress(TimeoutError, Exception):
-                    await asyncio.wait_for(asyncio.shield(task), timeout=POST_GRACE_S)
+            with contextlib.suppress(TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), timeout=CLOSE_GRACE_S)
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
