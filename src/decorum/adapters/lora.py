@@ -35,6 +35,15 @@ def _digest(folder: str, _stamps: tuple[int, ...]) -> str:
     return h.hexdigest()
 
 
+def verified_sha256(adapter: AdapterRef) -> str:
+    """The adapter files' digest, checked against the recorded one (when there is one) before any use."""
+    digest = adapter_sha256(adapter.path)
+    if adapter.sha256 and digest != adapter.sha256:
+        raise ModelLoadError(f"adapter {adapter.name}@{adapter.version} at {adapter.path} does not match its "
+                             f"recorded sha256 (expected {adapter.sha256[:12]}, found {digest[:12]})")
+    return digest
+
+
 def attach_adapter(model: Any, adapter: AdapterRef, attached: dict[str, AdapterRef]) -> Any:
     """Load ``adapter`` into ``model`` once (wrapping it in a ``PeftModel`` the first time)."""
     known = attached.get(adapter.name)
@@ -42,10 +51,7 @@ def attach_adapter(model: Any, adapter: AdapterRef, attached: dict[str, AdapterR
         if (known.version, known.path) != (adapter.version, adapter.path):
             raise ModelLoadError(f"adapter {adapter.name!r} is loaded at another version or path")
         return model
-    digest = adapter_sha256(adapter.path)
-    if adapter.sha256 and digest != adapter.sha256:
-        raise ModelLoadError(f"adapter {adapter.name}@{adapter.version} at {adapter.path} does not match its "
-                             f"recorded sha256 (expected {adapter.sha256[:12]}, found {digest[:12]})")
+    verified_sha256(adapter)
     from peft import PeftModel
 
     try:

@@ -33,7 +33,7 @@ from decorum.adapters.base import (
     generate_by_adapter,
     truncate_prompt,
 )
-from decorum.adapters.lora import adapter_sha256
+from decorum.adapters.lora import verified_sha256
 from decorum.adapters.onnx_build import OnnxArtifact, ensure_onnx_model
 from decorum.adapters.weights import SMOLLM2_NAME, ensure_converted
 from decorum.errors import GenerationError, ModelLoadError
@@ -125,10 +125,7 @@ class OnnxGenerator:
         assert self._base is not None and self._folder is not None
         if adapter is None:
             return self._base
-        digest = adapter_sha256(adapter.path)  # cached per file modification time
-        if adapter.sha256 and digest != adapter.sha256:
-            raise ModelLoadError(f"adapter {adapter.name}@{adapter.version} at {adapter.path} does not match its "
-                                 f"recorded sha256 (expected {adapter.sha256[:12]}, found {digest[:12]})")
+        digest = verified_sha256(adapter)  # cached per file modification time
         with self._lock:
             if digest not in self._tuned:
                 ref = AdapterRef(name=adapter.name, version=adapter.version, path=adapter.path, sha256=digest)
