@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +92,7 @@ class OnnxGenerator:
                                     show_progress=self.show_progress)
             self._folder = folder
             self._base = self._open(art)
-            self.info = ModelInfo(backend="local", name=self.info.name, revision=revision, engine="onnx",
-                                  precision=self.precision, artifact_revision=art.revision)
+            self.info = replace(self.info, revision=revision, artifact_revision=art.revision)
             logger.info("loaded %s revision %s as onnx %s artifact %s%s", self.info.name, revision[:12],
                         self.precision, art.revision[:12], " (built now)" if art.built else "")
 

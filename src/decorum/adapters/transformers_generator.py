@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,7 @@ class TransformersGenerator:
                 tok.pad_token = tok.eos_token
             model.eval()
             self._tokenizer, self._model = tok, model
-            self.info = ModelInfo(backend="local", name=self.info.name, revision=revision, engine="transformers",
-                                  precision="fp32")
+            self.info = replace(self.info, revision=revision)
             logger.info("loaded %s revision %s", self.info.name, revision[:12])
 
     @property
@@ -125,7 +125,9 @@ class TransformersGenerator:
         caps = [req.max_new_tokens or self.max_new_tokens for req in requests]
         deadline = time.monotonic() + self.timeout_s
         timed_out = threading.Event()
-        streamer = _RowStreamer(tok, requests, caps=caps)
+        # End of answer: the end-of-sequence token, <|im_end|> (SmolLM2's end of turn) or the pad token.
+        stops = {tok.eos_token_id, pad, *([tok.convert_tokens_to_ids("<|im_end|>")] if tok.eos_token else [])}
+        streamer = _RowStreamer(tok, requests, caps=caps, stops=stops)
 
         class _Stop(StoppingCriteria):
             """Per row: stop at the deadline (all rows) or when a row's sink said stop."""
@@ -150,13 +152,12 @@ class TransformersGenerator:
         except Exception as exc:
             raise GenerationError(f"local generation failed: {exc.__class__.__name__}: {exc}") from exc
         gens = []
-        eos = {tok.eos_token_id, *([tok.convert_tokens_to_ids("<|im_end|>")] if tok.eos_token else [])}
         for i, (row, cap, cut, prompt) in enumerate(zip(out, caps, truncated, prompts, strict=True)):
             new = row[width:].tolist()
             if streamer.cancelled[i]:  # what the sink saw, not the pad tokens generated after it said stop
                 new = new[:streamer.counts[i]]
             new = new[:cap]
-            stop_at = next((k for k, t in enumerate(new) if t in eos or t == pad), None)
+            stop_at = next((k for k, t in enumerate(new) if t in stops), None)
             finished = stop_at is not None
             if finished:
                 new = new[:stop_at]
@@ -177,12 +178,12 @@ class _RowStreamer:
     streaming at its end-of-sequence token, its cap, or when its sink says stop (``cancelled``).
     """
 
-    def __init__(self, tokenizer: Any, requests: list[GenerationRequest], *, caps: list[int]) -> None:
+    def __init__(self, tokenizer: Any, requests: list[GenerationRequest], *, caps: list[int],
+                 stops: set[int]) -> None:
         self.tokenizer = tokenizer
         self.requests = requests
         self.caps = caps
-        self.stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id,
-                         tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        self.stops = stops
         n = len(requests)
         self.tokens: list[list[int]] = [[] for _ in range(n)]
         self.sent = [""] * n
@@ -199,7 +200,7 @@ class _RowStreamer:
         for i, token in enumerate(column):
             if self.done[i]:
                 continue
-            if token in self.stop_ids:
+            if token in self.stops:
                 self.done[i] = True
                 continue
             self.tokens[i].append(int(token))

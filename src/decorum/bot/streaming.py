@@ -88,13 +88,12 @@ class StreamRecord:
 
     chunks_checked: int = 0
     chunks_shown: int = 0
-    updates: int = 0
     first_visible_ms: int | None = None
     retracted: bool = False
     withheld: list[dict[str, Any]] = field(default_factory=list)
 
     def as_note(self) -> dict[str, Any]:
-        return {"chunks_checked": self.chunks_checked, "chunks_shown": self.chunks_shown, "updates": self.updates,
+        return {"chunks_checked": self.chunks_checked, "chunks_shown": self.chunks_shown,
                 "first_visible_ms": self.first_visible_ms, "retracted": self.retracted, "withheld": self.withheld}
 
 
@@ -119,7 +118,6 @@ class StreamGuard:
         self.attempt = attempt
         self.stop_on_fail = stop_on_fail
         self.failed: list[CheckResult] | None = None
-        self.failed_chunk: int | None = None
         self._buffer = ""
         self._shown = ""
         self._closed = False  # generation ended: check, but show nothing more
@@ -164,7 +162,6 @@ class StreamGuard:
                 self.failed = [replace(r, span=(start, len(text)),
                                        explanation=f"the answer up to streamed part {index}: {r.explanation}"
                                        .rstrip(": ")) for r in bad]
-                self.failed_chunk = index
                 self.record.withheld.append({"attempt": self.attempt, "chunk": index,
                                              "checks": [r.as_note() for r in self.failed]})
                 self._stop = self.stop_on_fail
@@ -176,7 +173,6 @@ class StreamGuard:
                 continue
             self._shown += chunk
             self.record.chunks_shown += 1
-            self.record.updates += 1
             if self.record.first_visible_ms is None:
                 self.record.first_visible_ms = round((time.perf_counter() - self.started) * 1000)
             await self._safely(self.stream.show(self._shown))

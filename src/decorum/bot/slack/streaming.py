@@ -41,7 +41,6 @@ class SlackMessageStream:
         self.interval_s = interval_s
         self.ids = ids
         self.ts: str | None = None
-        self.calls = 0
         self._pending: SlackMessage | None = None
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
@@ -80,7 +79,6 @@ class SlackMessageStream:
                 self.ts = str(resp["ts"])
             else:
                 await self.client.chat_update(channel=self.channel, ts=self.ts, **message.kwargs())
-            self.calls += 1
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # skipped: the final answer replaces whatever is shown
