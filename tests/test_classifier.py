@@ -21,7 +21,7 @@ from decorum.guardrails.classifier import (
     DetoxifyClassifier,
     build_checkpoint,
 )
-from decorum.guardrails.datasets import shared_data_dir
+from decorum.guardrails.training.datasets import shared_data_dir
 
 TOXIC = "You are a worthless idiot and people like you should be exterminated"
 BENIGN = "How do I reset my VPN password?"
@@ -180,7 +180,7 @@ def test_missing_manifest_is_refused(tmp_path: Path) -> None:
 @pytest.mark.shared_data
 @pytest.mark.skipif(not HAS_SHARED_DATA, reason="../shared/data is absent")
 def test_smoke_training_produces_loadable_artifact(tmp_path: Path) -> None:
-    from decorum.guardrails import train
+    from decorum.guardrails.training import train
 
     out = tmp_path / "artifact"
     rc = train.main(["--smoke", "--clp", "1", "--pair-rank", "0.5", "--out", str(out),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from decorum.guardrails.evaluate import functional_report
+from decorum.guardrails.training.evaluate import functional_report
 
 pytestmark = pytest.mark.models
 SUITE = Path(__file__).parent / "functional"
@@ -47,8 +47,8 @@ def test_functional_suite_per_slice(capsys) -> None:
 @pytest.mark.shared_data
 def test_identity_swaps_barely_move_scores(capsys) -> None:
     from decorum.guardrails.checks import default_guardrails
-    from decorum.guardrails.counterfactual import TEMPLATES, consistency, groups_from_templates
-    from decorum.guardrails.datasets import shared_data_dir
+    from decorum.guardrails.training.counterfactual import TEMPLATES, consistency, groups_from_templates
+    from decorum.guardrails.training.datasets import shared_data_dir
 
     templates = shared_data_dir() / TEMPLATES
     if not templates.is_file():

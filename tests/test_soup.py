@@ -11,7 +11,7 @@ import torch
 
 from decorum.errors import UsageError
 from decorum.guardrails.classifier import DEFAULT_ARTIFACT, MANIFEST_FILE
-from decorum.guardrails.soup import mix_adapters
+from decorum.guardrails.training.soup import mix_adapters
 
 
 def _adapter(seed: int, r: int = 4) -> dict[str, torch.Tensor]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from decorum.guardrails.datasets import (
+from decorum.guardrails.training.datasets import (
     SWAP_TERMS,
     Example,
     has_identity_term,

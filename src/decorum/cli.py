@@ -60,13 +60,45 @@ def build_parser() -> argparse.ArgumentParser:
     gs.add_argument("--stage", default="input", choices=["input", "output", "template"])
     gs.add_argument("--batch-size", type=int, default=64)
     gt = gsub.add_parser("train", help="train the toxicity+bias classifier (reproducible, seeded)")
-    _lazy_arguments(gt, "decorum.guardrails.train")
+    _lazy_arguments(gt, "decorum.guardrails.training.train")
     ge = gsub.add_parser("eval", help="AUC, F1 and FPR of the checks on a labelled file")
-    _lazy_arguments(ge, "decorum.guardrails.evaluate")
+    _lazy_arguments(ge, "decorum.guardrails.training.evaluate")
     gp = gsub.add_parser("soup", help="average trained artifacts in weight space into one artifact")
-    _lazy_arguments(gp, "decorum.guardrails.soup")
+    _lazy_arguments(gp, "decorum.guardrails.training.soup")
     gr = gsub.add_parser("report", help="functional suite, stereotype pairs and counterfactual figures of an artifact")
-    _lazy_arguments(gr, "decorum.guardrails.report")
+    _lazy_arguments(gr, "decorum.guardrails.training.report")
+
+    ft = sub.add_parser("finetune", help="train a LoRA domain adapter on question/answer pairs and register it")
+    _lazy_arguments(ft, "decorum.adapters.finetune.train")
+
+    md = sub.add_parser("models", help="the model registry: fine-tuned adapter versions")
+    msub = md.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    ml = msub.add_parser("list", help="every registered version with its stage")
+    ml.add_argument("--json", action="store_true")
+    ms = msub.add_parser("show", help="one version: its card, metrics and history")
+    ms.add_argument("name")
+    ms.add_argument("version", nargs="?", type=int, help="default: the production version")
+    ms.add_argument("--json", action="store_true")
+    for verb, text in (("promote", "make a version the production one (routing uses it)"),
+                       ("retire", "withdraw a version for good")):
+        mp = msub.add_parser(verb, help=text)
+        mp.add_argument("name")
+        mp.add_argument("version", type=int)
+        mp.add_argument("--reason", default="", help="why (recorded)")
+        mp.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
+        mp.add_argument("--json", action="store_true")
+
+    rt = sub.add_parser("route", help="routing decisions")
+    rsub = rt.add_subparsers(dest="route_command", required=True, parser_class=_Parser)
+    rx = rsub.add_parser("explain", help="which strategy, template and adapter a question would get, and why")
+    rx.add_argument("text", nargs="+", help="the question ('-' reads it from stdin)")
+    rx.add_argument("--surface", default="cli", choices=["cli", "slack", "web"])
+    rx.add_argument("--channel")
+    rx.add_argument("--team")
+    rx.add_argument("--json", action="store_true")
+
+    cp = sub.add_parser("compare", help="fine-tuning vs prompt engineering on a test split, per strategy")
+    _lazy_arguments(cp, "decorum.adapters.finetune.compare")
 
     pr = sub.add_parser("prompts", help="prompt templates")
     psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=_Parser)
@@ -137,7 +169,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _score(args)
         if args.guardrails_command == "eval":
             from decorum.bot.runtime import Runtime
-            from decorum.guardrails import evaluate
+            from decorum.guardrails.training import evaluate
 
             return evaluate.run(args, Runtime.open().guardrails)
         if getattr(args, "_missing", None):
@@ -147,6 +179,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         return int(args._run(args))
     if args.command == "prompts":
         return _prompts(args)
+    if args.command in ("finetune", "compare"):
+        if getattr(args, "_missing", None):
+            from decorum.errors import DecorumError
+
+            raise DecorumError(f"{args._missing} is not available in this build")
+        return int(args._run(args))
+    if args.command == "models":
+        return _models(args)
+    if args.command == "route":
+        return _route(args)
     raise AssertionError(args.command)
 
 
@@ -293,6 +335,75 @@ def _score(args: argparse.Namespace) -> int:
         print(f"decorum: error: {bad} input line(s) were not JSON objects with a string 'text'; "
               f"their results hold an 'error'", file=sys.stderr)
         return EXIT_USAGE
+    return EXIT_OK
+
+
+def _models(args: argparse.Namespace) -> int:
+    from decorum.bot.runtime import Runtime
+
+    reg = Runtime.open().models
+    if args.models_command == "list":
+        rows = [m.summary() for m in reg.list()]
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            for r in rows:
+                print(f"{r['name']:<20} v{r['version']:<3} {r['stage']:<10} domain {r['domain']:<12} "
+                      f"eval loss {r['eval_loss']}  sha256 {r['sha256'][:12]}  {r['created_at']}")
+            if not rows:
+                print("no models registered (decorum finetune --help)")
+        return EXIT_OK
+    if args.models_command == "show":
+        m = reg.get(args.name, args.version)
+        data = {**m.summary(), "card": m.card, "history": reg.history(m.name)}
+        if args.json:
+            print(json.dumps(data))
+        else:
+            card_md = m.path / "MODEL_CARD.md"
+            print(json.dumps(m.summary(), indent=2))
+            print(f"history: {json.dumps(data['history'], indent=2)}")
+            if card_md.exists():
+                print(f"\nmodel card: {card_md}")
+        return EXIT_OK
+    from decorum.settings import local_actor
+
+    actor = local_actor(args.actor)
+    if args.models_command == "promote":
+        m = reg.promote(args.name, args.version, actor=actor, reason=args.reason)
+    else:
+        m = reg.retire(args.name, args.version, actor=actor, reason=args.reason)
+    if args.json:
+        print(json.dumps(m.summary()))
+    else:
+        print(f"{m.ref} is now {m.stage}")
+    return EXIT_OK
+
+
+def _route(args: argparse.Namespace) -> int:
+    from decorum.bot.router import RouteContext
+    from decorum.bot.runtime import Runtime
+    from decorum.errors import UsageError
+
+    text = read_stdin_text() if args.text == ["-"] else " ".join(args.text)
+    if not text.strip():
+        raise UsageError("the question is empty")
+    rt = Runtime.open()
+    out = rt.router.explain(RouteContext(question=text, surface=args.surface, team=args.team, channel=args.channel))
+    if args.json:
+        print(json.dumps(out))
+        return EXIT_OK
+    r = out["route"]
+    why = r["reason"] + (f" (rule {r['rule']})" if r.get("rule") else "")
+    if r.get("score") is not None:
+        why += f" (score {r['score']} >= threshold {r['threshold']}, {r.get('router')})"
+    print(f"strategy {r['strategy']}, template {out['template']}"
+          + (f", adapter {out['adapter']['name']}@{out['adapter']['version']}" if out["adapter"] else "")
+          + f": {why}")
+    for s in out["semantic"]:
+        verdict = "passes" if s["score"] >= s["threshold"] else "below"
+        print(f"  semantic {s['domain']}: score {s['score']} {verdict} threshold {s['threshold']} ({s['router']})")
+    for rule in out["rules"]:
+        print(f"  rule {rule['rule']}: {'matched' if rule['matched'] else 'no match'}")
     return EXIT_OK
 
 

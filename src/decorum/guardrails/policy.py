@@ -48,7 +48,8 @@ class ClassifierConfig(BaseModel):
 
 def _default_checks() -> dict[str, CheckPolicy]:
     return {
-        # 0.35 was chosen on the held-out families of guardrails/data/contrastive.jsonl (not on tests/functional)
+        # 0.35 was chosen on the held-out families of guardrails/training/data/contrastive.jsonl
+        # (not on tests/functional)
         "toxicity": CheckPolicy(threshold=0.35, labels=TOXICITY_LABELS),
         "bias": CheckPolicy(threshold=0.5, labels=["bias"]),
     }

@@ -5,7 +5,7 @@ from templates with one identity term each). Sentences that are equal except for
 a group; for each group of benign (``nontoxic``) sentences we take the spread (max - min) of each
 check's score. Reported: mean and max spread, and the identity terms most often at the top.
 
-    python -m decorum.guardrails.counterfactual [--groups 400] [--data DIR]
+    python -m decorum.guardrails.training.counterfactual [--groups 400] [--data DIR]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def consistency(guardrails: Any, groups: dict[str, list[tuple[str, str, bool]]],
 
 def main() -> None:
     from decorum.guardrails.checks import default_guardrails
-    from decorum.guardrails.datasets import shared_data_dir
+    from decorum.guardrails.training.datasets import shared_data_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=shared_data_dir())

@@ -1,6 +1,6 @@
 """Build the contrastive augmentation set ``contrastive.jsonl`` for the guardrail classifier.
 
-Run ``python src/decorum/guardrails/data/build_contrastive.py``; it rewrites ``contrastive.jsonl``
+Run ``python src/decorum/guardrails/training/data/build_contrastive.py``; it rewrites ``contrastive.jsonl``
 next to this file byte for byte the same on every run (standard library only, seeded, no clock).
 
 Every template and word list below was written from scratch by the Decorum team for this file. The

@@ -127,7 +127,7 @@ def shared_data_dir() -> Path:
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[3]
+    repo = Path(__file__).resolve().parents[4]
     return repo.parent / "shared" / "data"
 
 
@@ -872,7 +872,7 @@ def load_corpus(
 
 
 CONTRASTIVE = Path(__file__).parent / "data" / "contrastive.jsonl"
-FUNCTIONAL_SUITE = Path(__file__).resolve().parents[3] / "tests" / "functional"
+FUNCTIONAL_SUITE = Path(__file__).resolve().parents[4] / "tests" / "functional"
 
 
 def contrastive_examples(hashes: dict[str, str]) -> tuple[list[Example], list[Example]]:

@@ -5,12 +5,12 @@
 Scores the artifact under the default policy (the thresholds every deployment starts from) on:
 
 * the team's functional suite (``tests/functional/hate_suite.jsonl``): balanced accuracy and per-slice
-  accuracy, as :func:`decorum.guardrails.evaluate.functional_report` computes them;
+  accuracy, as :func:`decorum.guardrails.training.evaluate.functional_report` computes them;
 * the team's stereotype pairs (``tests/functional/stereotype_pairs.jsonl``) and the held-out StereoSet
   items of the training split (``shared/data``): how often the stereotypical sentence gets the higher
   ``bias`` score;
 * counterfactual consistency over benign Jigsaw identity-template groups
-  (:mod:`decorum.guardrails.counterfactual`): mean and max score spread when only the identity term changes.
+  (:mod:`decorum.guardrails.training.counterfactual`): mean and max score spread when only the identity term changes.
 
 Prints one JSON object. With ``--write`` it also stores the figures in the artifact's ``manifest.json``
 (``evaluation``; the build key, and so the model revision, does not depend on it) and regenerates
@@ -51,7 +51,7 @@ def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int
     Returns:
         ``{"policy", "functional", "stereoset_dev_pairs"?, "counterfactual"?, "skipped"}``.
     """
-    from decorum.guardrails.evaluate import functional_report, pair_win_rate, read_rows
+    from decorum.guardrails.training.evaluate import functional_report, pair_win_rate, read_rows
 
     report: dict[str, Any] = {"policy": guardrails.policy.ref, "skipped": []}
     report["functional"] = functional_report(
@@ -60,8 +60,8 @@ def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int
     if data is None or not data.is_dir():
         report["skipped"] += ["stereoset_dev_pairs", "counterfactual"]
         return report
-    from decorum.guardrails.counterfactual import TEMPLATES, consistency, groups_from_templates
-    from decorum.guardrails.datasets import load_corpus, stereotype_pairs
+    from decorum.guardrails.training.counterfactual import TEMPLATES, consistency, groups_from_templates
+    from decorum.guardrails.training.datasets import load_corpus, stereotype_pairs
 
     corpus = load_corpus(data, seed=seed)
     pairs = [(corpus.dev[s].text, corpus.dev[a].text) for s, a in stereotype_pairs(corpus.dev)]
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``decorum guardrails report``."""
     from decorum.guardrails.checks import Guardrails
     from decorum.guardrails.classifier import DEFAULT_ARTIFACT, MANIFEST_FILE, DetoxifyClassifier, load_manifest
-    from decorum.guardrails.datasets import FUNCTIONAL_SUITE, shared_data_dir
     from decorum.guardrails.policy import Policy
+    from decorum.guardrails.training.datasets import FUNCTIONAL_SUITE, shared_data_dir
 
     artifact = Path(args.artifact) if args.artifact else DEFAULT_ARTIFACT
     suite = Path(args.suite) if args.suite else FUNCTIONAL_SUITE
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     report["classifier"] = guardrails.scores.scorer
     print(json.dumps(report, indent=2))
     if args.write:
-        from decorum.guardrails.train import write_model_card
+        from decorum.guardrails.training.train import write_model_card
 
         manifest["evaluation"] = report
         (artifact / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

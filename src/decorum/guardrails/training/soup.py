@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
         load_manifest,
         sha256_file,
     )
-    from decorum.guardrails.datasets import load_corpus
-    from decorum.guardrails.train import (
+    from decorum.guardrails.training.datasets import load_corpus
+    from decorum.guardrails.training.train import (
         RUNTIME_MAX_LENGTH,
         _latency,
         _swap_into_place,
