@@ -31,7 +31,7 @@ def ask(rt: Runtime, text: str, **kw) -> dict:
 
 def test_answered_note_is_complete_and_audited(settings: Settings) -> None:
     rt = runtime(settings)
-    note = ask(rt, "How do I reset my VPN password?")
+    note = ask(rt, "Suggest an agenda for our team offsite")  # a general request: the default route
     assert note["verdict"] == "answered" and note["answer"] == "Open Settings and choose Reset."
     assert note["route"] == {"strategy": "prompt_engineering", "reason": "default"}
     assert note["template"]["name"] == "general" and note["template"]["version"] == 1
@@ -43,10 +43,10 @@ def test_answered_note_is_complete_and_audited(settings: Settings) -> None:
             assert set(r) >= {"score", "threshold", "passed", "scorer"} and r["passed"]
     assert note["guardrails"]["policy"] == "default@1" and note["guardrails"]["action"] == "allow"
     assert set(note["latency_ms"]) == {"input_checks", "route", "generate", "output_checks", "total"}
-    assert note["tokens"]["completion"] == 5 and note["request"]["chars"] == 31
+    assert note["tokens"]["completion"] == 5 and note["request"]["chars"] == 38
     stored = rt.audit.get(note["id"])
     assert stored == {k: v for k, v in note.items() if k != "answer"}
-    assert "answer" not in stored and "How do I" not in str(stored)  # no message text in the log
+    assert "answer" not in stored and "offsite" not in str(stored)  # no message text in the log
     assert rt.audit.verify().ok
 
 

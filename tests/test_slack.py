@@ -270,8 +270,10 @@ async def test_why_this_answer_opens_the_whole_note(slack: Harness) -> None:
     assert call.args["trigger_id"] and view["type"] == "modal" and view["private_metadata"] == note_id
     text = blocks_text(view["blocks"])
     note = slack.runtime.audit.get(note_id)
-    for needle in (note_id, "prompt_engineering", "general@1", "fake-llm", "toxicity", "threshold",
-                   note["hash"][:12], "policy default@1"):
+    # an IT question: routed by similarity to the shipped helpdesk adapter, and the modal says how
+    for needle in (note_id, "fine_tuned (semantic; score", "router helpdesk-lora@1", "helpdesk-tuned@1",
+                   "helpdesk-lora@1, sha256", "fake-llm", "toxicity", "threshold", note["hash"][:12],
+                   "policy default@1"):
         assert needle in text
     # the whole note is there verbatim (as JSON, in code blocks)
     raw = "".join(b["text"]["text"] for b in view["blocks"] if "```" in b.get("text", {}).get("text", ""))

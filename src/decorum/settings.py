@@ -30,6 +30,18 @@ def default_data_dir() -> Path:
     return Path(base) / "decorum"
 
 
+def local_actor(given: str | None = None) -> str:
+    """Who acts on the CLI, for the record: ``--as USER`` when given, else ``local:<OS user>``."""
+    if given:
+        return given
+    import getpass
+
+    try:
+        return f"local:{getpass.getuser()}"
+    except Exception:
+        return "local"
+
+
 class Settings(BaseSettings):
     """Process settings from the environment. Secrets are ``SecretStr`` so they never print."""
 

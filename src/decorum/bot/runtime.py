@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any, cast
 
 from decorum.adapters.base import Generator
+from decorum.adapters.model_registry import ModelRegistry
 from decorum.adapters.registry import GeneratorConfig, build_generator
 from decorum.bot.config import AppConfig, load_config
 from decorum.bot.pipeline import Pipeline, Request, validate_request
@@ -86,11 +87,16 @@ class Runtime:
         db = Database.open(settings.resolved_database_url)
         rt = cls(settings, config, db, **overrides)
         rt.templates.seed()
+        rt.models.seed()
         return rt
 
     @cached_property
     def templates(self) -> SqlTemplateStore:
         return SqlTemplateStore(self.db)
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        return ModelRegistry(self.db)
 
     @cached_property
     def audit(self) -> SqlAuditLog:
@@ -115,7 +121,7 @@ class Runtime:
 
     @cached_property
     def router(self) -> Router:
-        return Router(self.config.routing, self.config.models)
+        return Router(self.config.routing, self.config.models, self.models, self.templates)
 
     @cached_property
     def pipeline(self) -> Pipeline:
@@ -130,8 +136,9 @@ class Runtime:
         """Load the classifier, the generator and the configured adapters now (building what is missing)."""
         self.guardrails.run(["warm-up"], stage="input")
         self.generator.load()
-        models = self.config.models
-        self.generator.prepare([models.adapter(name) for name in models.adapters])
+        self.generator.prepare(self.router.adapters())
+        if self.config.routing.semantic:
+            self.router.semantic_scores("warm-up")  # loads the sentence encoder and each router index
 
     def close(self) -> None:
         self.db.dispose()

@@ -60,6 +60,14 @@ def render_messages(template: Template, *, question: str, history: list[dict[str
     return messages
 
 
+def template_variables(template: Template) -> set[str]:
+    """The variables a template's system and user messages use."""
+    from jinja2 import meta
+
+    sources = (template.system, template.user)
+    return set().union(*(meta.find_undeclared_variables(_env().parse(src)) for src in sources))
+
+
 def validate(template: Template) -> None:
     """Refuse a template version that would fail at answer time. Used when a version is saved."""
     for field_name in ("system", "user", "safer_system"):

@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -142,3 +143,38 @@ class SlackOAuthStateRow(Base):
 
     state: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), nullable=False)
+
+
+class ModelVersionRow(Base):
+    """A registered fine-tuned adapter version. Only ``stage`` and ``updated_at`` ever change."""
+
+    __tablename__ = "model_version"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_version"),
+                      Index("uq_model_production", "name", unique=True, sqlite_where=text("stage = 'production'"),
+                            postgresql_where=text("stage = 'production'")))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    domain: Mapped[str] = mapped_column(String(64), nullable=False)
+    stage: Mapped[str] = mapped_column(String(16), nullable=False)  # candidate, production, archived, retired
+    path: Mapped[str] = mapped_column(Text, nullable=False)  # a folder, or "package:<name>" for a shipped one
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    card: Mapped[str] = mapped_column(Text, nullable=False)  # the version's finetune.json (canonical JSON)
+    created_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    updated_at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class ModelEventRow(Base):
+    """Who registered, promoted, archived or retired which model version, when and why."""
+
+    __tablename__ = "model_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    at: Mapped[str] = mapped_column(String(32), nullable=False)

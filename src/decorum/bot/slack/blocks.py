@@ -341,6 +341,8 @@ def note_modal(note: dict[str, Any]) -> dict[str, Any]:
         route_text = f"{route.get('strategy')} ({route.get('reason')}"
         if route.get("score") is not None:
             route_text += f"; score {route.get('score')} vs threshold {route.get('threshold')}"
+            if route.get("router"):
+                route_text += f", router {route.get('router')}"
         route_text += ")"
     adapter = model.get("adapter") or {}
     blocks: list[dict[str, Any]] = [

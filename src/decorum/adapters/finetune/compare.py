@@ -1,0 +1,337 @@
+"""``decorum compare``: fine-tuning vs prompt engineering, measured on a domain's test split.
+
+Each test question is answered four ways on the serving engine, one at a time (so latencies are honest):
+
+- ``prompt_engineering``: the domain's prompt template over the base model; no company facts.
+- ``prompt_engineering_retrieval``: the same template with the few facts of the domain's knowledge file
+  most similar to the question (all-MiniLM-L6-v2) in its ``{{ facts }}`` variable.
+- ``fine_tuned``: the domain's production adapter under the short template it was trained with.
+- ``fine_tuned_retrieval``: both.
+
+Per strategy: token F1, ROUGE-L and key-fact recall against the references, the guardrail pass rate of
+the answers (the product's own output checks), latency p50/p95 (generation + output checks, plus
+retrieval where used), prompt and answer tokens; and the cost side: training time, data needed, adapter
+size, time to change behaviour. ``--json`` prints ``{"strategies": {name: {...}}, ...}``; ``--out`` writes
+an HTML report with charts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from decorum.adapters.finetune.data import QAPair, read_pairs
+from decorum.adapters.finetune.metrics import key_fact_recall, rouge_l, token_f1
+from decorum.errors import UsageError
+
+DOMAINS_DIR = Path(__file__).parent / "domains"
+STRATEGIES = ("prompt_engineering", "prompt_engineering_retrieval", "fine_tuned", "fine_tuned_retrieval")
+METRICS = ("token_f1", "rouge_l", "key_fact_recall", "guardrail_pass_rate", "latency_ms_p50")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, metavar="TEST.jsonl",
+                   help="question/answer pairs to answer (default: the domain's shipped test split)")
+    p.add_argument("--domain", default=None, help="the fine-tuned domain (default: the first one served)")
+    p.add_argument("--knowledge", type=Path, help="the domain's knowledge file, JSONL {id, fact} (default: shipped)")
+    p.add_argument("--template", help="the prompt-engineering template (default: the domain's own)")
+    p.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    p.add_argument("--facts", type=int, default=3, help="facts retrieved per question (default 3)")
+    p.add_argument("--limit", type=int, default=None, help="answer only the first N questions")
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--json", action="store_true", help='print {"strategies": {...}} as one JSON object')
+    p.add_argument("--out", type=Path, metavar="report.html", help="write the HTML report with charts here")
+
+
+@dataclass(slots=True)
+class _Result:
+    answers: list[str] = field(default_factory=list)
+    f1: list[float] = field(default_factory=list)
+    rl: list[float] = field(default_factory=list)
+    kf: list[float] = field(default_factory=list)
+    passed: list[bool] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)
+    prompt_tokens: list[int] = field(default_factory=list)
+    answer_tokens: list[int] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        n = len(self.f1)
+        lat = sorted(self.latency_ms)
+        return {"questions": n, "token_f1": _mean(self.f1), "rouge_l": _mean(self.rl),
+                "key_fact_recall": _mean(self.kf), "guardrail_pass_rate": _mean([float(p) for p in self.passed]),
+                "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
+                "latency_ms_p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else None,
+                "prompt_tokens_mean": _mean([float(t) for t in self.prompt_tokens], 1),
+                "answer_tokens_mean": _mean([float(t) for t in self.answer_tokens], 1)}
+
+
+def _mean(values: list[float], digits: int = 4) -> float | None:
+    return round(sum(values) / len(values), digits) if values else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from decorum.bot.runtime import Runtime
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if not 1 <= args.facts <= 20:
+        raise UsageError("--facts must be between 1 and 20")
+    rt = Runtime.open()
+    report = compare(rt, data=args.data, domain=args.domain, knowledge=args.knowledge, template=args.template,
+                     strategies=args.strategies, facts=args.facts, limit=args.limit,
+                     max_new_tokens=args.max_new_tokens)
+    if args.out:
+        args.out.write_text(html_report(report), encoding="utf-8")
+        print(f"report written to {args.out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(text_report(report))
+    return 0
+
+
+def compare(rt: Any, *, data: Path | None, domain: str | None, knowledge: Path | None, template: str | None,
+            strategies: list[str], facts: int, limit: int | None, max_new_tokens: int) -> dict[str, Any]:
+    from decorum.adapters.base import GenerationRequest
+    from decorum.adapters.embeddings import KnowledgeIndex, shared_embedder
+    from decorum.progress import ProgressLine
+    from decorum.prompts.base import NAME_RE
+    from decorum.prompts.render import render_messages, template_variables
+
+    if domain is not None and not NAME_RE.match(domain):
+        raise UsageError(f"invalid domain {domain!r}")
+    domains = rt.router.domains()
+    needs_model = any(s.startswith("fine_tuned") for s in strategies)
+    if domain is None:
+        if not domains and needs_model:
+            raise UsageError("no fine-tuned domain is served (decorum models list); train and promote one first")
+        domain = next(iter(domains), "helpdesk")
+    if needs_model and domain not in domains:
+        raise UsageError(f"unknown domain {domain!r}; served: {', '.join(sorted(domains)) or 'none'}")
+    dom = domains.get(domain)
+    data = data or DOMAINS_DIR / domain / "test.jsonl"
+    knowledge = knowledge or DOMAINS_DIR / domain / "facts.jsonl"
+    if not data.exists():
+        raise UsageError(f"no test data at {data}; give --data")
+    pairs = read_pairs(data)[:limit] if limit else read_pairs(data)
+    pe_tpl = rt.templates.get(*_ref(template or _prompt_template(rt, domain, dom)))
+    ft_tpl = rt.templates.get(*_ref(dom.template)) if dom else None
+    index = None
+    reindex_s = None
+    retrieval = [s for s in strategies if s.endswith("_retrieval")]
+    if retrieval:
+        if not knowledge.exists():
+            raise UsageError(f"no knowledge file at {knowledge}; give --knowledge")
+        used = [pe_tpl if s.startswith("prompt_engineering") else ft_tpl for s in retrieval]
+        for tpl in {t.ref: t for t in used if t is not None}.values():
+            if "facts" not in template_variables(tpl):
+                raise UsageError(f"template {tpl.ref} does not use {{{{ facts }}}}, so retrieval would change "
+                                 f"nothing; give --template, or drop {', '.join(retrieval)}")
+        emb = shared_embedder()
+        emb.encode(["warm-up"])  # the encoder's load is not part of a knowledge edit
+        t = time.perf_counter()
+        index = KnowledgeIndex.from_jsonl(knowledge, emb)
+        reindex_s = time.perf_counter() - t
+    gen = rt.generator
+    gen.load()
+    if dom is not None and needs_model:
+        gen.prepare([dom.adapter])
+    # Warm-up (untimed): the checks' model and each engine artifact answer once before anything is measured.
+    rt.guardrails.run(["warm-up"], stage="output")
+    for adapter in {dom.adapter if s.startswith("fine_tuned") and dom else None for s in strategies}:
+        gen.generate([GenerationRequest(messages=[{"role": "user", "content": "Hi"}], max_new_tokens=2,
+                                        adapter=adapter)])
+    results = {s: _Result() for s in strategies}
+    with ProgressLine(f"comparing {len(strategies)} strategies on {len(pairs)} questions") as bar:
+        for i, pair in enumerate(pairs):
+            for name in strategies:
+                r = results[name]
+                t = time.perf_counter()
+                variables = {"facts": index.facts_text(pair.question, facts)} if name.endswith("_retrieval") and index \
+                    else {}
+                tuned = name.startswith("fine_tuned")
+                tpl = ft_tpl if tuned else pe_tpl
+                assert tpl is not None
+                msgs = render_messages(tpl, question=pair.question, variables=variables)
+                [out] = gen.generate([GenerationRequest(messages=msgs, max_new_tokens=max_new_tokens,
+                                                        adapter=dom.adapter if tuned and dom else None)])
+                checks = rt.guardrails.run([out.text], stage="output")[0] if out.text else []
+                r.latency_ms.append((time.perf_counter() - t) * 1000)
+                r.answers.append(out.text)
+                r.f1.append(token_f1(out.text, pair.answer))
+                r.rl.append(rouge_l(out.text, pair.answer))
+                r.kf.append(key_fact_recall(out.text, pair.answer, pair.key_facts))
+                r.passed.append(bool(out.text) and all(c.passed for c in checks))
+                r.prompt_tokens.append(out.prompt_tokens)
+                r.answer_tokens.append(out.completion_tokens)
+            bar.update((i + 1) / len(pairs), f"{i + 1}/{len(pairs)} questions")
+    summary = {name: r.summary() for name, r in results.items()}
+    return {
+        "domain": domain, "test": {"file": str(data), "questions": len(pairs)},
+        "engine": gen.info.as_note(),
+        "templates": {"prompt_engineering": pe_tpl.ref, "fine_tuned": ft_tpl.ref if ft_tpl else None},
+        "adapter": ({"name": dom.adapter.name, "version": dom.adapter.version, "sha256": dom.adapter.sha256}
+                    if dom else None),
+        "strategies": summary,
+        "winner": _winner(summary),
+        "costs": _costs(rt, dom, reindex_s, knowledge if index else None),
+        "examples": [{"question": p.question, "reference": p.answer,
+                      **{name: results[name].answers[i] for name in strategies}} for i, p in enumerate(pairs[:12])],
+    }
+
+
+def _ref(spec: str) -> tuple[str, int | None]:
+    from decorum.prompts.base import TemplateRef
+
+    r = TemplateRef.parse(spec)
+    return r.name, r.version
+
+
+def _prompt_template(rt: Any, domain: str, dom: Any) -> str:
+    """The domain's prompt-engineering template: a template of that domain other than the adapter's own."""
+    tuned = dom.template.split("@")[0] if dom else None
+    for name in rt.templates.names():
+        tpl = rt.templates.get(name)
+        if tpl.domain == domain and name != tuned:
+            return name
+    return rt.config.routing.default_template
+
+
+def _winner(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for metric in ("token_f1", "rouge_l", "key_fact_recall", "guardrail_pass_rate"):
+        scored = {k: v[metric] for k, v in summary.items() if v[metric] is not None}
+        if scored:
+            out[metric] = max(scored, key=lambda k: scored[k])
+    lat = {k: v["latency_ms_p50"] for k, v in summary.items() if v["latency_ms_p50"] is not None}
+    if lat:
+        out["latency_ms_p50"] = min(lat, key=lambda k: lat[k])
+    if "fine_tuned" in summary and "prompt_engineering" in summary:
+        a, b = summary["fine_tuned"]["token_f1"], summary["prompt_engineering"]["token_f1"]
+        if a is not None and b is not None:
+            out["fine_tuned_minus_prompt_engineering_token_f1"] = round(a - b, 4)
+    best = out.get("token_f1")
+    if best:
+        out["overall"] = best
+        out["statement"] = (f"{best} answers best on this test split (token F1 {summary[best]['token_f1']}, "
+                            f"key-fact recall {summary[best]['key_fact_recall']}).")
+    return out
+
+
+def _costs(rt: Any, dom: Any, reindex_s: float | None, knowledge: Path | None) -> dict[str, Any]:
+    costs: dict[str, Any] = {"template_edit_ms": round(_template_edit_ms(), 1)}
+    if reindex_s is not None and knowledge is not None:
+        costs["knowledge_reindex_s"] = round(reindex_s, 3)
+        costs["knowledge_facts"] = sum(1 for line in knowledge.read_text(encoding="utf-8").splitlines() if line.strip())
+    if dom is not None and dom.version is not None:
+        card = dom.version.card
+        costs.update(training_seconds=card.get("training", {}).get("seconds"),
+                     train_pairs=card.get("data", {}).get("train_pairs"),
+                     adapter_bytes=card.get("adapter", {}).get("bytes"),
+                     retrain_command=card.get("command"))
+    costs["time_to_change"] = {
+        "prompt_engineering": "a template edit: a new version and a label move, live on the next request "
+                              f"({costs['template_edit_ms']} ms measured)",
+        "prompt_engineering_retrieval": "a knowledge-file edit: re-embed the facts "
+                                        f"({costs.get('knowledge_reindex_s', '?')} s measured), no training",
+        "fine_tuned": f"a retrain on new pairs ({_minutes(costs.get('training_seconds'))} for this version), "
+                      "then promote",
+        "fine_tuned_retrieval": "facts at once via the knowledge file; style and phrasing via a retrain",
+    }
+    return costs
+
+
+def _minutes(seconds: Any) -> str:
+    return f"{seconds / 60:.1f} min" if isinstance(seconds, int | float) else "unknown"
+
+
+def _template_edit_ms() -> float:
+    """How long publishing a template edit takes: a new version and a label move, on a scratch database."""
+    from decorum.prompts.base import Template
+    from decorum.prompts.sql_store import SqlTemplateStore
+    from decorum.store import Database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database.open(f"sqlite:///{tmp}/scratch.db")
+        try:
+            store = SqlTemplateStore(db)
+            t = time.perf_counter()
+            v = store.add_version(Template(name="scratch", version=0, system="Be brief."), author="compare")
+            store.set_label("scratch", v.version)
+            return (time.perf_counter() - t) * 1000
+        finally:
+            db.dispose()
+
+
+def text_report(report: dict[str, Any]) -> str:
+    rows = [f"{'strategy':<30}{'token F1':>9}{'ROUGE-L':>9}{'key facts':>10}{'guard ok':>9}{'p50 ms':>8}"
+            f"{'p95 ms':>8}{'prompt tok':>11}{'answer tok':>11}"]
+    for name, s in report["strategies"].items():
+        rows.append(f"{name:<30}{s['token_f1']:>9.3f}{s['rouge_l']:>9.3f}{s['key_fact_recall']:>10.3f}"
+                    f"{s['guardrail_pass_rate']:>9.2f}{s['latency_ms_p50']:>8.0f}{s['latency_ms_p95']:>8.0f}"
+                    f"{s['prompt_tokens_mean']:>11.0f}{s['answer_tokens_mean']:>11.0f}")
+    w = report["winner"]
+    if "statement" in w:
+        rows.append(w["statement"])
+    if "fine_tuned_minus_prompt_engineering_token_f1" in w:
+        delta = w["fine_tuned_minus_prompt_engineering_token_f1"]
+        rows.append(f"fine_tuned - prompt_engineering token F1: {delta:+.3f}")
+    for name, text in report["costs"]["time_to_change"].items():
+        rows.append(f"time to change ({name}): {text}")
+    return "\n".join(rows)
+
+
+def html_report(report: dict[str, Any]) -> str:
+    from decorum.charts import bar_chart
+
+    strategies = report["strategies"]
+    charts = [bar_chart({k: v[m] or 0.0 for k, v in strategies.items()}, title=title, y_max=1.0)
+              for m, title in (("token_f1", "Token F1"), ("rouge_l", "ROUGE-L"), ("key_fact_recall", "Key-fact recall"),
+                               ("guardrail_pass_rate", "Guardrail pass rate"))]
+    charts.append(bar_chart({k: v["latency_ms_p50"] or 0.0 for k, v in strategies.items()},
+                            title="Latency p50 (ms, generation + checks)"))
+    head = "".join(f"<th>{escape(h)}</th>" for h in ("strategy", "token F1", "ROUGE-L", "key-fact recall",
+                                                    "guardrail pass", "p50 ms", "p95 ms", "prompt tokens",
+                                                    "answer tokens"))
+    body = "".join(
+        f"<tr><td>{escape(k)}</td>" + "".join(f"<td>{v[m]}</td>" for m in (
+            "token_f1", "rouge_l", "key_fact_recall", "guardrail_pass_rate", "latency_ms_p50", "latency_ms_p95",
+            "prompt_tokens_mean", "answer_tokens_mean")) + "</tr>" for k, v in strategies.items())
+    costs = report["costs"]
+    cost_rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>"
+                        for k, v in costs.items() if k != "time_to_change")
+    change_rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>"
+                          for k, v in costs["time_to_change"].items())
+    names = list(strategies)
+    examples = "".join(
+        "<tr><td>" + escape(e["question"]) + "</td><td>" + escape(e["reference"]) + "</td>"
+        + "".join(f"<td>{escape(e[n])}</td>" for n in names) + "</tr>" for e in report["examples"])
+    statement = escape(report["winner"].get("statement", ""))
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Decorum: fine-tuning vs prompt engineering ({escape(report['domain'])})</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse;
+margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}}
+.charts{{display:flex;flex-wrap:wrap;gap:8px}}.charts svg{{width:520px;height:auto}}</style></head><body>
+<h1>Fine-tuning vs prompt engineering: {escape(report['domain'])}</h1>
+<p><strong>{statement}</strong></p>
+<p>{report['test']['questions']} questions from <code>{escape(report['test']['file'])}</code>; engine
+{escape(str(report['engine'].get('engine')))} {escape(str(report['engine'].get('precision')))}; templates
+{escape(str(report['templates']))}; adapter {escape(str(report['adapter']))}.</p>
+<table><tr>{head}</tr>{body}</table>
+<div class="charts">{''.join(charts)}</div>
+<h2>Cost</h2><table>{cost_rows}</table>
+<h2>Time to change behaviour</h2><table>{change_rows}</table>
+<h2>Examples</h2><table><tr><th>question</th><th>reference</th>{''.join(f'<th>{escape(n)}</th>' for n in names)}</tr>
+{examples}</table></body></html>
+"""
+
+
+__all__ = ["METRICS", "STRATEGIES", "QAPair", "compare", "html_report", "run"]
