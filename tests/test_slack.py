@@ -125,9 +125,9 @@ async def test_mention_is_acked_fast_and_answered_in_its_thread(slack: Harness) 
     assert post["channel"] == event["channel"] and post["thread_ts"] == event["ts"]
     text = blocks_text(post["blocks"])
     assert "Open Settings and choose Reset." in text
-    assert "AI-generated" in text and "Strategy *prompt_engineering*" in text
+    assert "AI-generated" in text and "Strategy *fine_tuned* (semantic)" in text  # the shipped helpdesk adapter
     note_id = post["metadata"]["event_payload"]["note_id"]
-    assert f"Ref `{note_id}`" in text and "general@1" in text and "fake-llm" in text
+    assert f"Ref `{note_id}`" in text and "helpdesk-tuned@1" in text and "fake-llm + helpdesk-lora@1" in text
     assert action_ids(post["blocks"]) == [ACTION_FEEDBACK_UP, ACTION_FEEDBACK_DOWN, ACTION_WHY]
     assert post["metadata"]["event_type"] == METADATA_EVENT
     assert post["metadata"]["event_payload"]["verdict"] == "answered"

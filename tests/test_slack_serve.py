@@ -93,7 +93,7 @@ async def test_decorum_serve_answers_refuses_and_dedupes_across_replicas(
         [post] = [m for m in emu.messages(event["channel"]) if m.get("bot_id") and m.get("thread_ts") == event["ts"]]
         text = json.dumps(post["blocks"])
         payload = post["metadata"]["event_payload"]
-        assert payload["verdict"] == "answered" and payload["model"] == "smollm2-135m-instruct"
+        assert payload["verdict"] == "answered" and payload["model"] == "smollm2-135m-instruct + helpdesk-lora@1"
         assert "AI-generated" in text and "Strategy *" in text and f"Ref `{payload['note_id']}`" in text
         assert [e["action_id"] for b_ in post["blocks"] if b_["type"] == "actions" for e in b_["elements"]] == [
             "decorum_feedback_up", "decorum_feedback_down", "decorum_why"]

@@ -128,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "guardrails":
         args.argv = argv[2:]  # the options after `guardrails <command>`, recorded in manifests as given
+    elif args.command == "finetune":
+        args.argv = argv[1:]  # recorded in the model card as the command that made it
     from decorum.errors import ConfigError, DecorumError, UsageError
 
     try:

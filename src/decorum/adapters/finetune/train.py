@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     result = finetune(rt, data=args.data, test=args.test, name=args.name, domain=args.domain,
                       template=args.template, base=args.base, settings=s, threads=args.threads,
                       keep_flagged=args.keep_flagged, calibration=args.calibration or CALIBRATION,
-                      test_answers=args.test_answers, actor=actor, command=_command_line())
+                      test_answers=args.test_answers, actor=actor, command=_command_line(args.argv))
     if args.promote:
         result = rt.models.promote(result.name, result.version, actor=actor, reason="promoted by finetune --promote")
     if args.json:
@@ -142,10 +142,10 @@ def _settings(args: argparse.Namespace) -> Settings:
                     seed=args.seed)
 
 
-def _command_line() -> str:
+def _command_line(argv: list[str]) -> str:
     import shlex
 
-    return "decorum finetune " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    return "decorum finetune " + " ".join(shlex.quote(a) for a in argv)
 
 
 def finetune(rt: Any, *, data: Path, test: Path | None, name: str, domain: str | None, template: str,

@@ -146,7 +146,9 @@ class SlackSurface:
                               install_path="/slack/install", redirect_uri_path="/slack/oauth_redirect",
                               installation_store=self.installations, installation_store_bot_only=True,
                               state_store=SqlOAuthStateStore(runtime.db), logger=self.bolt_logger))
-        self.bolt = AsyncApp(name="decorum", logger=self.bolt_logger, client=self.client,
+        # Not "decorum": Bolt gives the logger named after the app its own level, which would override
+        # DECORUM_LOG_LEVEL for every decorum.* module.
+        self.bolt = AsyncApp(name="decorum-slack", logger=self.bolt_logger, client=self.client,
                              signing_secret=_secret(s.slack_signing_secret) or "", process_before_response=False,
                              **kwargs)
         register(self.bolt, self)
