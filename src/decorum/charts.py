@@ -49,7 +49,8 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, title: st
         parts.append(f'<text x="{sx(x):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">{_fmt(x)}</text>')
     if marker_x is not None:
         parts.append(f'<line x1="{sx(marker_x):.1f}" x2="{sx(marker_x):.1f}" y1="{TOP}" y2="{H - BOTTOM}" '
-                     f'stroke="#6b7280" stroke-dasharray="4 3"/><text x="{sx(marker_x) + 4:.1f}" y="{TOP + 12}">'
+                     f'stroke="#6b7280" stroke-dasharray="4 3"/><text x="{sx(marker_x) - 4:.1f}" '
+                     f'y="{(TOP + H - BOTTOM) / 2:.1f}" text-anchor="end">'
                      f'{escape(marker_label)}</text>')
     for i, (name, pts) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
