@@ -84,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     if not 1 <= args.facts <= 20:
         raise UsageError("--facts must be between 1 and 20")
+    if not 1 <= args.max_new_tokens <= 1024:
+        raise UsageError("--max-new-tokens must be between 1 and 1024")
     rt = Runtime.open()
     report = compare(rt, data=args.data, domain=args.domain, knowledge=args.knowledge, template=args.template,
-                     strategies=args.strategies, facts=args.facts, limit=args.limit,
+                     strategies=list(dict.fromkeys(args.strategies)), facts=args.facts, limit=args.limit,
                      max_new_tokens=args.max_new_tokens)
     if args.out:
         args.out.write_text(html_report(report), encoding="utf-8")
