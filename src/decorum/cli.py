@@ -367,11 +367,8 @@ def _models(args: argparse.Namespace) -> int:
             if card_md.exists():
                 print(f"\nmodel card: {card_md}")
         return EXIT_OK
-    from decorum.errors import UsageError
     from decorum.settings import local_actor
 
-    if args.actor is not None and not 0 < len(args.actor) <= 128:
-        raise UsageError("--as takes a name of 1 to 128 characters")
     actor = local_actor(args.actor)
     if args.models_command == "promote":
         m = reg.promote(args.name, args.version, actor=actor, reason=args.reason)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from decorum.errors import ConfigError
+from decorum.errors import ConfigError, UsageError
 
 
 def default_data_dir() -> Path:
@@ -31,8 +31,10 @@ def default_data_dir() -> Path:
 
 
 def local_actor(given: str | None = None) -> str:
-    """Who acts on the CLI, for the record: ``--as USER`` when given, else ``local:<OS user>``."""
-    if given:
+    """Who acts on the CLI, for the record: ``--as USER`` when given (1-128 characters), else ``local:<OS user>``."""
+    if given is not None:
+        if not 0 < len(given) <= 128:
+            raise UsageError("--as takes a name of 1 to 128 characters")
         return given
     import getpass
 

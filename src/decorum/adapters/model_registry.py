@@ -221,7 +221,7 @@ def _from_row(row: ModelVersionRow) -> ModelVersion:
                         created_by=row.created_by, created_at=row.created_at, updated_at=row.updated_at)
 
 
-def router_index(version: ModelVersion) -> Any:
+def load_router_index(version: ModelVersion) -> Any:
     """The version's router index (``router.safetensors``): ``{"questions": ..., "general": ...}`` tensors."""
     from safetensors.torch import load_file
 

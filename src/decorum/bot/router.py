@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from decorum.adapters.base import AdapterRef
-from decorum.adapters.model_registry import ModelRegistry, ModelVersion, router_index
+from decorum.adapters.model_registry import ModelRegistry, ModelVersion, load_router_index
 from decorum.adapters.registry import ModelsConfig
 from decorum.errors import ModelLoadError, UsageError
 from decorum.prompts.base import TemplateRef, TemplateStore
@@ -170,20 +170,20 @@ class Router:
     def domains(self) -> dict[str, _Domain]:
         """Every servable domain: configured ones first, then each production version in the registry."""
         out: dict[str, _Domain] = {}
+        production = {v.name: v for v in self.registry.production()} if self.registry is not None else {}
         for name, dom in self.config.domains.items():
             if dom.adapter in self.models.adapters:
                 out[name] = _Domain(name, dom.template, self.models.adapter(dom.adapter), "config")
             elif self.registry is not None:
-                try:
-                    version = self.registry.get(dom.adapter)
-                except UsageError:  # retired or never promoted: that domain is not served, the rest is
+                version = production.get(dom.adapter)
+                if version is None:  # retired or never promoted: that domain is not served, the rest is
                     logger.warning("domain %s: model %s has no production version; not served", name, dom.adapter)
                     continue
                 out[name] = _Domain(name, dom.template, version.adapter(), "registry", version)
             else:
                 self.models.adapter(dom.adapter)
         if self.registry is not None:
-            for version in self.registry.production():
+            for version in production.values():
                 if version.domain not in out:
                     out[version.domain] = _Domain(version.domain, version.template, version.adapter(), "registry",
                                                   version)
@@ -260,7 +260,7 @@ class Router:
     def _index(self, version: ModelVersion) -> Any:
         key = f"{version.ref}:{version.sha256}"
         if key not in self._indexes:
-            self._indexes[key] = router_index(version)
+            self._indexes[key] = load_router_index(version)
         return self._indexes[key]
 
     def explain(self, ctx: RouteContext) -> dict[str, Any]:

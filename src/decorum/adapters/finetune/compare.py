@@ -28,13 +28,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from decorum.adapters.finetune.data import QAPair, read_pairs
+from decorum.adapters.finetune.data import read_pairs
 from decorum.adapters.finetune.metrics import key_fact_recall, rouge_l, token_f1
 from decorum.errors import UsageError
 
 DOMAINS_DIR = Path(__file__).parent / "domains"
 STRATEGIES = ("prompt_engineering", "prompt_engineering_retrieval", "fine_tuned", "fine_tuned_retrieval")
-METRICS = ("token_f1", "rouge_l", "key_fact_recall", "guardrail_pass_rate", "latency_ms_p50")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -335,5 +334,3 @@ margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertic
 {examples}</table></body></html>
 """
 
-
-__all__ = ["METRICS", "STRATEGIES", "QAPair", "compare", "html_report", "run"]

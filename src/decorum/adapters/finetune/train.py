@@ -18,6 +18,7 @@ folder is keyed by the data, the base model and every setting). Seeded and deter
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from decorum.settings import local_actor
 
     s = _settings(args)
-    actor = local_actor(args.actor)
+    actor = local_actor(args.actor)  # validated before any model loads
     rt = Runtime.open()
     result = finetune(rt, data=args.data, test=args.test, name=args.name, domain=args.domain,
                       template=args.template, base=args.base, settings=s, threads=args.threads,
@@ -126,8 +127,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise UsageError(f"invalid model name {args.name!r}: use lower-case letters, digits, '-' and '_'")
     if args.domain is not None and not NAME_RE.match(args.domain):
         raise UsageError(f"invalid domain {args.domain!r}: use lower-case letters, digits, '-' and '_'")
-    if args.actor is not None and not 0 < len(args.actor) <= 128:
-        raise UsageError("--as takes a name of 1 to 128 characters")
     checks = [(args.epochs >= 1, "--epochs must be at least 1"), (args.lr > 0, "--lr must be positive"),
               (args.lora_r >= 1, "--lora-r must be at least 1"), (args.batch_size >= 1, "--batch-size must be >= 1"),
               (0 < args.eval_fraction < 0.5, "--eval-fraction must be between 0 and 0.5"),
@@ -178,6 +177,7 @@ def finetune(rt: Any, *, data: Path, test: Path | None, name: str, domain: str |
     def messages(question: str) -> list[dict[str, str]]:
         return render_messages(tpl, question=question)
 
+    @functools.cache  # the length check and training read the same encodings
     def encode(p: QAPair) -> dict[str, list[int]]:
         prompt = tokenizer.apply_chat_template(messages(p.question), add_generation_prompt=True, tokenize=False)
         full = tokenizer.apply_chat_template([*messages(p.question), {"role": "assistant", "content": p.answer}],
