@@ -13,13 +13,14 @@ import pytest
 from decorum.guardrails import classifier as clf_mod
 from decorum.guardrails.classifier import (
     ADAPTER_FILE,
-    CHECKPOINT_FILE,
     DEFAULT_ARTIFACT,
     LABELS,
     MANIFEST_FILE,
     ArtifactIntegrityError,
     DetoxifyClassifier,
+    base_model_dir,
     build_checkpoint,
+    config_files,
 )
 from decorum.guardrails.training.datasets import shared_data_dir
 
@@ -132,14 +133,23 @@ def test_unfaithful_trace_falls_back_to_eager(tmp_path: Path, monkeypatch: pytes
 
 @pytest.mark.models
 def test_build_is_idempotent(tmp_path: Path) -> None:
+    import torch
+
     first = build_checkpoint(DEFAULT_ARTIFACT, tmp_path)
-    mtime = first[0].stat().st_mtime_ns
+    assert first.rewritten
+    mtimes = {p.name: p.stat().st_mtime_ns for p in first.config_dir.iterdir()}
     second = build_checkpoint(DEFAULT_ARTIFACT, tmp_path)
-    assert first == second
-    assert second[0].stat().st_mtime_ns == mtime
-    config = json.loads((first[1] / "config.json").read_text())
+    assert not second.rewritten
+    assert (second.config_dir, second.build_key) == (first.config_dir, first.build_key)
+    assert {p.name: p.stat().st_mtime_ns for p in second.config_dir.iterdir()} == mtimes
+    assert first.state_dict.keys() == second.state_dict.keys()
+    assert all(torch.equal(first.state_dict[k], second.state_dict[k]) for k in first.state_dict)
+    # The cache holds config and tokenizer files only: the weights are merged in memory at every load.
+    assert sorted(mtimes) == sorted(config_files(base_model_dir(), len(LABELS), 128))
+    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".ckpt", ".bin", ".pt", ".safetensors")]
+    config = json.loads((first.config_dir / "config.json").read_text())
     assert config["num_labels"] == len(LABELS)
-    tok = json.loads((first[1] / "tokenizer_config.json").read_text())
+    tok = json.loads((first.config_dir / "tokenizer_config.json").read_text())
     assert tok["model_max_length"] == 128
 
 
@@ -155,20 +165,24 @@ def test_tampered_adapter_is_refused(tmp_path: Path) -> None:
     art = tmp_path / "artifact"
     shutil.copytree(DEFAULT_ARTIFACT, art)
     _flip_byte(art / ADAPTER_FILE)
-    with pytest.raises(ArtifactIntegrityError, match="SHA-256"):
+    with pytest.raises(ArtifactIntegrityError, match="SHA-256") as refused:
         build_checkpoint(art, tmp_path / "cache")
-    assert not any((tmp_path / "cache").glob("**/" + CHECKPOINT_FILE))
+    assert str(art / ADAPTER_FILE) in str(refused.value)
+    assert not (tmp_path / "cache").exists()
 
 
 @pytest.mark.models
-def test_tampered_built_checkpoint_is_refused(tmp_path: Path) -> None:
+def test_tampered_cache_folder_is_written_again(tmp_path: Path) -> None:
+    """The cache is never trusted: a changed tokenizer file or a stray file there is replaced by the package's."""
     cache = tmp_path / "cache"
-    ckpt, _ = build_checkpoint(DEFAULT_ARTIFACT, cache)
-    _flip_byte(ckpt)
-    with pytest.raises(ArtifactIntegrityError, match="refused"):
-        build_checkpoint(DEFAULT_ARTIFACT, cache)
-    with pytest.raises(ArtifactIntegrityError, match="refused"):
-        DetoxifyClassifier(cache_dir=cache)
+    built = build_checkpoint(DEFAULT_ARTIFACT, cache)
+    _flip_byte(built.config_dir / "tokenizer.json")
+    (built.config_dir / "model.safetensors").write_bytes(b"not the served weights")
+    again = build_checkpoint(DEFAULT_ARTIFACT, cache)
+    assert again.rewritten and again.config_dir == built.config_dir
+    expected = config_files(base_model_dir(), len(LABELS), 128)
+    assert {p.name: p.read_bytes() for p in again.config_dir.iterdir()} == expected
+    assert not build_checkpoint(DEFAULT_ARTIFACT, cache).rewritten
 
 
 def test_missing_manifest_is_refused(tmp_path: Path) -> None:

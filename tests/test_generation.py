@@ -77,7 +77,8 @@ def test_fine_tuned_strategy_records_the_adapter(settings, smollm, tiny_adapter:
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(json.dumps({
-        "models": {"adapters": {"helpdesk-lora": {"version": 3, "path": str(tiny_adapter)}}},
+        "models": {"adapters": {"helpdesk-lora": {"version": 3, "path": str(tiny_adapter),
+                                                  "sha256": adapter_sha256(tiny_adapter)}}},
         "routing": {"domains": {"helpdesk": {"template": "helpdesk", "adapter": "helpdesk-lora"}}},
     }))
     rt = Runtime.open(Settings(config=cfg), classifier=FakeClassifier(), generator=smollm)

@@ -31,6 +31,15 @@ def test_seed_registers_the_shipped_adapter_once(database) -> None:
     assert reg.history("helpdesk-lora")[0]["actor"] == "seed"
 
 
+def test_register_refuses_a_version_without_a_digest(database) -> None:
+    """Every load is checked against the registered sha256, so a version cannot be registered without one."""
+    reg = ModelRegistry(database)
+    for bad in ("", "abc", "A" * 64, None):
+        with pytest.raises(UsageError, match="64-hex-digit digest"):
+            reg.register(name="x-lora", version=1, domain="x", path="/srv/x", sha256=bad, card=CARD, actor="ana")
+    assert reg.list("x-lora") == []
+
+
 def test_promote_archives_the_old_production_and_retire_withdraws(database) -> None:
     reg = ModelRegistry(database)
     for v in (1, 2):

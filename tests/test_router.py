@@ -14,7 +14,8 @@ from decorum.errors import ConfigError, UsageError
 def _router(tmp_path: Path, **routing) -> Router:
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         (tmp_path / name).write_text("{}")
-    models = ModelsConfig.model_validate({"adapters": {"helpdesk-lora": {"version": 2, "path": str(tmp_path)}}})
+    models = ModelsConfig.model_validate({"adapters": {"helpdesk-lora": {"version": 2, "path": str(tmp_path),
+                                                                         "sha256": "0" * 64}}})
     cfg = RoutingConfig.model_validate({
         "domains": {"helpdesk": {"template": "helpdesk", "adapter": "helpdesk-lora"}},
         "rules": [

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ SHIPPED_DIR = Path(__file__).parent / "models"
 SHIPPED: dict[str, str] = {
     "helpdesk-lora": "a8afabaf2653a7b68a870b5b893080636ddfc4258cda3e2f69efee0d1405324f",
 }
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 STAGES = ("candidate", "production", "archived", "retired")
 CACHE_S = 2.0  # how stale a process's view of production versions may be (other processes promote too)
 
@@ -143,6 +145,9 @@ class ModelRegistry:
     # changing
     def register(self, *, name: str, version: int, domain: str, path: Path | str, sha256: str,
                  card: dict[str, Any], actor: str, stage: str = "candidate") -> ModelVersion:
+        """Record a version; ``sha256`` (``adapter_sha256`` of its folder) is what every load is checked against."""
+        if not _SHA256.fullmatch(sha256 or ""):
+            raise UsageError(f"{name}@{version}: sha256 must be the adapter's 64-hex-digit digest, not {sha256!r}")
         now = _now()
         with self.db.session() as s:
             s.add(ModelVersionRow(name=name, version=version, domain=domain, stage=stage, path=str(path),
@@ -222,18 +227,26 @@ def _from_row(row: ModelVersionRow) -> ModelVersion:
 
 
 def load_router_index(version: ModelVersion) -> Any:
-    """The version's router index (``router.safetensors``): ``{"questions": ..., "general": ...}`` tensors."""
-    from safetensors.torch import load_file
+    """The version's router index (``router.safetensors``): ``{"questions": ..., "general": ...}`` tensors.
 
-    from decorum.adapters.weights import sha256_file
+    Loaded only against the digest registered with the version (``card["router"]["sha256"]``), from the
+    bytes that were hashed. Missing digest, missing file or mismatch: ``ModelLoadError``.
+    """
+    import hashlib
+
+    from safetensors.torch import load
 
     path = version.path / "router.safetensors"
-    if not path.exists():
-        raise ModelLoadError(f"{version.ref} has no router index at {path}")
-    expected = version.card.get("router", {}).get("sha256")
-    if expected and sha256_file(path) != expected:
+    expected = (version.card.get("router") or {}).get("sha256")
+    if not _SHA256.fullmatch(str(expected)):
+        raise ModelLoadError(f"{version.ref} has no router sha256 registered with it; its router index is not loaded")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{version.ref} has no router index at {path}") from exc
+    if hashlib.sha256(data).hexdigest() != expected:
         raise ModelLoadError(f"{version.ref}: {path} does not match the sha256 registered with the version")
-    tensors = load_file(str(path))
+    tensors = load(data)
     if set(tensors) != {"questions", "general"}:
         raise ModelLoadError(f"{path}: expected the tensors 'questions' and 'general', found {sorted(tensors)}")
     return {k: v.float() for k, v in tensors.items()}

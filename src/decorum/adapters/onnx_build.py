@@ -14,7 +14,10 @@
 - A file lock serialises builds of one key across processes (two replicas starting on one cache).
 
 The manifest lives beside the files it describes, so it detects corruption and interrupted builds, not a
-deliberate swap of both; nothing here is unpickled (ONNX protobuf and raw tensor data only).
+deliberate swap of both; nothing here is unpickled (ONNX protobuf and raw tensor data only), the base model
+and the merged adapter are read as safetensors only, and a build folder that holds a native library or a
+``genai_config.json`` naming one (``custom_ops_library``, which onnxruntime-genai would load as code) is
+never loaded, whatever its manifest says.
 
 Example::
 
@@ -60,6 +63,9 @@ REQUIRED = ("genai_config.json", "model.onnx", "tokenizer.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                    "generation_config.json", "vocab.json", "merges.txt")
 BUILD_TIMEOUT_S = 1800
+# Files a build never writes and a load must never meet: native code (onnxruntime-genai loads a
+# ``custom_ops_library`` named in genai_config.json from the model folder) and Python or pickled objects.
+CODE_SUFFIXES = (".so", ".dll", ".dylib", ".pyd", ".py", ".pyc", ".pkl", ".pickle", ".pt", ".pth", ".ckpt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +158,11 @@ def verify(folder: Path, expected: dict[str, object]) -> str | None:
         return f"manifest lacks {', '.join(missing)}"
     if meta.get("revision") != files_revision(files):
         return "manifest revision does not match its file list"
+    code = sorted(p.name for p in folder.iterdir() if ".so." in p.name or p.suffix.lower() in CODE_SUFFIXES)
+    if code:
+        return f"it holds files that are code, not model data ({', '.join(code)})"
+    if _names_custom_ops(folder / "genai_config.json"):
+        return "genai_config.json names a custom_ops_library (native code); a build never does"
     for name, info in files.items():
         path = folder / name
         if "/" in name or name.startswith(".") or not path.is_file():
@@ -161,6 +172,23 @@ def verify(folder: Path, expected: dict[str, object]) -> str | None:
         if sha256_file(path) != info.get("sha256"):
             return f"{name} does not match its SHA-256"
     return None
+
+
+def _names_custom_ops(config: Path) -> bool:
+    """True when ``config`` (a genai_config.json) holds a ``custom_ops_library`` key anywhere, or is unreadable."""
+    try:
+        stack: list[object] = [json.loads(config.read_text(encoding="utf-8"))]
+    except (OSError, ValueError):
+        return True
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "custom_ops_library" in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 @contextlib.contextmanager
@@ -208,11 +236,15 @@ def _merge_adapter(source: Path, adapter: AdapterRef, out: Path, bar: ProgressLi
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from decorum.adapters.lora import verified_sha256
+
+    verified_sha256(adapter)  # checked again (against its recorded digest) right before its weights are read
     adapter_path = adapter.path.resolve()
     if bar:
         bar.update(0.02, f"merging adapter {adapter.name}@{adapter.version}")
     try:
-        base = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, local_files_only=True)
+        base = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, local_files_only=True,
+                                                    use_safetensors=True)
         merged = PeftModel.from_pretrained(base, str(adapter_path)).merge_and_unload()
         merged.save_pretrained(str(out), safe_serialization=True)
     except Exception as exc:

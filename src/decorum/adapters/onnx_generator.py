@@ -124,7 +124,7 @@ class OnnxGenerator:
         assert self._base is not None and self._folder is not None
         if adapter is None:
             return self._base
-        digest = verified_sha256(adapter)  # cached per file modification time
+        digest = verified_sha256(adapter)  # cached per file identity (mtime, ctime, size, inode)
         with self._lock:
             if digest not in self._tuned:
                 ref = AdapterRef(name=adapter.name, version=adapter.version, path=adapter.path, sha256=digest)

@@ -49,7 +49,9 @@ class AdapterConfig(BaseModel):
 
     version: int = Field(ge=1)
     path: Path
-    sha256: str = ""
+    # Mandatory: the files must match what the admin vouched for (`decorum models show` or sha256 of the files
+    # as `adapter_sha256` computes it); an adapter is never vouched for by its own files.
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class ModelsConfig(BaseModel):
@@ -62,11 +64,8 @@ class ModelsConfig(BaseModel):
         if name not in self.adapters:
             known = ", ".join(sorted(self.adapters)) or "none configured"
             raise ConfigError(f"unknown adapter {name!r}; available: {known}")
-        from decorum.adapters.lora import adapter_sha256
-
         a = self.adapters[name]
-        # A configured sha256 is checked when the adapter is attached; otherwise the files' digest is recorded.
-        return AdapterRef(name=name, version=a.version, path=a.path, sha256=a.sha256 or adapter_sha256(a.path))
+        return AdapterRef(name=name, version=a.version, path=a.path, sha256=a.sha256)  # checked when attached
 
 
 def _onnx(cfg: GeneratorConfig, cache_dir: Path) -> Generator:

