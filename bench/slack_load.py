@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/slack_load.py [--events 20] [--retries] [--gen-ms 0] [--real] [--database-url URL]
 
-Runs the app as ``decorum serve`` builds it (``create_app`` under uvicorn) in a process of its own, against
+Runs the app as ``decorum serve`` builds it (the public app of ``create_apps``, uvicorn) in a process of its own,
 the local Slack Web API emulator in this one, and sends N signed ``app_mention`` events at once (optionally
 each followed by Slack's retry with ``X-Slack-Retry-Num: 1``). Measures:
   1. ack latency (HTTP response to Slack) p50 / p99;
@@ -48,7 +48,7 @@ def serve_child(port: int, env: dict[str, str], real: bool, gen_ms: int) -> None
 
     from decorum.bot.runtime import Runtime
     from decorum.settings import Settings
-    from decorum.web.app import create_app
+    from decorum.web.app import create_apps
 
     if real:
         runtime = Runtime.open(Settings())
@@ -63,7 +63,7 @@ def serve_child(port: int, env: dict[str, str], real: bool, gen_ms: int) -> None
             return "Open Settings, choose Network, then Reset VPN password."
 
         runtime = Runtime.open(Settings(), classifier=FakeClassifier(), generator=FakeGenerator(reply))
-    uvicorn.run(create_app(runtime, load_models=False), host="127.0.0.1", port=port, log_config=None,
+    uvicorn.run(create_apps(runtime, load_models=False).public, host="127.0.0.1", port=port, log_config=None,
                 access_log=False)
 
 

@@ -121,6 +121,7 @@ class SlackEmulator:
 
     def __init__(self, *, team: str = TEAM, bot_user: str = BOT_USER, bot_id: str = BOT_ID) -> None:
         self.team, self.bot_user, self.bot_id = team, bot_user, bot_id
+        self.workspace_admins: set[str] = set()  # user ids users.info reports as workspace admins
         self.port = free_port()
         self._calls: list[Call] = []
         self._lock = threading.Lock()
@@ -335,7 +336,8 @@ class SlackEmulator:
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
         if method == "users.info":
-            return {"ok": True, "user": {"id": args.get("user"), "team_id": who["team_id"], "is_bot": False}}
+            return {"ok": True, "user": {"id": args.get("user"), "team_id": who["team_id"], "is_bot": False,
+                                         "is_admin": args.get("user") in self.workspace_admins}}
         return {"ok": False, "error": "unknown_method"}
 
     def _post(self, method: str, args: dict[str, Any], who: dict[str, str]) -> dict[str, Any]:

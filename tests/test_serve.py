@@ -20,12 +20,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_health_metrics_and_api(db_url: str) -> None:
-    port = _free_port()
+def test_serve_two_listeners_health_metrics_and_api(db_url: str) -> None:
+    env = {**os.environ, "DECORUM_DATABASE_URL": db_url}
+    made = subprocess.run([sys.executable, "-m", "decorum", "users", "add", "ops", "--role", "auditor"], env=env,
+                          capture_output=True, text=True, check=True)
+    token = made.stdout.strip().splitlines()[-1]
+    auth = {"authorization": f"Bearer {token}"}
+    port, admin_port = _free_port(), _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "decorum", "serve", "--port", str(port)],
-                            env={**os.environ, "DECORUM_DATABASE_URL": db_url},
+                            env={**env, "DECORUM_ADMIN_PORT": str(admin_port)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     try:
         deadline, status = time.monotonic() + 300, None
         while time.monotonic() < deadline:
@@ -38,24 +43,35 @@ def test_serve_health_metrics_and_api(db_url: str) -> None:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.5)
         assert status == 200
-        health = httpx.get(f"{base}/healthz").json()
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}  # the public one says no more
+        health = httpx.get(f"{admin}/api/health", headers=auth).json()
         assert health["model"] == "smollm2-135m-instruct" and health["policy"] == "default@1"
 
-        r = httpx.post(f"{base}/api/ask", json={"text": "You are a worthless idiot and should be exterminated."},
-                       timeout=120)
+        # the public listener serves Slack and /healthz only
+        for path in ("/", "/api/audit", "/api/audit/verify", "/metrics"):
+            assert httpx.get(f"{base}{path}", headers=auth).status_code == 404, path
+        # the admin one wants a login
+        r = httpx.post(f"{admin}/api/ask", json={"text": "You are a worthless idiot and should be exterminated."})
+        assert r.status_code == 401
+        assert httpx.get(f"{admin}/api/audit").status_code == 401 and httpx.get(f"{admin}/metrics").status_code == 401
+        r = httpx.post(f"{admin}/api/ask", json={"text": "You are a worthless idiot and should be exterminated."},
+                       headers=auth, timeout=120)
         assert r.status_code == 200 and r.json()["verdict"] == "blocked_input"
         note_id = r.json()["id"]
-        assert httpx.get(f"{base}/api/audit/{note_id}").json()["id"] == note_id
-        assert httpx.get(f"{base}/api/audit/nope").status_code == 404
-        assert httpx.get(f"{base}/api/audit/verify").json()["ok"] is True
+        assert httpx.get(f"{admin}/api/audit/{note_id}", headers=auth).json()["id"] == note_id
+        assert httpx.get(f"{admin}/api/audit/nope", headers=auth).status_code == 404
+        assert httpx.get(f"{admin}/api/audit/verify", headers=auth).json()["ok"] is True
+        assert httpx.get(f"{admin}/api/audit", headers={**auth, "host": "rebind.example"}).status_code == 421
         for bad in (b"{not json", b"\xff\xfe", b"[1,2]", b'{"text": 5}', b'{"text": ""}'):
-            r = httpx.post(f"{base}/api/ask", content=bad, headers={"content-type": "application/json"})
+            r = httpx.post(f"{admin}/api/ask", content=bad, headers={**auth, "content-type": "application/json"})
             assert r.status_code == 400 and r.json()["error"]
-        r = httpx.post(f"{base}/api/ask", content=b"x" * (300 * 1024))
-        assert r.status_code == 400 and "limit" in r.json()["error"]
-        metrics = httpx.get(f"{base}/metrics").text
+        r = httpx.post(f"{admin}/api/ask", content=b"x" * (300 * 1024), headers={**auth, "content-type": "text/plain"})
+        assert r.status_code == 413 and "limit" in r.json()["error"]
+        metrics = httpx.get(f"{admin}/metrics", headers=auth).text
         assert 'decorum_requests_total{surface="web",verdict="blocked_input"} 1.0' in metrics
-        assert httpx.get(f"{base}/").status_code == 200
+        assert 'decorum_access_events_total{action="playground.ask",outcome="denied_401"} 1.0' in metrics
+        assert httpx.get(f"{admin}/").status_code == 200  # the console's page (its data needs the login)
     finally:
         proc.terminate()
-        proc.wait(30)
+        out = proc.communicate(timeout=30)[0]
+    assert f"Decorum public listener: {base}" in out and f"Decorum admin console:   {admin}/" in out

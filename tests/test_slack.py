@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack.blocks import ACTION_FEEDBACK_DOWN, ACTION_FEEDBACK_UP, ACTION_WHY, METADATA_EVENT
 from decorum.settings import Settings
-from decorum.web.app import create_app
+from decorum.web.app import create_apps
 from tests.fakes import FakeClassifier, FakeGenerator
 from tests.slack_emulator import (
     BOT_USER,
@@ -36,6 +37,7 @@ from tests.slack_emulator import (
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-emulated-bot-token"
+ENCRYPTION_KEY = "sWAzhgwStpmA0wM9w8cqzbt2t4cwsFNXIsLbZ7l6W8w="  # a Fernet key, for OAuth installs
 RULES = {"worthless": {"toxicity": 0.97, "insult": 0.9}, "lazy people from": {"bias": 0.93}}
 
 
@@ -49,7 +51,7 @@ class Harness:
 
     @property
     def surface(self) -> Any:
-        return self.app.state.slack
+        return self.app.services.slack
 
     async def mention(self, text: str, **kw: Any) -> tuple[dict[str, Any], Any, float]:
         event = app_mention(text, **kw)
@@ -74,7 +76,7 @@ def emu() -> Any:
 @contextlib.asynccontextmanager
 async def running(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, *, generator: FakeGenerator | None = None,
                   env: dict[str, str] | None = None, before: Any = None) -> AsyncIterator[Harness]:
-    """``create_app`` (what ``decorum serve`` runs) with Slack configured, served by uvicorn.
+    """The public app of ``create_apps`` (what ``decorum serve`` runs) with Slack configured, served by uvicorn.
 
     Each call is one replica: its own runtime and database engine on the test's database.
     """
@@ -88,12 +90,12 @@ async def running(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, *, genera
     rt = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=gen)
     if before is not None:
         before(rt)
-    app = create_app(rt, load_models=False)
+    apps = create_apps(rt, load_models=False)
     try:
-        async with serve_app(app) as base:
+        async with serve_app(apps.public) as base:
             sender = SlackSender(base, SECRET)
             try:
-                yield Harness(emu, sender, rt, app, gen)
+                yield Harness(emu, sender, rt, apps, gen)
             finally:
                 await sender.aclose()
     finally:
@@ -213,7 +215,8 @@ async def test_biased_mention_names_its_category(slack: Harness) -> None:
 
 
 async def test_twenty_concurrent_mentions_all_acked_fast_and_answered_once(slack: Harness) -> None:
-    events = [app_mention(f"<@{BOT_USER}> question number {i}?", channel=f"C{i % 3}") for i in range(20)]
+    events = [app_mention(f"<@{BOT_USER}> question number {i}?", channel=f"C{i % 3}", user=f"U0PERSON{i}")
+              for i in range(20)]  # 20 people: one person's asks are rate-limited (tests/test_bounds.py)
     results = await asyncio.gather(*(slack.sender.event(e) for e in events))
     assert all(r.status_code == 200 for r, _ in results)
     assert max(elapsed for _, elapsed in results) < 3.0
@@ -429,6 +432,42 @@ async def test_slash_command_ask_and_help(slack: Harness) -> None:
     assert len(slack.generator.requests) == 2 and slack.posts() == []
 
 
+async def test_slack_roles_by_user_id_and_workspace_admin(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
+                                                          db_url: str, tmp_path: Path) -> None:
+    """``/decorum role`` and the one check every admin subcommand uses (``listeners.require``)."""
+    from decorum.bot.slack import listeners
+
+    config = tmp_path / "access.yaml"
+    config.write_text("access:\n  slack_roles: {U0AUDIT: auditor}\n  slack_workspace_admins: editor\n")
+    emu.workspace_admins.add("U0BOSS")
+    seen: list[Any] = []
+
+    async def probe(cmd: Any) -> None:  # what a later admin subcommand looks like
+        who = await listeners.require(cmd, "audit.read")
+        if who is not None:
+            seen.append(who)
+            await cmd.ack(text="audit for you")
+
+    monkeypatch.setitem(listeners.SUBCOMMANDS, "probe", probe)
+    async with running(emu, monkeypatch, env={"DECORUM_CONFIG": str(config)}) as h:
+        url = emu.response_url("cmd")
+        r, _ = await h.sender.command(slash_command("role", response_url=url, user="U0AUDIT"))
+        assert "Your Decorum role here: *auditor*" in r.text and "`audit.read`" in r.text
+        r, _ = await h.sender.command(slash_command("role", response_url=url, user="U0BOSS"))
+        assert "*editor*" in r.text  # a workspace admin, by users.info
+        r, _ = await h.sender.command(slash_command("role", response_url=url, user="U0ALICE"))
+        assert "no Decorum role" in r.text
+        r, _ = await h.sender.command(slash_command("probe", response_url=url, user="U0AUDIT"))
+        assert r.text == "audit for you" and seen[0].role == "auditor" and seen[0].name.startswith("hmac:")
+        r, _ = await h.sender.command(slash_command("probe", response_url=url, user="U0ALICE"))
+        assert "Only people with a Decorum role" in r.text and len(seen) == 1
+        denied = [e for e in h.runtime.access.events() if e["surface"] == "slack"]
+        assert [e["outcome"] for e in denied] == ["denied_403"] and denied[0]["target"] == "/decorum probe"
+        assert denied[0]["actor"].startswith("hmac:")
+        assert "U0ALICE" not in json.dumps(denied)  # pseudonyms and "anonymous" only
+        assert not h.generator.requests  # none of this reached the model
+
+
 async def test_slash_command_refusal_is_private(slack: Harness) -> None:
     await slack.sender.command(slash_command("ask you worthless idiot", response_url=slack.emu.response_url()))
     await slack.idle()
@@ -541,7 +580,7 @@ async def test_partial_slack_config_fails_at_start(monkeypatch: pytest.MonkeyPat
             monkeypatch.setenv(k, v)
         rt = Runtime.open(Settings(), classifier=FakeClassifier(), generator=FakeGenerator())
         try:
-            return create_app(rt, load_models=False)
+            return create_apps(rt, load_models=False)
         finally:
             rt.close()
 
@@ -554,9 +593,9 @@ async def test_partial_slack_config_fails_at_start(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
         app_for(SLACK_BOT_TOKEN=TOKEN, DECORUM_SLACK_MODE="socket")
     app = app_for()  # nothing set: no Slack, no route
-    assert app.state.slack is None and "/slack/events" not in [getattr(r, "path", "") for r in app.routes]
+    assert app.services.slack is None and not app.services.slack_routes
     app = app_for(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET)
-    assert "/slack/events" in [getattr(r, "path", "") for r in app.routes]
+    assert "/slack/events" in [getattr(r, "path", "") for r in app.services.slack_routes]
 
 
 # --- replicas, restarts, modes -------------------------------------------------------------------------
@@ -567,7 +606,7 @@ async def test_two_replicas_sharing_a_database_answer_each_event_once(emu: Slack
                                                                       db_url: str) -> None:
     async with running(emu, monkeypatch) as a, running(emu, monkeypatch) as b:
         assert a.runtime.db is not b.runtime.db
-        events = [app_mention(f"<@{BOT_USER}> question {i}?") for i in range(10)]
+        events = [app_mention(f"<@{BOT_USER}> question {i}?", user=f"U0PERSON{i}") for i in range(10)]
         sends = []
         for e in events:  # every event reaches both replicas, and each replica also gets Slack's retry
             body = envelope(e)
@@ -623,7 +662,7 @@ async def test_answers_beyond_the_concurrency_limit_wait_their_turn(emu: SlackEm
 
     gen = FakeGenerator(slow)
     async with running(emu, monkeypatch, generator=gen, env={"DECORUM_SLACK_CONCURRENCY": "2"}) as h:
-        events = [app_mention(f"<@{BOT_USER}> q{i}?") for i in range(8)]
+        events = [app_mention(f"<@{BOT_USER}> q{i}?", user=f"U0PERSON{i}") for i in range(8)]
         results = await asyncio.gather(*(h.sender.event(e) for e in events))
         assert max(elapsed for _, elapsed in results) < 3.0
         await h.idle()
@@ -655,7 +694,12 @@ async def test_oauth_install_serves_a_second_workspace_until_uninstalled(emu: Sl
     import html
     from urllib.parse import parse_qs, urlparse
 
-    env = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "oauth-secret"}
+    from sqlalchemy import select
+
+    from decorum.store.tables import SlackInstallationRow
+
+    env = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "oauth-secret",
+           "DECORUM_ENCRYPTION_KEY": ENCRYPTION_KEY}
     emu.tokens["xoxb-second-workspace"] = {"team_id": "T0SECOND", "user_id": "U0BOT2", "bot_id": "B0BOT2"}
     emu.oauth_codes["code-123"] = {
         "access_token": "xoxb-second-workspace", "token_type": "bot", "scope": "app_mentions:read,chat:write",
@@ -676,6 +720,9 @@ async def test_oauth_install_serves_a_second_workspace_until_uninstalled(emu: Sl
                              headers=cookie)
         assert r.status_code == 200, r.text
         assert await h.surface.installations.async_find_bot(enterprise_id=None, team_id="T0SECOND") is not None
+        with h.runtime.db.session() as s:  # at rest the token is encrypted (issue 10)
+            [stored] = s.execute(select(SlackInstallationRow.data)).scalars().all()
+        assert stored.startswith("fernet:") and "xoxb" not in stored
         r = await client.get(f"{base}/slack/oauth_redirect", params={"code": "code-123", "state": state},
                              headers=cookie)
         assert r.status_code != 200  # a state is good once
@@ -702,7 +749,8 @@ async def test_tokens_revoked_removes_the_installation(emu: SlackEmulator, monke
                                                        db_url: str) -> None:
     from slack_sdk.oauth.installation_store.models.installation import Installation
 
-    env = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "oauth-secret"}
+    env = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "oauth-secret",
+           "DECORUM_ENCRYPTION_KEY": ENCRYPTION_KEY}
     async with running(emu, monkeypatch, env=env) as h:
         store = h.surface.installations
         await store.async_save(Installation(app_id="A0EMU", team_id="T0EMU", bot_token="xoxb-emulated",

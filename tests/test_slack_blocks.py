@@ -30,7 +30,7 @@ def note(**extra: object) -> dict:
     base = {
         "id": "01JABCDEFGHJKMNPQRSTVWXYZ0", "created_at": "2026-11-22T10:00:00.000Z", "surface": "slack",
         "slack": {"team": "T1", "channel": "C1", "thread_ts": "1.2", "user": "hmac:ab"},
-        "request": {"sha256": "a" * 64, "chars": 57, "truncated": False},
+        "request": {"hmac_sha256": "a" * 64, "chars": 57, "truncated": False},
         "route": {"strategy": "fine_tuned", "reason": "semantic", "score": 0.81, "threshold": 0.62},
         "template": {"name": "helpdesk", "version": 4, "sha256": "b" * 64, "variant": "standard"},
         "model": {"backend": "local", "name": "smollm2-135m-instruct", "revision": "c" * 64, "engine": "onnx",

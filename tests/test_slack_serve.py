@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -38,24 +39,45 @@ def _wait_healthy(base: str, proc: subprocess.Popen[str], within_s: float = 600)
     raise AssertionError("decorum serve did not become healthy")
 
 
+@dataclass
+class Replicas:
+    emu: SlackEmulator
+    bases: list[str]  # public listeners (Slack, /healthz)
+    admins: list[str]  # admin listeners (console, /api, /metrics)
+    procs: list[subprocess.Popen[str]]
+    token: str  # an auditor's API token
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 @pytest.fixture
-def replicas(db_url: str, tmp_path: Path) -> Iterator[tuple[SlackEmulator, list[str]]]:
+def replicas(db_url: str, tmp_path: Path) -> Iterator[Replicas]:
     config = tmp_path / "decorum.yaml"
     config.write_text("models:\n  generator:\n    max_new_tokens: 24\n")  # short answers: CPU only
     with SlackEmulator() as emu:
         env = {**os.environ, "DECORUM_DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-e2e",
                "SLACK_SIGNING_SECRET": SECRET, "DECORUM_SLACK_API_URL": emu.url, "DECORUM_CONFIG": str(config),
                "DECORUM_AUDIT_KEY": "e2e-audit-key-0123456789abcdef"}
-        procs, bases = [], []
+        made = subprocess.run([sys.executable, "-m", "decorum", "users", "add", "auditor-e2e", "--role", "auditor"],
+                              env=env, capture_output=True, text=True, check=True)
+        token = made.stdout.strip().splitlines()[-1]
+        procs, bases, admins = [], [], []
         try:
             for _ in range(2):
-                port = free_port()
+                port, admin_port = free_port(), free_port()
                 procs.append(subprocess.Popen([sys.executable, "-m", "decorum", "serve", "--port", str(port)],
-                                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+                                              env={**env, "DECORUM_ADMIN_PORT": str(admin_port)},
+                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
                 bases.append(f"http://127.0.0.1:{port}")
+                admins.append(f"http://127.0.0.1:{admin_port}")
             for base, proc in zip(bases, procs, strict=True):
                 _wait_healthy(base, proc)
-            yield emu, bases
+            yield Replicas(emu, bases, admins, procs, token)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -63,9 +85,9 @@ def replicas(db_url: str, tmp_path: Path) -> Iterator[tuple[SlackEmulator, list[
                 proc.wait(60)
 
 
-async def test_decorum_serve_answers_refuses_and_dedupes_across_replicas(
-        replicas: tuple[SlackEmulator, list[str]]) -> None:
-    emu, bases = replicas
+async def test_decorum_serve_answers_refuses_and_dedupes_across_replicas(replicas: Replicas) -> None:
+    emu, bases, admins = replicas.emu, replicas.bases, replicas.admins
+    auth = {"authorization": f"Bearer {replicas.token}"}
     a, b = SlackSender(bases[0], SECRET), SlackSender(bases[1], SECRET)
     try:
         # forged and stale requests are refused
@@ -102,9 +124,56 @@ async def test_decorum_serve_answers_refuses_and_dedupes_across_replicas(
         assert "toxic" in refusal["text"] and refusal["user"] == "U0ALICE"
         assert all(c.args.get("thread_ts") != toxic["ts"] for c in emu.calls_to("chat.postMessage"))
 
-        audit = (await a.client.get(f"{bases[1]}/api/audit", params={"limit": 10})).json()
+        # the public (Slack) listener does not serve the audit log, with or without a token
+        for base in bases:
+            for path in ("/api/audit", "/api/audit/verify", "/metrics", "/"):
+                assert (await a.client.get(f"{base}{path}", headers=auth)).status_code == 404
+        assert (await a.client.get(f"{admins[1]}/api/audit")).status_code == 401
+        audit = (await a.client.get(f"{admins[1]}/api/audit", params={"limit": 10}, headers=auth)).json()
         assert sorted(n["verdict"] for n in audit) == ["answered", "blocked_input"]
-        assert (await a.client.get(f"{bases[0]}/api/audit/verify")).json()["ok"] is True
+        assert (await a.client.get(f"{admins[0]}/api/audit/verify", headers=auth)).json()["ok"] is True
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def _send_big(base: str, *, chunked: bool, total: int = 200 << 20) -> tuple[str, int]:
+    """POST ``total`` bytes to /slack/events over a raw socket; stop when the server answers. (status line, sent)."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = f"POST /slack/events HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+    head += "Transfer-Encoding: chunked\r\n\r\n" if chunked else f"Content-Length: {total}\r\n\r\n"
+    writer.write(head.encode())
+    block, sent, status = b"x" * (1 << 20), 0, ""
+    try:
+        while sent < total and not status:
+            writer.write(b"%x\r\n%b\r\n" % (len(block), block) if chunked else block)
+            await writer.drain()
+            sent += len(block)
+            try:
+                status = (await asyncio.wait_for(reader.readline(), timeout=0.05)).decode().strip()
+            except TimeoutError:
+                pass
+    except ConnectionError:
+        pass  # the server answered and closed while this side was still writing
+    if not status:
+        status = (await asyncio.wait_for(reader.readline(), timeout=30)).decode().strip()
+    writer.close()
+    return status, sent
+
+
+async def test_oversized_unsigned_slack_body_is_refused_with_flat_memory(replicas: Replicas) -> None:
+    """Before: a 200 MB chunked, unsigned body was read whole (150 MB -> 930 MB) before the 401."""
+    base, pid = replicas.bases[0], replicas.procs[0].pid
+    before = _rss_kib(pid)
+    status, sent = await _send_big(base, chunked=True)
+    assert status.startswith("HTTP/1.1 413"), status
+    assert sent < 32 << 20, f"the server read {sent >> 20} MiB before refusing"
+    status, sent = await _send_big(base, chunked=False)
+    assert status.startswith("HTTP/1.1 413"), status
+    assert sent < 32 << 20
+    after = _rss_kib(pid)
+    assert after - before < 64 * 1024, f"server memory grew {before} -> {after} KiB"
+    assert replicas.procs[0].poll() is None
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{base}/healthz")).status_code == 200  # still serving

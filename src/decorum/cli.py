@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--history", type=int, default=6, help="earlier turns kept as context (default 6)")
     chat.add_argument("--max-new-tokens", type=int, default=None, help=argparse.SUPPRESS)
 
-    serve = sub.add_parser("serve", help="HTTP server: /healthz, /metrics, Slack, web console")
+    serve = sub.add_parser("serve", help="public listener (Slack, /healthz) and admin listener (console, API)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
@@ -99,6 +99,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("compare", help="fine-tuning vs prompt engineering on a test split, per strategy")
     _lazy_arguments(cp, "decorum.adapters.finetune.compare")
+
+    us = sub.add_parser("users", help="console and API users: roles and login tokens")
+    usub = us.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
+    ua = usub.add_parser("add", help="create a user and print its token (once: only its hash is kept)")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=["viewer", "auditor", "editor", "publisher", "admin"],
+                    help="cumulative: viewer < auditor < editor < publisher < admin")
+    ua.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
+    ua.add_argument("--json", action="store_true")
+    ul = usub.add_parser("list", help="every user with role, state and last use (never tokens)")
+    ul.add_argument("--json", action="store_true")
+    ur = usub.add_parser("revoke", help="revoke a user's token and end their console sessions")
+    ur.add_argument("name")
+    ur.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
+    ur.add_argument("--json", action="store_true")
+    ue = usub.add_parser("events", help="refusals (401/403), logins and user changes, newest first")
+    ue.add_argument("--limit", type=int, default=50)
+    ue.add_argument("--json", action="store_true")
 
     pr = sub.add_parser("prompts", help="prompt templates")
     psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=_Parser)
@@ -191,6 +209,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _models(args)
     if args.command == "route":
         return _route(args)
+    if args.command == "users":
+        return _users(args)
     raise AssertionError(args.command)
 
 
@@ -378,6 +398,49 @@ def _models(args: argparse.Namespace) -> int:
         print(json.dumps(m.summary()))
     else:
         print(f"{m.ref} is now {m.stage}")
+    return EXIT_OK
+
+
+def _users(args: argparse.Namespace) -> int:
+    from decorum.access import local_admin
+    from decorum.bot.runtime import Runtime
+    from decorum.errors import UsageError
+    from decorum.settings import local_actor
+
+    access = Runtime.open().access
+    if args.users_command == "add":
+        user, token = access.add_user(args.name, args.role, by=local_admin(local_actor(args.actor)))
+        if args.json:
+            print(json.dumps({**user, "token": token}))
+        else:
+            print(f"user {user['name']} added with role {user['role']}. Their token (shown once, keep it secret):")
+            print(token)
+        return EXIT_OK
+    if args.users_command == "revoke":
+        user = access.revoke_user(args.name, by=local_admin(local_actor(args.actor)))
+        print(json.dumps(user) if args.json else f"user {user['name']} revoked at {user['revoked_at']}")
+        return EXIT_OK
+    if args.users_command == "events":
+        if args.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        events = access.events(limit=args.limit)
+        if args.json:
+            print(json.dumps(events))
+        else:
+            for e in events:
+                print(f"{e['at']}  {e['outcome']:<10} {e['action']:<18} {e['actor']} via {e['via']} "
+                      f"on {e['surface']} {e['target']}")
+        return EXIT_OK
+    users = access.list_users()
+    if args.json:
+        print(json.dumps(users))
+    else:
+        for u in users:
+            state = "active" if u["active"] else f"revoked {u['revoked_at']}"
+            print(f"{u['name']:<20} {u['role']:<10} {state:<32} token {u['token_hint']}  "
+                  f"last used {u['last_used_at'] or 'never'}")
+        if not users:
+            print("no users (decorum users add NAME --role admin)")
     return EXIT_OK
 
 

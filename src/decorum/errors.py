@@ -16,6 +16,10 @@
       StoreError
         AuditIntegrityError
       AuthError
+        Unauthenticated   no (valid) credentials: HTTP 401
+        Forbidden         a role that lacks the right: HTTP 403
+      Busy                a bounded queue is full or the deadline passed: HTTP 503, "busy" in Slack
+        RateLimited       one user asked too often: HTTP 429
 """
 
 from __future__ import annotations
@@ -75,3 +79,33 @@ class AuditIntegrityError(StoreError):
 
 class AuthError(DecorumError):
     """Authentication or authorisation failed."""
+
+
+class Unauthenticated(AuthError):
+    """No credentials, or credentials that are unknown, revoked or expired."""
+
+
+class Forbidden(AuthError):
+    """The caller is known but their role lacks the permission asked for."""
+
+
+class Busy(DecorumError):
+    """A bounded queue is full or the request's deadline passed; nothing was lost, try again later.
+
+    ``reason`` is ``capacity`` (a full queue) or ``deadline``; ``RateLimited`` says ``rate_limit``.
+    """
+
+    reason = "capacity"
+
+    def __init__(self, message: str, *, retry_after_s: float = 5.0, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        if reason is not None:
+            self.reason = reason
+
+
+class RateLimited(Busy):
+    """One user asked more often than the per-user rate limit allows."""
+
+    reason = "rate_limit"
+

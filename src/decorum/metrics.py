@@ -24,3 +24,10 @@ def observe(note: dict[str, object]) -> None:
     if isinstance(tokens, dict):
         for kind, n in tokens.items():
             TOKENS.labels(kind).inc(int(n))
+ACCESS_EVENTS = Counter("decorum_access_events_total", "Access refusals (401/403), logins and user changes",
+                        ["action", "outcome"])
+
+
+QUEUE_DEPTH = Gauge("decorum_queue_depth", "Items waiting in a bounded queue (batchers, Slack jobs)", ["queue"])
+REFUSED = Counter("decorum_refused_total", "Asks refused for capacity (rate limit, full queue, deadline)",
+                  ["surface", "reason"])

@@ -56,8 +56,19 @@ class Settings(BaseSettings):
     )
     config: Path | None = None
     audit_key: SecretStr | None = None
+    encryption_key: SecretStr | None = None  # Fernet key(s), comma-separated: Slack OAuth tokens at rest
     log_level: str | None = None  # default: INFO for `serve`, WARNING for one-shot commands
     log_format: Literal["json", "text"] = "json"
+
+    # The admin listener (console, /api/*, /metrics); the public one (Slack, /healthz) is `serve --host/--port`.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=8001, ge=0, le=65535)
+    # Host names the admin listener answers to besides localhost, 127.0.0.1, ::1 and admin_host
+    # (comma-separated; a request with any other Host header is refused: DNS rebinding).
+    allowed_hosts: str = ""
+    # Host names the public listener answers to (comma-separated); "*" (default) takes any, since Slack
+    # reaches it through whatever public name a proxy or tunnel gives it.
+    public_hosts: str = "*"
 
     slack_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
@@ -75,6 +86,17 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Any) -> Any:
         return Path(value).expanduser() if isinstance(value, str | Path) else value
+
+    def admin_host_names(self) -> list[str]:
+        """The Host header values the admin listener accepts (ports aside)."""
+        names = ["localhost", "127.0.0.1", "::1", "[::1]"]
+        if self.admin_host not in ("0.0.0.0", "::", ""):
+            names.append(self.admin_host)
+        names += [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+        return list(dict.fromkeys(names))
+
+    def public_host_names(self) -> list[str]:
+        return [h.strip() for h in self.public_hosts.split(",") if h.strip()] or ["*"]
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from decorum.access import AccessConfig
 from decorum.adapters.registry import ModelsConfig
+from decorum.bot.limits import LimitsConfig
 from decorum.bot.router import RoutingConfig
 from decorum.errors import ConfigError
 from decorum.guardrails.policy import Policy
@@ -20,6 +22,8 @@ class AppConfig(BaseModel):
     policy: Policy = Policy()
     routing: RoutingConfig = RoutingConfig()
     models: ModelsConfig = ModelsConfig()
+    limits: LimitsConfig = LimitsConfig()
+    access: AccessConfig = AccessConfig()
 
 
 def load_config(settings: Settings) -> AppConfig:

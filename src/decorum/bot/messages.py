@@ -34,6 +34,23 @@ def empty_question() -> str:
     return "The question is empty: type a question after the command."
 
 
+def busy(ref: str | None = None) -> str:
+    """A request refused before any work because Decorum is at capacity."""
+    return ("Decorum is at capacity, please try again in a minute." + (f" Reference {ref}." if ref else ""))
+
+
+def rate_limited(retry_after_s: float, ref: str | None = None) -> str:
+    wait = max(1, round(retry_after_s))
+    return (f"You're asking faster than I can answer: please wait about {wait} s and ask again."
+            + (f" Reference {ref}." if ref else ""))
+
+
+def busy_unfinished(ref: str) -> str:
+    """A request that started but ran out of time (its deadline) or queue room before it was answered."""
+    return (f"Sorry, Decorum is at capacity and couldn't finish your answer in time. Please try again in a minute; "
+            f"reference {ref}.")
+
+
 # --- Slack ------------------------------------------------------------------------------------------------
 
 SLACK_SUGGESTED_PROMPTS = (
@@ -68,8 +85,23 @@ def slack_help(command: str = "/decorum") -> str:
             "thread's replies without a new mention.\n"
             "• Send me a direct message, or open me from the AI assistant panel.\n"
             f"• `{command} ask <question>`: a private answer, only you see it.\n"
+            f"• `{command} role`: the Decorum role you have here (auditors, editors and admins get one from "
+            "the team's admin).\n"
             f"• `{command} help`: this help.\n"
             "Under each answer: 👍 / 👎 tell the team how it did, and *Why this answer?* shows the whole note.")
+
+
+def slack_role(role: str | None, permissions: list[str]) -> str:
+    if role is None:
+        return ("You have no Decorum role in this workspace: you can ask questions, and that is all. "
+                "An admin gives roles by Slack user id (`access.slack_roles`).")
+    return f"Your Decorum role here: *{role}*. It allows: {', '.join(f'`{p}`' for p in permissions)}."
+
+
+def slack_refused(permission: str, role: str | None, reason: str) -> str:
+    if role is None:
+        return f"Only people with a Decorum role can do that (`{permission}`); yours: none. Ask an admin."
+    return f"Not allowed: {reason}."
 
 
 def slack_empty_mention() -> str:
@@ -129,3 +161,11 @@ def slack_policy_text() -> str:
             "*Feedback.* 👍 / 👎 under an answer is stored with its note, under your pseudonym.\n\n"
             "*Your choices.* You can stop using the assistant at any time. For questions about this policy, or "
             "to have a decision reviewed, contact your workspace admin with the answer's reference id.")
+
+
+def slack_queued(ahead: int) -> str:
+    """A question waiting for an answering slot (posted once it has waited a couple of seconds)."""
+    place = ("you are next" if ahead <= 0 else "1 question ahead of yours" if ahead == 1
+             else f"{ahead} questions ahead of yours")
+    return (f":hourglass_flowing_sand: I'm busy right now, you are queued ({place}). "
+            "I'll answer here as soon as it's your turn.")

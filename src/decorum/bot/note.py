@@ -1,8 +1,11 @@
-"""Transparency-note helpers: sortable ids, timestamps, text fingerprints."""
+"""Transparency-note helpers: sortable ids, timestamps, the one-line summary.
+
+Texts are fingerprinted with the audit key (``Pseudonymiser.fingerprint``): a plain hash would let anyone
+confirm a guessed question.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from datetime import UTC, datetime
@@ -19,11 +22,6 @@ def new_id(now_ms: int | None = None) -> str:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def fingerprint(text: str) -> dict[str, object]:
-    """What a note keeps of a text: its SHA-256 and length, never the text."""
-    return {"sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), "chars": len(text)}
 
 
 def summary(note: dict[str, object]) -> str:

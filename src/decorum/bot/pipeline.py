@@ -9,13 +9,27 @@ Example::
     answer = await pipeline.answer(Request(text="How do I reset my VPN password?", surface="cli"))
     answer.text, answer.note["verdict"], answer.note["id"]
     answer = await pipeline.answer(request, stream=slack_message_stream)
+
+Capacity (``decorum.bot.limits``). ``answer`` raises ``RateLimited`` when the asker has no asks left, and
+``Busy`` when Decorum is at capacity (``max_in_flight`` requests inside, or the input checks' queue full) or
+the request's deadline passed before its input was checked. Such a refusal leaves no transparency note:
+nothing was checked, generated or shown, and the audit log is the record of what Decorum answered or refused
+on content. It is logged (``request <ref> refused: ...`` with surface, team, channel, thread and the user's
+pseudonym, never text) and counted (``decorum_refused_total{surface,reason}``); the exception carries that
+reference (``refusal_ref``), which surfaces show (HTTP 503/429, Slack's "at capacity" message).
+Once the input checks ran, a full queue later on or the deadline (``limits.request_deadline_s``, over the
+whole request, queues included; Slack counts from the event's arrival) ends the request as an ``error`` note
+(``error.type`` ``Busy``, ``error.reason`` ``capacity`` or ``deadline``) with a "try again" message. The CLI
+is exempt from the rate limit and, unless it passes one, from the deadline: one person at a terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,10 +37,11 @@ from decorum import metrics
 from decorum.adapters.base import Generation, GenerationRequest, Generator
 from decorum.bot import messages
 from decorum.bot.batching import MicroBatcher
-from decorum.bot.note import fingerprint, new_id, utc_now
+from decorum.bot.limits import LimitsConfig, RateLimiter, rate_key
+from decorum.bot.note import new_id, utc_now
 from decorum.bot.router import RouteContext, RouteDecision, Router
 from decorum.bot.streaming import AnswerStream, StreamGuard, StreamRecord
-from decorum.errors import DecorumError, UsageError
+from decorum.errors import Busy, DecorumError, RateLimited, UsageError
 from decorum.guardrails.audit import AuditLog, Pseudonymiser
 from decorum.guardrails.base import CheckResult, Stage
 from decorum.guardrails.checks import Guardrails
@@ -78,8 +93,13 @@ class Pipeline:
     """Runs requests through the guardrails, router and generator, and audits every one."""
 
     def __init__(self, *, guardrails: Guardrails, router: Router, templates: TemplateStore, generator: Generator,
-                 audit: AuditLog, pseudonymiser: Pseudonymiser, max_batch: int = 8) -> None:
+                 audit: AuditLog, pseudonymiser: Pseudonymiser, max_batch: int = 8,
+                 limits: LimitsConfig | None = None) -> None:
         self.guardrails = guardrails
+        self.limits = limits or LimitsConfig()
+        self.rate_limiter = RateLimiter(per_minute=self.limits.asks_per_user_per_minute, burst=self.limits.asks_burst)
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         self.policy = guardrails.policy
         self.router = router
         self.templates = templates
@@ -87,9 +107,11 @@ class Pipeline:
         self.audit = audit
         self.pseudonymiser = pseudonymiser
         self._checks: MicroBatcher[tuple[str, Stage], list[CheckResult]] = MicroBatcher(
-            self._run_checks, max_batch=guardrails.policy.classifier.batch_size, name="checks")
+            self._run_checks, max_batch=guardrails.policy.classifier.batch_size, name="checks",
+            max_pending=self.limits.max_pending)
         self._generate: MicroBatcher[GenerationRequest, Generation] = MicroBatcher(
-            lambda reqs: generator.generate(reqs), max_batch=max_batch, max_wait_s=0.01, name="generate")
+            lambda reqs: generator.generate(reqs), max_batch=max_batch, max_wait_s=0.01, name="generate",
+            max_pending=self.limits.max_pending, retry_after_s=15.0)
 
     def _run_checks(self, items: list[tuple[str, Stage]]) -> list[list[CheckResult]]:
         out: list[list[CheckResult]] = [[] for _ in items]
@@ -102,14 +124,62 @@ class Pipeline:
     def validate(self, req: Request) -> None:
         validate_request(req, self.templates, self.router)
 
-    async def answer(self, req: Request, stream: AnswerStream | None = None) -> Answer:
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def check_rate(self, req: Request, ref: str | None = None) -> None:
+        """Spend one of the asker's asks; ``RateLimited`` (logged, counted) when none is left.
+
+        A surface that queues requests itself (Slack) calls it before queueing, then ``answer(rate_checked=True)``.
+        """
+        try:
+            self.rate_limiter.take(rate_key(req.surface, req.user, req.team))
+        except RateLimited as exc:
+            raise self._refused(req, ref or new_id(), exc) from None
+
+    async def answer(self, req: Request, stream: AnswerStream | None = None, *, deadline: float | None = None,
+                     rate_checked: bool = False) -> Answer:
         """Answer (or refuse) ``req``. Internal failures become an ``error`` note and an apology.
 
         With ``stream``, checked text is shown while it is generated (the note gets a ``streaming`` section).
+        ``deadline`` (``time.monotonic()``) ends the whole request; default: ``limits.request_deadline_s`` from
+        now (none for the CLI). Raises ``RateLimited``/``Busy`` before any work when over the limits.
         """
         self.validate(req)
+        ref = new_id()
+        if not rate_checked:
+            self.check_rate(req, ref)
+        if deadline is None and req.surface != "cli":
+            deadline = time.monotonic() + self.limits.request_deadline_s
+        if deadline is not None and time.monotonic() >= deadline:
+            raise self._refused(req, ref, Busy("the request's deadline passed while it waited", retry_after_s=30.0,
+                                                    reason="deadline"))
+        with self._in_flight_lock:
+            if self._in_flight >= self.limits.max_in_flight:
+                busy = Busy(f"at capacity ({self.limits.max_in_flight} requests in progress)", retry_after_s=10.0)
+                raise self._refused(req, ref, busy)
+            self._in_flight += 1
+        try:
+            return await self._answer_request(req, stream, ref, deadline)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+
+    def _refused(self, req: Request, ref: str, exc: Busy) -> Busy:
+        """Log and count a capacity refusal (no note); the exception then carries ``ref``."""
+        reason = exc.reason
+        metrics.REFUSED.labels(req.surface, reason).inc()
+        logger.warning("request %s refused: %s (%s) surface=%s team=%s channel=%s thread_ts=%s user=%s", ref, reason,
+                       exc, req.surface, req.team, req.channel, req.thread_ts,
+                       self.pseudonymiser.user(req.user) if req.user else None)
+        exc.ref = ref  # type: ignore[attr-defined]
+        return exc
+
+    async def _answer_request(self, req: Request, stream: AnswerStream | None, ref: str,
+                              deadline: float | None) -> Answer:
         t0 = time.perf_counter()
-        note: dict[str, Any] = {"id": new_id(), "created_at": utc_now(), "surface": req.surface}
+        note: dict[str, Any] = {"id": ref, "created_at": utc_now(), "surface": req.surface}
         if req.surface == "slack":
             note["slack"] = {"team": req.team, "channel": req.channel, "thread_ts": req.thread_ts,
                              "user": self.pseudonymiser.user(req.user) if req.user else None}
@@ -117,7 +187,7 @@ class Pipeline:
             note["user"] = self.pseudonymiser.user(req.user)
         question = req.text
         limit = self.policy.max_question_chars
-        note["request"] = {**fingerprint(question), "truncated": len(question) > limit}
+        note["request"] = {**self.pseudonymiser.fingerprint(question), "truncated": len(question) > limit}
         if len(question) > limit:
             question = question[:limit]
             note["request"]["chars_used"] = limit
@@ -125,19 +195,34 @@ class Pipeline:
                     guardrails={"policy": self.policy.ref, "input": [], "output": [], "action": "allow"},
                     tokens={"prompt": 0, "completion": 0})
         latency: dict[str, int] = {}
-        attempts = _Attempts(stream=stream, started=t0)
+        attempts = _Attempts(stream=stream, started=t0, deadline=deadline)
+        timeout = asyncio.timeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
         try:
-            text = await self._answer(req, question, note, latency, attempts)
+            try:
+                async with timeout:
+                    text = await self._answer(req, question, note, latency, attempts)
+            except TimeoutError as exc:
+                if not timeout.expired():  # some other time-out (a socket's): an ordinary failure
+                    raise
+                raise Busy("the request's deadline passed", retry_after_s=30.0, reason="deadline") from exc
+        except Busy as busy:
+            if "input_checks" not in latency:  # nothing was checked, generated or shown: refused, no note
+                raise self._refused(req, note["id"], busy) from None
+            self._fail(note, busy)
+            note["error"]["reason"] = busy.reason
+            text = messages.busy_unfinished(note["id"])
         except DecorumError as exc:
             text = self._fail(note, exc)
         except Exception as exc:  # never a traceback to the asker; the note says what kind of failure
-            logger.exception("request %s failed", note["id"])
+            # The log gets the type and the frames, never the message: it may quote the question.
+            logger.error("request %s failed: %s\n%s", note["id"], exc.__class__.__name__,
+                         "".join(traceback.format_tb(exc.__traceback__)).rstrip())
             text = self._fail(note, exc)
         latency["total"] = _ms(t0)
         note["latency_ms"] = latency
         if stream is not None:
             note["streaming"] = attempts.record.as_note()
-        note["response"] = {**fingerprint(text)}
+        note["response"] = self.pseudonymiser.fingerprint(text)
         stored = await asyncio.to_thread(self.audit.append, note)  # DB I/O off the event loop
         metrics.observe(stored)
         logger.info("request %s surface=%s verdict=%s total_ms=%s", note["id"], req.surface, note["verdict"],
@@ -147,14 +232,14 @@ class Pipeline:
     def _fail(self, note: dict[str, Any], exc: BaseException) -> str:
         note["verdict"] = "error"
         note["guardrails"]["action"] = "error"
-        note["error"] = {"type": exc.__class__.__name__, "message": str(exc)[:300]}
+        note["error"] = {"type": exc.__class__.__name__}  # not the message: it may quote the question
         return messages.apology(note["id"])
 
     async def _answer(self, req: Request, question: str, note: dict[str, Any], latency: dict[str, int],
                       attempts: _Attempts) -> str:
         guard = note["guardrails"]
         t = time.perf_counter()
-        input_results = await self._checks.submit((question, "input"))
+        input_results = await self._checks.submit((question, "input"), deadline=attempts.deadline)
         latency["input_checks"] = _ms(t)
         guard["input"] = [r.as_note() for r in input_results]
         failed = [r.check for r in input_results if not r.passed]
@@ -224,7 +309,8 @@ class Pipeline:
             a = decision.adapter
             model["adapter"] = {"name": a.name, "version": a.version, "sha256": a.sha256}
         note["model"] = model
-        msgs = render_messages(template, question=question, history=req.history, safer=safer)
+        msgs = await asyncio.to_thread(render_messages, template, question=question, history=req.history,
+                                       safer=safer, limits=self.limits.render)  # bounded, but off the event loop
         guard = None
         if attempts.stream is not None:
             attempts.attempt += 1
@@ -235,7 +321,8 @@ class Pipeline:
         try:
             gen = await self._generate.submit(GenerationRequest(messages=msgs, max_new_tokens=req.max_new_tokens,
                                                                 adapter=decision.adapter,
-                                                                on_text=guard.sink() if guard else None))
+                                                                on_text=guard.sink() if guard else None),
+                                          deadline=attempts.deadline)
         except BaseException:
             if guard is not None:
                 await guard.abort()
@@ -249,7 +336,7 @@ class Pipeline:
                           "completion": note["tokens"]["completion"] + gen.completion_tokens}
         note["generation"] = {"finish_reason": gen.finish_reason, "input_truncated": gen.input_truncated}
         t = time.perf_counter()
-        results = await self._checks.submit((gen.text, "output")) if gen.text else []
+        results = await self._checks.submit((gen.text, "output"), deadline=attempts.deadline) if gen.text else []
         if not gen.text:
             results = [CheckResult(check="empty_output", score=1.0, threshold=0.5, passed=False,
                                    scorer="pipeline", explanation="the model produced no text")]
@@ -268,6 +355,13 @@ class _Attempts:
     started: float
     record: StreamRecord = field(default_factory=StreamRecord)
     attempt: int = 0
+    deadline: float | None = None  # time.monotonic() when the whole request must be over
+
+
+def refusal_ref(exc: BaseException) -> str | None:
+    """The reference id a ``Busy``/``RateLimited`` raised by ``Pipeline.answer`` carries (in the process log)."""
+    ref = getattr(exc, "ref", None)
+    return ref if isinstance(ref, str) else None
 
 
 def validate_request(req: Request, templates: TemplateStore, router: Router) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any, cast
 
+from decorum.access import AccessControl
 from decorum.adapters.base import Generator
 from decorum.adapters.model_registry import ModelRegistry
 from decorum.adapters.registry import GeneratorConfig, build_generator
@@ -99,6 +100,10 @@ class Runtime:
         return ModelRegistry(self.db)
 
     @cached_property
+    def access(self) -> AccessControl:
+        return AccessControl(self.db, self.config.access)
+
+    @cached_property
     def audit(self) -> SqlAuditLog:
         return SqlAuditLog(self.db)
 
@@ -126,7 +131,8 @@ class Runtime:
     @cached_property
     def pipeline(self) -> Pipeline:
         return Pipeline(guardrails=self.guardrails, router=self.router, templates=self.templates,
-                        generator=self.generator, audit=self.audit, pseudonymiser=self.pseudonymiser)
+                        generator=self.generator, audit=self.audit, pseudonymiser=self.pseudonymiser,
+                        limits=self.config.limits)
 
     def validate(self, req: Request) -> None:
         """Check a request's usage (text, template, strategy) without loading any model."""

@@ -30,6 +30,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from decorum.errors import StoreError, UsageError
+from decorum.secrets_files import read_or_create_secret
 from decorum.store import Database
 from decorum.store.tables import AuditRecordRow
 
@@ -49,7 +50,12 @@ def record_hash(seq: int, note_json: str) -> str:
 
 
 class Pseudonymiser:
-    """Keyed hashes of user ids: stable per key, not reversible without it."""
+    """Keyed hashes (HMAC-SHA256 with the audit key) of user ids and texts: stable per key, not reversible.
+
+    Without the key nobody can confirm a guessed question against a note; with it, an auditor can::
+
+        hmac.new(key, question.encode(), hashlib.sha256).hexdigest() == note["request"]["hmac_sha256"]
+    """
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
@@ -58,24 +64,20 @@ class Pseudonymiser:
 
     @classmethod
     def from_settings(cls, secret: str | None, data_dir: Path) -> Pseudonymiser:
-        """Use ``DECORUM_AUDIT_KEY`` or a key generated once into ``<data_dir>/audit.key`` (0600)."""
+        """Use ``DECORUM_AUDIT_KEY`` or a key generated once into ``<data_dir>/audit.key`` (0600 from the start)."""
         if secret:
             return cls(secret.encode())
-        path = data_dir / "audit.key"
-        if not path.exists():
-            data_dir.mkdir(parents=True, exist_ok=True)
-            key = secrets.token_hex(32)
-            try:
-                with path.open("x", encoding="ascii") as fh:  # "x": two processes never both write it
-                    fh.write(key)
-                path.chmod(0o600)
-            except FileExistsError:
-                pass
-        return cls(path.read_text(encoding="ascii").strip().encode())
+        key = read_or_create_secret(data_dir / "audit.key", lambda: secrets.token_hex(32))
+        return cls(key.encode())
 
     def user(self, user_id: str) -> str:
         digest = hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()
         return f"hmac:{digest[:32]}"
+
+    def fingerprint(self, text: str) -> dict[str, Any]:
+        """What a note keeps of a question or answer: its keyed hash and length, never the text."""
+        digest = hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        return {"hmac_sha256": digest, "chars": len(text)}
 
 
 @dataclass(frozen=True, slots=True)

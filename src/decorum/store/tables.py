@@ -178,3 +178,47 @@ class ModelEventRow(Base):
     actor: Mapped[str] = mapped_column(String(128), nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
     at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class UserRow(Base):
+    """A person (or service) who uses the console or the API with a token. Revoked rows stay for the record."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)  # viewer, auditor, editor, publisher, admin
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)  # SHA-256 of the token
+    token_hint: Mapped[str] = mapped_column(String(16), nullable=False)  # the token's first characters
+    created_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    revoked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    revoked_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    last_used_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class WebSessionRow(Base):
+    """A console login. The cookie holds the session secret; only its SHA-256 is stored."""
+
+    __tablename__ = "web_session"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False, index=True)
+    csrf: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    expires_at: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), nullable=False)
+
+
+class AccessEventRow(Base):
+    """Who was refused (401/403) or did what to access itself (logins, users added or revoked)."""
+
+    __tablename__ = "access_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)  # user name, slack pseudonym, "anonymous"
+    via: Mapped[str] = mapped_column(String(16), nullable=False)  # token, session, slack, cli, none
+    action: Mapped[str] = mapped_column(String(64), nullable=False)  # the permission asked for, or login, ...
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)  # denied_401, denied_403, ok, failed
+    surface: Mapped[str] = mapped_column(String(16), nullable=False)  # api, console, slack, cli
+    target: Mapped[str] = mapped_column(String(200), nullable=False, default="")  # route template or user name

@@ -1,9 +1,13 @@
-"""The ASGI app: ``/healthz``, ``/metrics``, the JSON API and the web console; Slack is mounted when set.
+"""The two ASGI apps of ``decorum serve``: the public one (Slack, ``/healthz``) and the admin one (console, API).
+
+Only Slack's endpoint may face the internet; everything else sits on the admin listener (127.0.0.1:8001 by
+default) and needs a role (``decorum.access``). Both apps sit behind ``decorum.web.security`` (Host
+allow-list, body cap while streaming, security headers).
 
 Example::
 
-    app = create_app(Runtime.open())
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    apps = create_apps(Runtime.open())
+    # uvicorn serves apps.public on --host/--port and apps.admin on DECORUM_ADMIN_HOST/PORT
 """
 
 from __future__ import annotations
@@ -12,26 +16,35 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from decorum import metrics
-from decorum.bot.pipeline import Request
+from decorum.access import ROLES, Principal, permissions_of
+from decorum.bot.pipeline import Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack import mount_slack
-from decorum.errors import DecorumError, UsageError
+from decorum.errors import Busy, DecorumError, RateLimited, Unauthenticated, UsageError
+from decorum.web.auth import COOKIE, current_session, json_required, needs, refusal
+from decorum.web.security import ASGIApp, guard
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 256 * 1024
-CONSOLE = Path(__file__).parent / "console.html"
+MAX_BODY = 256 * 1024  # any /api body
+SLACK_MAX_BODY = 1024 * 1024  # Slack's payloads are far smaller; anything bigger is not Slack
+STATIC = Path(__file__).parent
+CONSOLE_FILES = {"/": ("console.html", "text/html; charset=utf-8"),
+                 "/console.js": ("console.js", "text/javascript; charset=utf-8"),
+                 "/console.css": ("console.css", "text/css; charset=utf-8")}
 
 
 class ModelLoader:
@@ -55,14 +68,62 @@ class ModelLoader:
             metrics.MODELS_READY.set(1)
             logger.info("models loaded")
         except Exception as exc:
-            self.error = f"{exc.__class__.__name__}: {exc}"
+            self.error = exc.__class__.__name__
             logger.error("model loading failed: %s", exc.__class__.__name__)
 
 
+class Services:
+    """What both apps share: model loading and the Slack surface, started by the first lifespan, stopped by the last."""
+
+    def __init__(self, runtime: Runtime, *, load_models: bool = True) -> None:
+        self.runtime = runtime
+        self.loader = ModelLoader(runtime)
+        self.load_models = load_models
+        self.slack_routes: list[Any] = []
+        self.slack = mount_slack(self.slack_routes, runtime)  # POST /slack/events (+ OAuth pages) when SLACK_* set
+        self._users = 0
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
+        async with self._lock:
+            self._users += 1
+            if self._users == 1:
+                if self.load_models:
+                    self.loader.start()
+                if self.slack is not None:
+                    await self.slack.start()  # Socket Mode connects here
+        try:
+            yield
+        finally:
+            async with self._lock:
+                self._users -= 1
+                if self._users == 0 and self.slack is not None:
+                    await self.slack.stop()  # answers in flight finish first
+
+    def health(self, *, detail: bool) -> JSONResponse:
+        if self.loader.error:
+            return JSONResponse({"status": "error", "error": self.loader.error}, status_code=500)
+        if not self.loader.ready.is_set():
+            return JSONResponse({"status": "loading"}, status_code=503)
+        if not detail:
+            return JSONResponse({"status": "ok"})
+        rt = self.runtime
+        info = rt.generator.info
+        return JSONResponse({"status": "ok", "model": info.name, "engine": info.engine, "precision": info.precision,
+                             "classifier": rt.guardrails.scores.scorer, "policy": rt.config.policy.ref,
+                             "slack": self.slack is not None})
+
+
+@dataclass(frozen=True, slots=True)
+class Apps:
+    public: ASGIApp
+    admin: ASGIApp
+    services: Services
+
+
 async def _json_body(request: HttpRequest) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise UsageError(f"request body is {len(body)} bytes; the limit is {MAX_BODY}")
+    body = await request.body()  # at most MAX_BODY: BodyLimit stopped anything larger
     try:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -74,40 +135,117 @@ async def _json_body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def create_app(runtime: Runtime, *, load_models: bool = True) -> Starlette:
-    loader = ModelLoader(runtime)
+def _error(exc: DecorumError) -> JSONResponse:
+    if isinstance(exc, Busy):  # refused before any work: nothing recorded but the process log line (ref)
+        return JSONResponse({"error": str(exc), "ref": refusal_ref(exc)},
+                            status_code=429 if isinstance(exc, RateLimited) else 503,
+                            headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})
+    if isinstance(exc, UsageError):
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse({"error": exc.__class__.__name__}, status_code=500)
+
+
+def create_public_app(runtime: Runtime, services: Services) -> ASGIApp:
+    """``/slack/*`` and ``/healthz`` (status only); everything else is 404 here."""
 
     async def healthz(_: HttpRequest) -> JSONResponse:
-        if loader.error:
-            return JSONResponse({"status": "error", "error": loader.error}, status_code=500)
-        if not loader.ready.is_set():
-            return JSONResponse({"status": "loading"}, status_code=503)
-        info = runtime.generator.info
-        return JSONResponse({"status": "ok", "model": info.name, "engine": info.engine, "precision": info.precision,
-                             "classifier": runtime.guardrails.scores.scorer,
-                             "policy": runtime.config.policy.ref})
+        return services.health(detail=False)
 
-    async def metrics_endpoint(_: HttpRequest) -> Response:
+    app = Starlette(routes=[Route("/healthz", healthz), *services.slack_routes], lifespan=services.lifespan)
+    app.state.runtime = runtime
+    return guard(app, hosts=runtime.settings.public_host_names(), body_limits={"/slack/": SLACK_MAX_BODY},
+                 default_body_limit=0, console=False)
+
+
+def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
+    """The console, the JSON API and ``/metrics``: each route asks ``AccessControl`` for its permission."""
+    access = runtime.access
+
+    async def healthz(_: HttpRequest) -> JSONResponse:
+        return services.health(detail=False)
+
+    async def static(request: HttpRequest) -> Response:
+        name, media = CONSOLE_FILES[request.url.path]
+        return FileResponse(STATIC / name, media_type=media)
+
+    @needs("metrics.read")
+    async def metrics_endpoint(_: HttpRequest, __: Principal) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    async def api_ask(request: HttpRequest) -> JSONResponse:
+    @needs("metrics.read")
+    async def health_detail(_: HttpRequest, __: Principal) -> JSONResponse:
+        return services.health(detail=True)
+
+    async def login(request: HttpRequest) -> Response:
+        bad = json_required(request)
+        if bad is not None:
+            return bad
+        try:
+            data = await _json_body(request)
+            token = data.get("token")
+            if not isinstance(token, str) or not token:
+                raise UsageError('"token" must be a non-empty string')
+            secret, sess = await asyncio.to_thread(access.login, token)
+        except Unauthenticated as exc:
+            return refusal(exc)
+        except UsageError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        resp = JSONResponse(_me(sess.principal, sess.csrf))
+        resp.set_cookie(COOKIE, secret, max_age=int(runtime.config.access.session_hours * 3600), httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+        return resp
+
+    async def logout(request: HttpRequest) -> Response:
+        bad = json_required(request)
+        if bad is not None:
+            return bad
+        secret = request.cookies.get(COOKIE)
+        if secret:
+            sess = await asyncio.to_thread(access.session, secret)
+            if sess is not None:
+                from decorum.web.auth import CsrfRefused, check_csrf
+
+                try:
+                    check_csrf(request, sess)
+                except CsrfRefused as exc:
+                    return refusal(exc)
+            await asyncio.to_thread(access.logout, secret)
+        resp = JSONResponse({"ok": True})
+        resp.delete_cookie(COOKIE, path="/")
+        return resp
+
+    async def me(request: HttpRequest) -> JSONResponse:
+        from decorum.web.auth import bearer
+
+        token = bearer(request)
+        if token is not None:
+            who = await asyncio.to_thread(access.authenticate_token, token)
+            csrf = None
+        else:
+            sess = await asyncio.to_thread(current_session, request, access)
+            who, csrf = (sess.principal, sess.csrf) if sess else (None, None)
+        if who is None:
+            return refusal(Unauthenticated("not logged in"))
+        return JSONResponse(_me(who, csrf))
+
+    @needs("playground.ask", surface="console")
+    async def api_ask(request: HttpRequest, who: Principal) -> JSONResponse:
         try:
             data = await _json_body(request)
             text = data.get("text")
             if not isinstance(text, str):
                 raise UsageError('"text" must be a string')
-            req = Request(text=text, surface="web", strategy=str(data.get("strategy") or "auto"),
-                          template=data.get("template") or None)
+            req = Request(text=text, surface="web", user=f"web:{who.name}",
+                          strategy=str(data.get("strategy") or "auto"), template=data.get("template") or None)
             answer = await runtime.pipeline.answer(req)
-        except UsageError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
         except DecorumError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=500)
+            return _error(exc)
         return JSONResponse(answer.as_json(), status_code=200 if answer.verdict != "error" else 500)
 
-    async def api_audit_list(request: HttpRequest) -> JSONResponse:
+    @needs("audit.read")
+    async def api_audit_list(request: HttpRequest, _: Principal) -> JSONResponse:
         try:
             limit = min(500, max(1, int(request.query_params.get("limit", "50"))))
         except ValueError:
@@ -116,44 +254,101 @@ def create_app(runtime: Runtime, *, load_models: bool = True) -> Starlette:
         notes = await asyncio.to_thread(runtime.audit.list, limit=limit, verdict=verdict)
         return JSONResponse(notes)
 
-    async def api_audit_show(request: HttpRequest) -> JSONResponse:
+    @needs("audit.read")
+    async def api_audit_show(request: HttpRequest, _: Principal) -> JSONResponse:
         try:
             note = await asyncio.to_thread(runtime.audit.get, request.path_params["id"])
         except UsageError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
         return JSONResponse(note)
 
-    async def api_audit_verify(_: HttpRequest) -> JSONResponse:
+    @needs("audit.read")
+    async def api_audit_verify(_: HttpRequest, __: Principal) -> JSONResponse:
         v = await asyncio.to_thread(runtime.audit.verify)
         return JSONResponse({"ok": v.ok, "checked": v.checked, "first_bad_id": v.first_bad_id, "reason": v.reason},
                             status_code=200 if v.ok else 409)
 
-    async def console(_: HttpRequest) -> HTMLResponse:
-        return HTMLResponse(CONSOLE.read_text(encoding="utf-8"))
+    @needs("templates.read")
+    async def api_templates(_: HttpRequest, __: Principal) -> JSONResponse:
+        def rows() -> list[dict[str, Any]]:
+            store = runtime.templates
+            out = []
+            for name in store.names():
+                tpl = store.get(name)
+                out.append({"name": name, "production": tpl.version, "versions": store.versions(name),
+                            "description": tpl.description})
+            return out
+
+        return JSONResponse(await asyncio.to_thread(rows))
+
+    @needs("models.read")
+    async def api_models(_: HttpRequest, __: Principal) -> JSONResponse:
+        return JSONResponse(await asyncio.to_thread(lambda: [m.summary() for m in runtime.models.list()]))
+
+    @needs("users.manage")
+    async def api_users(request: HttpRequest, who: Principal) -> JSONResponse:
+        if request.method == "GET":
+            return JSONResponse(await asyncio.to_thread(access.list_users))
+        try:
+            data = await _json_body(request)
+            name, role = data.get("name"), data.get("role")
+            if not isinstance(name, str) or not isinstance(role, str):
+                raise UsageError('"name" and "role" must be strings')
+            user, token = await asyncio.to_thread(access.add_user, name, role, by=who)
+        except UsageError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({**user, "token": token}, status_code=201)
+
+    @needs("users.manage")
+    async def api_user_revoke(request: HttpRequest, who: Principal) -> JSONResponse:
+        try:
+            user = await asyncio.to_thread(access.revoke_user, request.path_params["name"], by=who)
+        except UsageError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404 if "no user" in str(exc) else 409)
+        return JSONResponse(user)
+
+    @needs("users.manage")
+    async def api_access_events(request: HttpRequest, _: Principal) -> JSONResponse:
+        try:
+            limit = min(1000, max(1, int(request.query_params.get("limit", "100"))))
+        except ValueError:
+            return JSONResponse({"error": "limit must be an integer"}, status_code=400)
+        return JSONResponse(await asyncio.to_thread(access.events, limit=limit))
 
     routes = [
-        Route("/", console),
+        *(Route(path, static) for path in CONSOLE_FILES),
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint),
+        Route("/api/health", health_detail),
+        Route("/api/login", login, methods=["POST"]),
+        Route("/api/logout", logout, methods=["POST"]),
+        Route("/api/me", me),
         Route("/api/ask", api_ask, methods=["POST"]),
         Route("/api/audit", api_audit_list),
         Route("/api/audit/verify", api_audit_verify),
         Route("/api/audit/{id}", api_audit_show),
+        Route("/api/templates", api_templates),
+        Route("/api/models", api_models),
+        Route("/api/users", api_users, methods=["GET", "POST"]),
+        Route("/api/users/{name}/revoke", api_user_revoke, methods=["POST"]),
+        Route("/api/access/events", api_access_events),
     ]
-    slack = mount_slack(routes, runtime)  # POST /slack/events (+ OAuth pages) when SLACK_* are set
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if load_models:
-            loader.start()
-        if slack is not None:
-            await slack.start()  # Socket Mode connects here
-        yield
-        if slack is not None:
-            await slack.stop()  # answers in flight finish first
-
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=services.lifespan)
     app.state.runtime = runtime
-    app.state.loader = loader
-    app.state.slack = slack
-    return app
+    return guard(app, hosts=runtime.settings.admin_host_names(), body_limits={}, default_body_limit=MAX_BODY,
+                 console=True)
+
+
+def create_apps(runtime: Runtime, *, load_models: bool = True) -> Apps:
+    """Both apps over one set of services (models load once, Slack starts once)."""
+    services = Services(runtime, load_models=load_models)
+    return Apps(public=create_public_app(runtime, services), admin=create_admin_app(runtime, services),
+                services=services)
+
+
+def _me(who: Principal, csrf: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"user": who.name, "role": who.role, "via": who.via, "permissions": permissions_of(who.role),
+                           "roles": list(ROLES)}
+    if csrf is not None:
+        out["csrf"] = csrf
+    return out

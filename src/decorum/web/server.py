@@ -1,20 +1,85 @@
-"""``decorum serve``: one uvicorn process hosting the ASGI app."""
+"""``decorum serve``: one process, two listeners.
+
+The public listener (``--host``/``--port``) serves only ``/slack/*`` and ``/healthz``; the admin listener
+(``DECORUM_ADMIN_HOST``/``DECORUM_ADMIN_PORT``, 127.0.0.1:8001 by default) serves the console, ``/api/*``
+and ``/metrics``. Both run in one event loop over one runtime; SIGINT/SIGTERM stop both.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+import sys
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 
 def serve(host: str, port: int) -> int:
-    import uvicorn
-
     from decorum.bot.runtime import Runtime
-    from decorum.web.app import create_app
+    from decorum.errors import UsageError
+    from decorum.web.app import create_apps
 
     runtime = Runtime.open()
-    app = create_app(runtime)
-    logger.info("serving on http://%s:%s", host, port)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    s = runtime.settings
+    if (s.admin_host, s.admin_port) == (host, port) and port != 0:
+        raise UsageError(f"the admin listener (DECORUM_ADMIN_HOST/PORT) cannot share {host}:{port} "
+                         "with the public one")
+    apps = create_apps(runtime)
+    users = len(runtime.access.list_users())
+    return asyncio.run(_serve_both(apps, host, port, s.admin_host, s.admin_port, users=users))
+
+
+def _server(app: Any, host: str, port: int) -> Any:
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        def install_signal_handlers(self) -> None:  # uvicorn < 0.29
+            pass
+
+        def capture_signals(self) -> Any:  # uvicorn >= 0.29: the process's handlers below stop both
+            import contextlib
+
+            return contextlib.nullcontext()
+
+    return _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                                  server_header=False, date_header=False))
+
+
+def _url(host: str, server: Any) -> str:
+    port = server.servers[0].sockets[0].getsockname()[1] if server.servers else "?"
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+async def _serve_both(apps: Any, host: str, port: int, admin_host: str, admin_port: int, *, users: int) -> int:
+    public, admin = _server(apps.public, host, port), _server(apps.admin, admin_host, admin_port)
+    loop = asyncio.get_running_loop()
+
+    def stop(*_: Any) -> None:
+        public.should_exit = admin.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+            signal.signal(sig, stop)
+    tasks = [asyncio.create_task(public.serve(), name="public"), asyncio.create_task(admin.serve(), name="admin")]
+    while not (public.started and admin.started):
+        if any(t.done() for t in tasks):  # one could not bind: stop the other
+            stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            logger.error("decorum serve could not start both listeners")
+            return 1
+        await asyncio.sleep(0.05)
+    slack = " (Slack: /slack/events)" if apps.services.slack is not None else " (Slack not configured)"
+    lines = [f"Decorum public listener: {_url(host, public)}  /healthz{slack}",
+             f"Decorum admin console:   {_url(admin_host, admin)}/  (console, /api, /metrics; login with a token)"]
+    if users == 0:
+        lines.append("No users yet: create one with `decorum users add NAME --role admin` (prints its login token).")
+    print("\n".join(lines), file=sys.stdout, flush=True)
+    for line in lines:
+        logger.info(line)
+    await asyncio.gather(*tasks, return_exceptions=True)
     return 0

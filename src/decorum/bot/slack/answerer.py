@@ -5,6 +5,17 @@ key (the database decides, across replicas), then shows progress and waits for o
 slots: jobs beyond that queue on the semaphore in arrival order. The CPU work happens in the pipeline's
 own batching threads, so the event loop, and with it every ack, stays free.
 
+Bounded: before queueing, the asker's rate limit is checked (``Pipeline.check_rate``: one person cannot fill
+the queue), and with ``max_queued`` jobs already waiting a new one is refused at once. A job that waits
+longer than ``queued_notice_s`` is told it is queued (privately), then answered in turn. The request's
+deadline (``limits.request_deadline_s``) counts from the event's arrival, so a job still waiting when it
+passes is refused too, as is one the pipeline refuses (``Busy``/``RateLimited``). A refused person gets
+"Decorum is at capacity, please try again in a minute" (or the rate-limit text) with a reference id,
+privately; the claim is finished as ``busy`` (``rate_limited``), with the reference in the process log.
+Slack's retries of that event are then duplicates and are not answered: Slack retries only an event whose
+ack was lost, which says nothing about capacity, and the person, told to ask again, may already have;
+answering the retry too would answer them twice.
+
 Answers in threads are streamed (``DECORUM_SLACK_STREAM``, on by default): the pipeline shows each sentence
 once it has passed the output checks in one message (``streaming.SlackMessageStream``), and the final
 answer, refusal or apology then replaces that message. Slash-command answers are not streamed.
@@ -33,14 +44,16 @@ from prometheus_client import Gauge
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from decorum import metrics
 from decorum.bot import messages
 from decorum.bot.note import new_id
-from decorum.bot.pipeline import Answer, Request
+from decorum.bot.pipeline import Answer, Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack.blocks import (
     SlackMessage,
     answer_messages,
     apology_message,
+    busy_message,
     home_url,
     refusal_message,
     text_message,
@@ -50,7 +63,7 @@ from decorum.bot.slack.dedupe import EventClaims
 from decorum.bot.slack.history import question_text, thread_history
 from decorum.bot.slack.notices import FirstContact
 from decorum.bot.slack.streaming import SlackMessageStream
-from decorum.errors import UsageError
+from decorum.errors import Busy, RateLimited, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +118,8 @@ class Answerer:
         self.outcomes: Counter[str] = Counter()
         self._slots: asyncio.Semaphore | None = None
         self._slots_loop: asyncio.AbstractEventLoop | None = None
+        self.waiting = 0  # jobs waiting for a slot
+        self._depth = metrics.QUEUE_DEPTH.labels("slack")
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -156,30 +171,45 @@ class Answerer:
                 await self._post(job, text_message(messages.slack_empty_mention()), public=True)
                 delivered, outcome = True, "help"
                 return outcome
+            req = Request(text=question, surface="slack", user=job.user, team=job.team, channel=job.channel,
+                          thread_ts=job.thread_ts, command=job.command)
+            deadline = job.received + self.runtime.config.limits.request_deadline_s
+            slots = self._semaphore()
+            try:
+                self.runtime.pipeline.check_rate(req)
+                if slots.locked() and self.waiting >= self.config.max_queued:
+                    raise self._refused(job, Busy(f"slack queue full ({self.waiting} waiting)"))
+            except Busy as exc:
+                outcome = await self._tell_busy(job, exc)
+                delivered = True
+                return outcome
             await self._first_contact(job)
             clear = await self._show_progress(job)
-            WAITING.inc()
-            try:
-                await self._semaphore().acquire()
-            finally:
-                WAITING.dec()
+            if not await self._wait_for_slot(job, slots, deadline):
+                busy = Busy("deadline passed in queue", reason="deadline")
+                outcome = await self._tell_busy(job, self._refused(job, busy))
+                delivered = True
+                return outcome
             try:
                 await asyncio.to_thread(self.claims.finish, job.key, "answering")  # alive: not stale
-                history = await self._history(job)
-                req = Request(text=question, surface="slack", user=job.user, team=job.team, channel=job.channel,
-                              thread_ts=job.thread_ts, command=job.command, history=history)
+                req.history = await self._history(job)
                 live = self._live(job)
                 try:
-                    answer = await self.runtime.pipeline.answer(req, stream=live)
+                    answer = await self.runtime.pipeline.answer(req, stream=live, deadline=deadline,
+                                                                rate_checked=True)
                 except UsageError as exc:
                     await self._post(job, text_message(messages.slack_usage_problem(str(exc))), public=False)
                     delivered, outcome = True, "usage"
+                    return outcome
+                except Busy as exc:  # refused before any work: no note
+                    outcome = await self._tell_busy(job, exc, await live.close() if live else None)
+                    delivered = True
                     return outcome
                 ref = answer.id
                 outcome = await self._deliver(job, answer, await live.close() if live else None)
                 delivered = True
             finally:
-                self._semaphore().release()
+                slots.release()
             logger.info("slack answered %s note=%s outcome=%s ms=%s", job.ids(), ref, outcome,
                         round((time.monotonic() - job.received) * 1000))
             return outcome
@@ -205,6 +235,59 @@ class Answerer:
                 await clear(delivered)
             if outcome != "claimed":
                 await asyncio.to_thread(self.claims.finish, job.key, outcome, ref)
+
+    # --- capacity ------------------------------------------------------------------------------------
+
+    async def _wait_for_slot(self, job: Job, slots: asyncio.Semaphore, deadline: float) -> bool:
+        """Acquire an answering slot; tell the asker they are queued after ``queued_notice_s``. False: deadline."""
+        ahead = self.waiting
+        self.waiting += 1
+        WAITING.inc()
+        self._depth.set(self.waiting)
+        try:
+            notice_at = min(deadline, time.monotonic() + self.config.queued_notice_s)
+            for until, notify in ((notice_at, True), (deadline, False)):
+                try:
+                    async with asyncio.timeout(max(0.0, until - time.monotonic())):
+                        await slots.acquire()
+                    return True
+                except TimeoutError:
+                    if notify and time.monotonic() < deadline:
+                        await self._tell_queued(job, ahead)
+            return False
+        finally:
+            self.waiting -= 1
+            WAITING.dec()
+            self._depth.set(self.waiting)
+
+    async def _tell_queued(self, job: Job, ahead: int) -> None:
+        try:
+            await self._post(job, busy_message(messages.slack_queued(ahead)), public=False)
+        except Exception as exc:  # the answer still comes
+            logger.warning("slack queued notice failed %s error=%s", job.ids(), exc.__class__.__name__)
+
+    def _refused(self, job: Job, exc: Busy) -> Busy:
+        """A refusal of the answerer's own queue: logged and counted like the pipeline's, with a reference."""
+        ref = new_id()
+        metrics.REFUSED.labels("slack", exc.reason).inc()
+        logger.warning("request %s refused: %s (%s) surface=slack %s", ref, exc.reason, exc, job.ids())
+        exc.ref = ref  # type: ignore[attr-defined]
+        return exc
+
+    async def _tell_busy(self, job: Job, exc: Busy, streamed_ts: str | None = None) -> str:
+        """Tell the asker (privately) that Decorum is at capacity or they ask too often; returns the outcome."""
+        ref = refusal_ref(exc) or new_id()
+        if isinstance(exc, RateLimited):
+            outcome, text = "rate_limited", messages.rate_limited(exc.retry_after_s, ref)
+        else:
+            outcome, text = "busy", messages.busy(ref)
+        msg = busy_message(text, ref)
+        if streamed_ts:
+            await self._show(job, msg, streamed_ts)
+        else:
+            await self._post(job, msg, public=False)
+        logger.info("slack %s %s ref=%s", outcome, job.ids(), ref)
+        return outcome
 
     # --- steps ---------------------------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ class SlackSurface:
 
             kwargs["authorize"] = authorize
         else:
-            self.installations = SqlInstallationStore(runtime.db)
+            self.installations = SqlInstallationStore(runtime.db, _secret(s.encryption_key))
+            self.installations.migrate()  # plaintext rows and rows under a rotated-out key
             kwargs.update(installation_store=self.installations, installation_store_bot_only=True,
                           oauth_settings=AsyncOAuthSettings(
                               client_id=self.config.client_id, client_secret=_secret(self.config.client_secret),

@@ -271,6 +271,14 @@ def apology_message(text: str, ref: str | None = None) -> SlackMessage:
     return SlackMessage(text=escape(text)[:FALLBACK_CHARS], blocks=blocks)
 
 
+def busy_message(text: str, ref: str | None = None) -> SlackMessage:
+    """At capacity, rate-limited or queued: a notice (reference id already in ``text``), not an error."""
+    blocks: list[dict[str, Any]] = [_section(":hourglass_flowing_sand: " + escape(text))]
+    if ref:
+        blocks.append(_context(f"Ref `{ref}`"))
+    return SlackMessage(text=escape(text)[:FALLBACK_CHARS], blocks=blocks)
+
+
 def text_message(text: str) -> SlackMessage:
     """Plain help or notice text (already mrkdwn) as a message."""
     return SlackMessage(text=text[:FALLBACK_CHARS], blocks=[_section(p) for p in split_text(text)][:MAX_BLOCKS])
@@ -369,7 +377,7 @@ def note_modal(note: dict[str, Any]) -> dict[str, Any]:
         {"type": "divider"},
         _fields(("Latency (ms)", ", ".join(f"{k} {v}" for k, v in latency.items()) or None),
                 ("Tokens", f"prompt {tokens.get('prompt', 0)}, completion {tokens.get('completion', 0)}"),
-                ("Question", f"{request.get('chars')} characters, sha256 {_short(request.get('sha256'))}"
+                ("Question", f"{request.get('chars')} characters, keyed hash {_short(request.get('hmac_sha256'))}"
                              + (", truncated" if request.get("truncated") else "")),
                 ("Audit chain", f"hash {_short(note.get('hash'))}, previous {_short(note.get('prev_hash'))}")),
         {"type": "divider"},

@@ -2,7 +2,7 @@
 
 Example::
 
-    cfg = SlackSettings()          # DECORUM_SLACK_CONCURRENCY=8, SLACK_CLIENT_ID=..., ...
+    cfg = SlackSettings()          # DECORUM_SLACK_CONCURRENCY=8, DECORUM_SLACK_MAX_QUEUED=200, SLACK_CLIENT_ID=...
     cfg.concurrency, cfg.oauth
 """
 
@@ -21,8 +21,11 @@ class SlackSettings(BaseSettings):
     client_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_CLIENT_SECRET", "client_secret"))
     redirect_uri: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_REDIRECT_URI", "redirect_uri"))
-    # Answers in flight at once; the rest wait in order (never dropped). The pipeline batches up to 8 generations.
+    # Answers in flight at once; the rest wait in order (up to max_queued). The pipeline batches up to 8 generations.
     concurrency: int = Field(default=16, ge=1, le=512)
+    # Jobs waiting for a slot at most; more are refused at once ("at capacity", claim status ``busy``).
+    max_queued: int = Field(default=200, ge=0, le=100_000)
+    queued_notice_s: float = Field(default=2.0, ge=0)  # a job waiting this long is told it is queued
     history_turns: int = Field(default=6, ge=0, le=50)  # earlier question/answer pairs of a thread given to the model
     history_chars: int = Field(default=2000, ge=100)  # per earlier message
     drain_s: float = Field(default=30.0, ge=0)  # on shutdown, how long answers in flight may finish

@@ -3,9 +3,15 @@
 Bot-only: one row per workspace (or org, for an org-wide install). ``app_uninstalled`` and
 ``tokens_revoked`` delete it through Bolt's token-revocation listeners.
 
+The installation (bot token, refresh token, webhook URL) is stored encrypted with Fernet under
+``DECORUM_ENCRYPTION_KEY``. A comma-separated list of keys rotates: the first encrypts, every one
+decrypts, and ``migrate`` re-encrypts older rows (and rows stored in plaintext by earlier versions)
+under the first.
+
 Example::
 
-    store = SqlInstallationStore(db)
+    store = SqlInstallationStore(db, "<fernet key>")
+    store.migrate()                                   # at start
     await store.async_save(installation)
     bot = await store.async_find_bot(enterprise_id=None, team_id="T1")
 """
@@ -24,14 +30,72 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from decorum.bot.note import utc_now
+from decorum.errors import ConfigError
 from decorum.store import Database
 from decorum.store.tables import SlackInstallationRow, SlackOAuthStateRow
 
 logger = logging.getLogger(__name__)
+
+MAKE_KEY = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+PREFIX = "fernet:"
+
+
+class UnreadableInstallation(Exception):
+    """Stored installation data that no configured key decrypts."""
+
+
+class InstallationCipher:
+    """Fernet over installation JSON; ``keys`` is comma-separated, the first encrypts and all decrypt."""
+
+    def __init__(self, keys: str | None) -> None:
+        from cryptography.fernet import Fernet, MultiFernet
+
+        parts = [k.strip() for k in (keys or "").split(",") if k.strip()]
+        if not parts:
+            raise ConfigError("OAuth install (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET) keeps each workspace's bot token "
+                              "encrypted: set DECORUM_ENCRYPTION_KEY to a Fernet key. Make one with: " + MAKE_KEY)
+        fernets = []
+        for n, key in enumerate(parts, 1):
+            try:
+                fernets.append(Fernet(key))
+            except (ValueError, TypeError):
+                raise ConfigError(f"DECORUM_ENCRYPTION_KEY: key {n} of {len(parts)} is not a Fernet key (32 bytes, "
+                                  f"url-safe base64). Make one with: {MAKE_KEY}") from None
+        self._first = fernets[0]
+        self._all = MultiFernet(fernets)
+
+    def encrypt(self, plaintext: str) -> str:
+        return PREFIX + self._first.encrypt(plaintext.encode()).decode("ascii")
+
+    def decrypt(self, stored: str) -> str:
+        """The JSON; a row from before encryption (plain JSON) is returned as it is."""
+        from cryptography.fernet import InvalidToken
+
+        if not stored.startswith(PREFIX):
+            if stored.lstrip().startswith("{"):
+                return stored
+            raise UnreadableInstallation("neither encrypted nor JSON")
+        try:
+            return self._all.decrypt(stored[len(PREFIX):].encode("ascii")).decode()
+        except (InvalidToken, UnicodeError):
+            raise UnreadableInstallation("no key in DECORUM_ENCRYPTION_KEY decrypts it") from None
+
+    def upgrade(self, stored: str) -> str | None:
+        """``stored`` encrypted under the first key, or None when it already is."""
+        from cryptography.fernet import InvalidToken
+
+        if stored.startswith(PREFIX):
+            token = stored[len(PREFIX):].encode("ascii")
+            try:
+                self._first.decrypt(token)
+                return None
+            except InvalidToken:
+                pass
+        return self.encrypt(self.decrypt(stored))
 
 
 def workspace_key(enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None) -> str:
@@ -47,10 +111,14 @@ def _json_default(value: Any) -> Any:
 
 
 class SqlInstallationStore(AsyncInstallationStore):
-    """``AsyncInstallationStore`` over the ``slack_installation`` table (database calls run in a thread)."""
+    """``AsyncInstallationStore`` over the ``slack_installation`` table (database calls run in a thread).
 
-    def __init__(self, db: Database) -> None:
+    ``encryption_key`` is ``DECORUM_ENCRYPTION_KEY``: one Fernet key, or several comma-separated (rotation).
+    """
+
+    def __init__(self, db: Database, encryption_key: str | None) -> None:
         self.db = db
+        self.cipher = InstallationCipher(encryption_key)
         self._logger = logger
 
     @property
@@ -59,7 +127,7 @@ class SqlInstallationStore(AsyncInstallationStore):
 
     def _save(self, installation: Installation) -> None:
         key = workspace_key(installation.enterprise_id, installation.team_id, installation.is_enterprise_install)
-        data = json.dumps(installation.to_dict_for_copying(), default=_json_default)
+        data = self.cipher.encrypt(json.dumps(installation.to_dict_for_copying(), default=_json_default))
         for _attempt in range(3):
             with self.db.session() as s:
                 row = s.execute(select(SlackInstallationRow).where(SlackInstallationRow.workspace == key)
@@ -88,8 +156,46 @@ class SqlInstallationStore(AsyncInstallationStore):
                 data = s.execute(select(SlackInstallationRow.data).where(SlackInstallationRow.workspace == key)
                                  ).scalar_one_or_none()
                 if data is not None:
-                    return Installation(**json.loads(data))
+                    return self._load(key, data)
         return None
+
+    def _load(self, key: str, data: str) -> Installation | None:
+        try:
+            return Installation(**json.loads(self.cipher.decrypt(data)))
+        except UnreadableInstallation as exc:
+            logger.error("slack installation workspace=%s unreadable: %s (was the key changed? list the old key "
+                         "after the new one, comma-separated, or reinstall the app)", key, exc)
+            return None
+
+    def migrate(self) -> int:
+        """Encrypt plaintext rows and re-encrypt rows under an older key with the first; returns rows changed.
+
+        Raises ``ConfigError`` when a row cannot be decrypted with any configured key.
+        """
+        with self.db.session() as s:
+            rows = s.execute(select(SlackInstallationRow.workspace, SlackInstallationRow.data)).all()
+        changed, unreadable = 0, []
+        for workspace, data in rows:
+            try:
+                new = self.cipher.upgrade(data)
+            except UnreadableInstallation:
+                unreadable.append(workspace)
+                continue
+            if new is None:
+                continue
+            with self.db.session() as s:  # only if unchanged since read: a concurrent save wins
+                res = s.execute(update(SlackInstallationRow).where(SlackInstallationRow.workspace == workspace,
+                                                                   SlackInstallationRow.data == data)
+                                .values(data=new))
+            changed += int(getattr(res, "rowcount", 0) or 0)
+        if changed:
+            logger.info("slack installations re-encrypted: %s", changed)
+        if unreadable:
+            raise ConfigError(f"DECORUM_ENCRYPTION_KEY decrypts none of the stored Slack installations of "
+                              f"{len(unreadable)} workspace(s) ({', '.join(sorted(unreadable)[:5])}): was the key "
+                              "changed? Put the old key after the new one, comma-separated, to rotate; or delete those "
+                              "installations and reinstall the app there.")
+        return changed
 
     def _delete(self, enterprise_id: str | None, team_id: str | None) -> int:
         key = workspace_key(enterprise_id, team_id, False)  # no team: the org-wide install ("E1:-")

@@ -26,6 +26,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncAssistant, AsyncBoltCo
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from decorum.access import Principal, permissions_of
 from decorum.bot import messages
 from decorum.bot.slack.answerer import Job
 from decorum.bot.slack.blocks import (
@@ -40,7 +41,7 @@ from decorum.bot.slack.blocks import (
     text_message,
 )
 from decorum.bot.slack.dedupe import command_key, event_key, message_key
-from decorum.errors import UsageError
+from decorum.errors import Forbidden, Unauthenticated, UsageError
 
 if TYPE_CHECKING:
     from decorum.bot.slack.app import SlackSurface
@@ -86,7 +87,48 @@ async def _ask(cmd: SlashCommand) -> None:
         bot_user_id=cmd.context.bot_user_id, command=str(body.get("command") or COMMAND), respond=cmd.respond))
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {"ask": _ask, "help": _help}
+async def slack_principal(cmd: SlashCommand) -> Principal | None:
+    """The role of the person behind a command: by Slack user id, or as a workspace admin when configured."""
+    access = cmd.surface.runtime.access
+    user = str(cmd.body.get("user_id") or "")
+    if not user:
+        return None
+    is_admin = False
+    if access.config.slack_workspace_admins and user not in access.config.slack_roles:
+        try:
+            info = (await cmd.client.users_info(user=user)).get("user") or {}
+            is_admin = bool(info.get("is_admin") or info.get("is_owner"))
+        except SlackApiError as exc:
+            logger.warning("slack users.info failed team=%s error=%s", cmd.context.team_id,
+                           exc.response.get("error"))
+    return access.slack_principal(user, pseudonym=cmd.surface.runtime.pseudonymiser.user(user),
+                                  is_workspace_admin=is_admin)
+
+
+async def require(cmd: SlashCommand, permission: str) -> Principal | None:
+    """``AccessControl.require`` for a Slack command; on refusal the person is told why (ephemeral) and ``None``."""
+    who = await slack_principal(cmd)
+    access, target = cmd.surface.runtime.access, f"{COMMAND} {cmd.name}"
+    if who is None:  # Slack vouches for the person; they hold no role: a 403, not a 401
+        user = cmd.surface.runtime.pseudonymiser.user(str(cmd.body.get("user_id") or ""))
+        await asyncio.to_thread(access.record, actor=user, via="slack", action=permission, outcome="denied_403",
+                                surface="slack", target=target)
+        await cmd.ack(text=messages.slack_refused(permission, None, ""))
+        return None
+    try:
+        return await asyncio.to_thread(access.require, who, permission, surface="slack", target=target)
+    except (Unauthenticated, Forbidden) as exc:
+        await cmd.ack(text=messages.slack_refused(permission, who.role if who else None, str(exc)))
+        return None
+
+
+async def _role(cmd: SlashCommand) -> None:
+    """``/decorum role``: the role Decorum gives you here and what it allows."""
+    who = await slack_principal(cmd)
+    await cmd.ack(text=messages.slack_role(who.role if who else None, permissions_of(who.role) if who else []))
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {"ask": _ask, "help": _help, "role": _role}
 
 
 def _is_person_message(event: dict[str, Any]) -> bool:
