@@ -75,3 +75,17 @@ def test_serve_two_listeners_health_metrics_and_api(db_url: str) -> None:
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert f"Decorum public listener: {base}" in out and f"Decorum admin console:   {admin}/" in out
+
+
+def test_serve_refuses_a_taken_port_in_one_line(db_url: str) -> None:
+    env = {**os.environ, "DECORUM_DATABASE_URL": db_url}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        for args, extra, what in ((["--port", str(_free_port())], {"DECORUM_ADMIN_PORT": busy}, "admin listener"),
+                                  (["--port", busy], {"DECORUM_ADMIN_PORT": str(_free_port())}, "public listener"),
+                                  (["--port", busy], {"DECORUM_ADMIN_PORT": busy}, "cannot share")):
+            r = subprocess.run([sys.executable, "-m", "decorum", "serve", *args], env={**env, **extra},
+                               capture_output=True, text=True, timeout=120)
+            assert r.returncode == 2 and what in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -28,7 +29,28 @@ def serve(host: str, port: int) -> int:
                          "with the public one")
     apps = create_apps(runtime)
     users = len(runtime.access.list_users())
-    return asyncio.run(_serve_both(apps, host, port, s.admin_host, s.admin_port, users=users))
+    # Both ports are bound before anything starts: a taken port is one clear error, not a half-started server.
+    public_sock = _bind(host, port, "the public listener (--host/--port)")
+    try:
+        admin_sock = _bind(s.admin_host, s.admin_port, "the admin listener (DECORUM_ADMIN_HOST/DECORUM_ADMIN_PORT)")
+    except UsageError:
+        public_sock.close()
+        raise
+    return asyncio.run(_serve_both(apps, host, public_sock, s.admin_host, admin_sock, users=users))
+
+
+def _bind(host: str, port: int, what: str) -> socket.socket:
+    from decorum.errors import UsageError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 def _server(app: Any, host: str, port: int) -> Any:
@@ -53,8 +75,10 @@ def _url(host: str, server: Any) -> str:
     return f"http://{shown}:{port}"
 
 
-async def _serve_both(apps: Any, host: str, port: int, admin_host: str, admin_port: int, *, users: int) -> int:
-    public, admin = _server(apps.public, host, port), _server(apps.admin, admin_host, admin_port)
+async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_host: str, admin_sock: socket.socket,
+                      *, users: int) -> int:
+    public = _server(apps.public, host, public_sock.getsockname()[1])
+    admin = _server(apps.admin, admin_host, admin_sock.getsockname()[1])
     loop = asyncio.get_running_loop()
 
     def stop(*_: Any) -> None:
@@ -65,7 +89,8 @@ async def _serve_both(apps: Any, host: str, port: int, admin_host: str, admin_po
             loop.add_signal_handler(sig, stop)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             signal.signal(sig, stop)
-    tasks = [asyncio.create_task(public.serve(), name="public"), asyncio.create_task(admin.serve(), name="admin")]
+    tasks = [asyncio.create_task(public.serve(sockets=[public_sock]), name="public"),
+             asyncio.create_task(admin.serve(sockets=[admin_sock]), name="admin")]
     while not (public.started and admin.started):
         if any(t.done() for t in tasks):  # one could not bind: stop the other
             stop()
