@@ -132,6 +132,8 @@ async def test_decorum_serve_answers_refuses_and_dedupes_across_replicas(replica
         audit = (await a.client.get(f"{admins[1]}/api/audit", params={"limit": 10}, headers=auth)).json()
         assert sorted(n["verdict"] for n in audit) == ["answered", "blocked_input"]
         assert (await a.client.get(f"{admins[0]}/api/audit/verify", headers=auth)).json()["ok"] is True
+        # same replicas (one pair of model loads for the whole module): an oversized body cannot blow up memory
+        await _oversized_unsigned_slack_body_is_refused_with_flat_memory(replicas)
     finally:
         await a.aclose()
         await b.aclose()
@@ -162,7 +164,7 @@ async def _send_big(base: str, *, chunked: bool, total: int = 200 << 20) -> tupl
     return status, sent
 
 
-async def test_oversized_unsigned_slack_body_is_refused_with_flat_memory(replicas: Replicas) -> None:
+async def _oversized_unsigned_slack_body_is_refused_with_flat_memory(replicas: Replicas) -> None:
     """Before: a 200 MB chunked, unsigned body was read whole (150 MB -> 930 MB) before the 401."""
     base, pid = replicas.bases[0], replicas.procs[0].pid
     before = _rss_kib(pid)
