@@ -22,12 +22,24 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 PRODUCTION = "production"
 
 
+STRATEGIES = ("prompt_engineering", "fine_tuned")
+
+
 @dataclass(frozen=True, slots=True)
 class Template:
     """One immutable template version.
 
     ``system`` and ``user`` are Jinja2 text rendered in a sandbox; the asker's text only ever enters as
     the ``question`` variable. ``safer_system`` replaces ``system`` when an output failed its checks.
+    ``variables`` declares the variables the text uses (``{"name", "type", "required", "max_length"}``),
+    ``generation`` the settings it runs with, ``test_cases`` what ``prompts test`` checks.
+
+    A version stored before these fields existed is ``legacy``: its content (and hash) is the original
+    five fields, with the description kept beside it, so its recorded hash never changes.
+
+    Example::
+
+        Template(name="faq", version=0, system="You answer for {{ team }}.", defaults={"team": "IT"})
     """
 
     name: str
@@ -36,13 +48,24 @@ class Template:
     user: str = "{{ question }}"
     safer_system: str = ""
     description: str = ""
-    defaults: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
     domain: str | None = None  # the fine-tuned domain this template serves, if any
+    variables: list[dict[str, Any]] = field(default_factory=list)
+    generation: dict[str, Any] = field(default_factory=dict)
+    strategy: str = "prompt_engineering"
+    adapter: str | None = None  # NAME[@VERSION] of the adapter a fine_tuned template runs with
+    test_cases: list[dict[str, Any]] = field(default_factory=list)
+    legacy: bool = field(default=False, compare=False, repr=False)
 
     def body(self) -> dict[str, Any]:
         """The fields that make up the version's content (hashed, stored)."""
-        return {"system": self.system, "user": self.user, "safer_system": self.safer_system,
-                "defaults": dict(sorted(self.defaults.items())), "domain": self.domain}
+        old = {"system": self.system, "user": self.user, "safer_system": self.safer_system,
+               "defaults": dict(sorted(self.defaults.items())), "domain": self.domain}
+        if self.legacy:
+            return old
+        return {**old, "description": self.description, "variables": list(self.variables),
+                "generation": dict(sorted(self.generation.items())), "strategy": self.strategy,
+                "adapter": self.adapter, "test_cases": list(self.test_cases)}
 
     @property
     def sha256(self) -> str:
@@ -90,4 +113,4 @@ class TemplateStore(Protocol):
 
     def add_version(self, template: Template, *, author: str, comment: str = "") -> Template: ...
 
-    def set_label(self, name: str, version: int, label: str = PRODUCTION) -> None: ...
+    def set_label(self, name: str, version: int, label: str = PRODUCTION) -> int | None: ...

@@ -421,7 +421,8 @@ def render_messages(template: Template, *, question: str, history: list[dict[str
                     safer: bool = False, variables: dict[str, Any] | None = None,
                     limits: RenderLimits = DEFAULT_RENDER_LIMITS) -> list[dict[str, str]]:
     """Chat messages for the generator: system, earlier turns, then the rendered user turn."""
-    values = {**template.defaults, **(variables or {}), "question": question}
+    optional = {v["name"]: _ZERO[v.get("type", "string")] for v in template.variables if not v.get("required")}
+    values = {**optional, **template.defaults, **(variables or {}), "question": question}
     system_src = template.safer_system if safer and template.safer_system else template.system
     messages = [{"role": "system", "content": render_text(system_src, values, limits)}]
     messages.extend({"role": m["role"], "content": m["content"]} for m in (history or []))
@@ -433,8 +434,67 @@ def template_variables(template: Template) -> set[str]:
     """The variables a template's system and user messages use."""
     from jinja2 import meta
 
-    sources = (template.system, template.user)
+    sources = (template.system, template.user, template.safer_system)
     return set().union(*(meta.find_undeclared_variables(_env().parse(src)) for src in sources))
+
+
+_ZERO: dict[str, Any] = {"string": "", "int": 0, "bool": False}
+_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "int": (int,), "bool": (bool,)}
+_FORBIDDEN_NODES = ("Import", "FromImport", "Include", "Extends")
+
+
+def check_source(field_name: str, source: str) -> None:
+    """Refuse template code that reaches for Python internals or other templates, in any branch.
+
+    The sandbox already refuses these when they run; this finds them at save time even where a branch
+    would never run, and names them: ``{{ ''.__class__.__mro__ }}`` (a private attribute),
+    ``{% import 'os' as os %}`` (templates may not import, include or extend).
+    """
+    from jinja2 import nodes
+
+    _compile(source)  # syntax errors first, with their line
+    tree = _env().parse(source)
+    for kind in _FORBIDDEN_NODES:
+        for node in tree.find_all(getattr(nodes, kind)):
+            raise TemplateInvalid(f"{field_name}: line {node.lineno}: templates may not import, include or extend "
+                                  f"other templates (server-side template injection is refused)")
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        if isinstance(node, nodes.Getattr):
+            attr = node.attr
+        elif isinstance(node, nodes.Getitem):
+            attr = node.arg.value if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str) else ""
+        else:
+            attr = node.name
+        if attr.startswith("_"):
+            raise TemplateInvalid(f"{field_name}: line {node.lineno}: {attr!r} is unsafe: templates may not reach "
+                                  f"Python internals (server-side template injection)")
+
+
+def check_variables(template: Template) -> None:
+    """Declared variables against the text and the defaults (the pipeline supplies only ``question``)."""
+    declared = {v["name"]: v for v in template.variables}
+    if len(declared) != len(template.variables):
+        raise TemplateInvalid("variables: a variable is declared twice")
+    for name, spec in declared.items():
+        if spec.get("required") and name not in template.defaults and name != "question":
+            raise TemplateInvalid(f"variables.{name}: required but has no default, and the pipeline supplies "
+                                  f"only 'question'; give it a default")
+    for name, value in template.defaults.items():
+        spec = declared.get(name)
+        if spec is None:
+            continue
+        if not isinstance(value, _TYPES[spec.get("type", "string")]) or (
+                spec.get("type") == "int" and isinstance(value, bool)):
+            raise TemplateInvalid(f"defaults.{name}: {value!r} is not of the declared type {spec.get('type')}")
+        limit = spec.get("max_length")
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise TemplateInvalid(f"defaults.{name}: {len(value)} characters; the declared max_length is {limit}")
+    for name in sorted(template_variables(template) - {"question"}):
+        if name not in declared and name not in template.defaults:
+            raise TemplateInvalid(f"variables: {name!r} is undefined: used in the text but neither declared "
+                                  f"nor given a default")
+    if template.strategy == "fine_tuned" and not template.domain:
+        raise TemplateInvalid("domain: a fine_tuned template needs the domain it serves")
 
 
 def validate(template: Template, limits: RenderLimits = DEFAULT_RENDER_LIMITS) -> None:
@@ -445,7 +505,9 @@ def validate(template: Template, limits: RenderLimits = DEFAULT_RENDER_LIMITS) -
             raise TemplateInvalid(f"{field_name} is {len(source)} characters; the limit is {MAX_TEMPLATE_CHARS}")
     from jinja2 import meta
 
-    _compile(template.user)  # a syntax error is reported as such first
+    for field_name in ("system", "user", "safer_system"):
+        check_source(field_name, getattr(template, field_name))
+    check_variables(template)
     if "question" not in meta.find_undeclared_variables(_env().parse(template.user)):
         raise TemplateInvalid("the user message must use the {{ question }} variable")
     try:

@@ -6,16 +6,17 @@ import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import yaml
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from decorum.errors import TemplateInvalid, TemplateNotFound
 from decorum.prompts.base import NAME_RE, PRODUCTION, Template
 from decorum.prompts.render import validate
+from decorum.prompts.yaml_format import load_template_file
 from decorum.store import Database
-from decorum.store.tables import TemplateLabelRow, TemplateRow, TemplateVersionRow
+from decorum.store.tables import TemplateEventRow, TemplateLabelRow, TemplateRow, TemplateVersionRow
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,12 @@ class SqlTemplateStore:
                 .where(TemplateRow.name == name).order_by(TemplateVersionRow.version)
             ).scalars())
 
-    def add_version(self, template: Template, *, author: str, comment: str = "") -> Template:
-        """Store ``template``'s content as the next version of its name (creating the name)."""
+    def add_version(self, template: Template, *, author: str, comment: str = "",
+                    checks: dict[str, Any] | None = None) -> Template:
+        """Store ``template``'s content as the next version of its name (creating the name).
+
+        ``checks``: the template checks' results, kept with the version (``publish`` reads them).
+        """
         if not NAME_RE.match(template.name):
             raise TemplateInvalid(f"invalid template name {template.name!r}")
         validate(template)
@@ -77,33 +82,81 @@ class SqlTemplateStore:
                         tpl = TemplateRow(name=template.name, description=template.description, created_at=_now())
                         s.add(tpl)
                         s.flush()
+                    else:
+                        tpl.description = template.description
                     latest = s.execute(select(func.max(TemplateVersionRow.version))
                                        .where(TemplateVersionRow.template_id == tpl.id)).scalar_one()
                     version = (latest or 0) + 1
                     s.add(TemplateVersionRow(template_id=tpl.id, version=version, body=body,
                                              sha256=template.sha256, author=author, comment=comment,
-                                             created_at=_now()))
+                                             created_at=_now(),
+                                             checks=None if checks is None else json.dumps(checks)))
                 return self.get(template.name, version)
             except IntegrityError:
                 continue  # a concurrent writer took the number; take the next
         raise TemplateInvalid(f"could not allocate a version for {template.name!r}")
 
-    def set_label(self, name: str, version: int, label: str = PRODUCTION) -> None:
+    def set_label(self, name: str, version: int, label: str = PRODUCTION) -> int | None:
+        """Point ``label`` at ``version``; returns the version it pointed at before (None: a new label)."""
         self.get(name, version)  # raises for unknown name/version
         with self.db.session() as s:
             tpl = s.execute(select(TemplateRow).where(TemplateRow.name == name)).scalar_one()
             row = s.get(TemplateLabelRow, (tpl.id, label))
             if row is None:
                 s.add(TemplateLabelRow(template_id=tpl.id, label=label, version=version, updated_at=_now()))
-            else:
-                row.version, row.updated_at = version, _now()
+                return None
+            before = row.version
+            row.version, row.updated_at = version, _now()
+            return before
+
+    def latest(self, name: str) -> Template:
+        """The newest version of ``name`` (whatever its labels)."""
+        versions = self.versions(name)
+        if not versions:
+            self.get(name, 1)  # raises TemplateNotFound naming what exists
+        return self.get(name, versions[-1])
+
+    def labels(self, name: str) -> dict[str, int]:
+        """``{label: version}`` of ``name``."""
+        with self.db.session() as s:
+            rows = s.execute(select(TemplateLabelRow.label, TemplateLabelRow.version).join(
+                TemplateRow, TemplateRow.id == TemplateLabelRow.template_id).where(TemplateRow.name == name)
+                .order_by(TemplateLabelRow.label)).all()
+        return {label: version for label, version in rows}
+
+    def version_info(self, name: str) -> list[dict[str, Any]]:
+        """Each version's record: author, time, message, hash and the checks run when it was saved."""
+        with self.db.session() as s:
+            rows = s.execute(select(TemplateVersionRow).join(TemplateRow).where(TemplateRow.name == name)
+                             .order_by(TemplateVersionRow.version)).scalars().all()
+            return [{"version": r.version, "author": r.author, "created_at": r.created_at, "message": r.comment,
+                     "sha256": r.sha256, "checks": None if r.checks is None else json.loads(r.checks)} for r in rows]
+
+    def add_event(self, *, name: str, version: int, action: str, actor: str, label: str | None = None,
+                  from_version: int | None = None, reason: str = "", message: str = "",
+                  override: bool = False) -> dict[str, Any]:
+        """Record one change of ``name`` (see ``TemplateEventRow``)."""
+        row = TemplateEventRow(name=name, version=version, from_version=from_version, label=label, action=action,
+                               actor=actor, reason=reason, message=message, override=override, at=_now())
+        with self.db.session() as s:
+            s.add(row)
+            s.flush()
+            return _event(row)
+
+    def events(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
+        """``name``'s changes, oldest first (only the moves of ``label`` when given)."""
+        with self.db.session() as s:
+            q = select(TemplateEventRow).where(TemplateEventRow.name == name)
+            if label is not None:
+                q = q.where(TemplateEventRow.label == label)
+            return [_event(r) for r in s.execute(q.order_by(TemplateEventRow.id)).scalars()]
 
     def seed(self) -> list[str]:
         """Add each packaged seed template that the store does not have yet; returns the names added."""
         present = set(self.names())
         added = []
         for path in sorted(SEEDS.glob("*.yaml")):
-            tpl = load_template_file(path)
+            tpl, _ = load_template_file(path)
             if tpl.name in present:
                 continue
             try:
@@ -117,16 +170,14 @@ class SqlTemplateStore:
         return added
 
 
-def load_template_file(path: Path) -> Template:
-    """A template from a YAML file (the seed format, also used by ``decorum prompts``)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    allowed = {"name", "description", "system", "user", "safer_system", "defaults", "domain"}
-    if not isinstance(data, dict) or set(data) - allowed:
-        extra = sorted(set(data) - allowed) if isinstance(data, dict) else []
-        raise TemplateInvalid(f"{path.name}: unknown fields {extra}; allowed: {sorted(allowed)}")
-    return Template(version=0, **data)
-
-
 def _from_row(tpl: TemplateRow, row: TemplateVersionRow) -> Template:
     body = json.loads(row.body)
-    return Template(name=tpl.name, version=row.version, description=tpl.description, **body)
+    if "description" in body:  # saved with the registry's fields
+        return Template(name=tpl.name, version=row.version, **body)
+    return Template(name=tpl.name, version=row.version, description=tpl.description, legacy=True, **body)
+
+
+def _event(row: TemplateEventRow) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "version": row.version, "from_version": row.from_version,
+            "label": row.label, "action": row.action, "actor": row.actor, "reason": row.reason,
+            "message": row.message, "override": row.override, "at": row.at}

@@ -43,6 +43,26 @@ class TemplateVersionRow(Base):
     author: Mapped[str] = mapped_column(String(128), nullable=False)
     comment: Mapped[str] = mapped_column(Text, nullable=False, default="")
     created_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    # JSON: the template checks run when the version was saved ({"passed": bool, "results": [...]}); NULL before 0005
+    checks: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class TemplateEventRow(Base):
+    """Every change of a template: a version saved (create, edit, import) or a label moved (publish, rollback)."""
+
+    __tablename__ = "template_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # where a moved label pointed before
+    label: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    override: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    at: Mapped[str] = mapped_column(String(32), nullable=False)
 
 
 class TemplateLabelRow(Base):
