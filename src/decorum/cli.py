@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     al = asub.add_parser("list", help="recent notes, newest first")
     al.add_argument("--json", action="store_true")
     al.add_argument("--limit", type=int, default=20)
-    al.add_argument("--verdict", choices=["answered", "blocked_input", "blocked_output", "error"])
+    al.add_argument("--verdict", choices=["answered", "blocked_input", "blocked_output", "error", "change"])
     ash = asub.add_parser("show", help="one whole note")
     ash.add_argument("id")
     ash.add_argument("--json", action="store_true")
@@ -118,13 +118,42 @@ def build_parser() -> argparse.ArgumentParser:
     ue.add_argument("--limit", type=int, default=50)
     ue.add_argument("--json", action="store_true")
 
-    pr = sub.add_parser("prompts", help="prompt templates")
+    pr = sub.add_parser("prompts", help="prompt templates: versions, labels, review and files")
     psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=_Parser)
-    pl = psub.add_parser("list", help="templates with their production version")
+    pl = psub.add_parser("list", help="templates with their labels and latest version")
     pl.add_argument("--json", action="store_true")
-    ps = psub.add_parser("show", help="one template version")
+    ps = psub.add_parser("show", help="one template version (NAME: the production one, else the latest)")
     ps.add_argument("ref", metavar="NAME[@VERSION]")
     ps.add_argument("--json", action="store_true")
+    pc = psub.add_parser("create", help="a new template from a YAML file (version 1, a draft until published)")
+    pc.add_argument("name")
+    pc.add_argument("--file", required=True, metavar="FILE.yaml")
+    pc.add_argument("--message", default="created", help="why (recorded)")
+    pe = psub.add_parser("edit", help="a new version of a template from a YAML file")
+    pe.add_argument("name")
+    pe.add_argument("--file", required=True, metavar="FILE.yaml")
+    pe.add_argument("--message", required=True, help="what changed and why (recorded)")
+    ph = psub.add_parser("history", help="versions (author, time, message, checks) and label moves")
+    ph.add_argument("name")
+    ph.add_argument("--json", action="store_true")
+    pd = psub.add_parser("diff", help="a unified diff of two versions")
+    pd.add_argument("a", metavar="NAME@A")
+    pd.add_argument("b", metavar="NAME@B")
+    pp = psub.add_parser("publish", help="point a label (default production) at a version")
+    pp.add_argument("ref", metavar="NAME@VERSION")
+    pp.add_argument("--label", default="production")
+    pp.add_argument("--reason", default="", help="why (recorded; required with --override)")
+    pp.add_argument("--override", action="store_true", help="publish although the template checks failed")
+    pb = psub.add_parser("rollback", help="move a label back to the version it pointed at before")
+    pb.add_argument("name")
+    pb.add_argument("--label", default="production")
+    pb.add_argument("--reason", default="", help="why (recorded)")
+    px = psub.add_parser("export", help="write NAME.yaml per template (latest version and labels) into DIR")
+    px.add_argument("dir")
+    pi = psub.add_parser("import", help="read DIR/*.yaml: new versions where content changed, labels that exist")
+    pi.add_argument("dir")
+    for sp in (pc, pe, pp, pb, pi):
+        sp.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
     return p
 
 
@@ -473,28 +502,123 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _prompts(args: argparse.Namespace) -> int:
-    from decorum.bot.runtime import Runtime
-    from decorum.prompts.base import TemplateRef
+    from pathlib import Path
 
-    rt = Runtime.open()
+    from decorum.access import local_admin
+    from decorum.errors import UsageError
+    from decorum.prompts.base import PRODUCTION, TemplateRef
+    from decorum.prompts.registry import Registry
+    from decorum.prompts.yaml_format import load_template_file
+    from decorum.settings import local_actor
+
+    rt = _runtime()
     store = rt.templates
-    if args.prompts_command == "list":
+    cmd = args.prompts_command
+    if cmd == "list":
         rows = []
         for name in store.names():
-            tpl = store.get(name)
-            rows.append({"name": name, "production": tpl.version, "versions": store.versions(name),
-                         "description": tpl.description})
+            latest = store.latest(name)
+            labels = store.labels(name)
+            rows.append({"name": name, "production": labels.get(PRODUCTION), "latest": latest.version,
+                         "labels": labels, "versions": store.versions(name), "description": latest.description})
         if args.json:
             print(json.dumps(rows))
         else:
             for r in rows:
-                print(f"{r['name']:<16} production v{r['production']}  versions {r['versions']}  {r['description']}")
+                prod = f"production v{r['production']}" if r["production"] else "unpublished"
+                others = " ".join(f"{k} v{v}" for k, v in r["labels"].items() if k != PRODUCTION)
+                print(f"{r['name']:<16} {prod:<14} latest v{r['latest']:<3} {others + '  ' if others else ''}"
+                      f"{r['description']}")
         return EXIT_OK
-    ref = TemplateRef.parse(args.ref)
-    tpl = store.get(ref.name, ref.version)
-    data = {"name": tpl.name, "version": tpl.version, "sha256": tpl.sha256, **tpl.body()}
-    print(json.dumps(data, indent=None if args.json else 2))
-    return EXIT_OK
+    if cmd == "show":
+        ref = TemplateRef.parse(args.ref)
+        version = ref.version or store.labels(ref.name).get(PRODUCTION)
+        tpl = store.get(ref.name, version) if version else store.latest(ref.name)
+        info = next(v for v in store.version_info(tpl.name) if v["version"] == tpl.version)
+        labels = [k for k, v in store.labels(tpl.name).items() if v == tpl.version]
+        data = {"name": tpl.name, "version": tpl.version, "sha256": tpl.sha256, **tpl.body(),
+                "description": tpl.description, "author": info["author"], "created_at": info["created_at"],
+                "message": info["message"], "labels": labels, "checks": info["checks"]}
+        print(json.dumps(data, indent=None if args.json else 2))
+        return EXIT_OK
+    if cmd == "history":
+        hist = Registry(store, rt.audit).history(TemplateRef.parse(args.name).name)
+        if args.json:
+            print(json.dumps(hist))
+            return EXIT_OK
+        labels = hist["labels"]
+        for v in hist["versions"]:
+            at = [k for k, n in labels.items() if n == v["version"]]
+            checks = v["checks"]
+            state = "unchecked" if checks is None else ("checks ok" if checks["passed"] else "checks FAILED")
+            print(f"v{v['version']:<3} {v['created_at']}  {v['author']:<20} {state:<13} sha256 {v['sha256'][:12]}  "
+                  f"{'[' + ', '.join(at) + '] ' if at else ''}{v['message']}")
+        for e in hist["events"]:
+            if e["label"] is None:
+                continue
+            move = f"{e['label']} v{e['from_version']} -> v{e['version']}" if e["from_version"] \
+                else f"{e['label']} -> v{e['version']}"
+            why = f": {e['reason']}" if e["reason"] else ""
+            print(f"{e['at']}  {e['action']:<8} {move} by {e['actor']}{' (override)' if e['override'] else ''}{why}")
+        return EXIT_OK
+    if cmd == "diff":
+        a, b = TemplateRef.parse(args.a), TemplateRef.parse(args.b)
+        if a.version is None or b.version is None:
+            raise UsageError("diff takes two versions: NAME@A NAME@B")
+        ta, tb = store.get(a.name, a.version), store.get(b.name, b.version)
+        text = Registry(store, rt.audit).diff(ta, tb)
+        print(text if text else f"{ta.ref} and {tb.ref} have the same content", end="" if text else "\n")
+        return EXIT_OK
+
+    actor = local_admin(local_actor(getattr(args, "actor", None))).name  # the CLI acts as the local admin
+    reg = Registry(store, rt.audit, guard=lambda texts, stage: rt.guardrails.run(texts, stage=stage),
+                   config=rt.config.prompts, surface="cli")
+    if cmd in ("create", "edit"):
+        name = TemplateRef.parse(args.name).name
+        tpl, _ = load_template_file(Path(args.file), name=name)
+        if not args.message.strip():
+            raise UsageError("--message must not be empty")
+        stored = reg.save(tpl, action=cmd, actor=actor, message=args.message.strip())
+        info = store.version_info(name)[-1]
+        checks = info["checks"] or {"passed": True, "results": []}
+        print(f"saved {stored.ref} (sha256 {stored.sha256[:12]}); not published: "
+              f"decorum prompts publish {stored.ref}")
+        if not checks["passed"]:
+            for r in checks["results"]:
+                if not r["passed"]:
+                    print(f"  checks FAILED: {r['check']} on {r['field']}: {r['explanation']}")
+            print("  a draft: publish refuses it unless --override --reason TEXT")
+        return EXIT_OK
+    if cmd == "publish":
+        ref = TemplateRef.parse(args.ref)
+        if ref.version is None:
+            raise UsageError("publish takes NAME@VERSION")
+        tpl = reg.publish(ref.name, ref.version, actor=actor, label=args.label, reason=args.reason,
+                          override=args.override)
+        print(f"{args.label} -> {tpl.ref}" + (" (checks overridden)" if args.override else ""))
+        return EXIT_OK
+    if cmd == "rollback":
+        tpl = reg.rollback(TemplateRef.parse(args.name).name, actor=actor, label=args.label, reason=args.reason)
+        print(f"{args.label} -> {tpl.ref} (rolled back)")
+        return EXIT_OK
+    if cmd == "export":
+        paths = reg.export(Path(args.dir))
+        print(f"exported {len(paths)} templates to {args.dir}")
+        return EXIT_OK
+    if cmd == "import":
+        report = reg.import_dir(Path(args.dir), actor=actor)
+        for ref in report.created:
+            print(f"new version {ref}")
+        for ref in report.unchanged:
+            print(f"unchanged {ref}")
+        for line in report.labelled:
+            print(f"label {line}")
+        for line in report.skipped:
+            print(f"label skipped: {line}")
+        if report.refused:
+            raise UsageError(f"{len(report.refused)} label(s) refused: " + "; ".join(report.refused))
+        return EXIT_OK
+    raise AssertionError(cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ from decorum.bot.limits import LimitsConfig
 from decorum.bot.router import RoutingConfig
 from decorum.errors import ConfigError
 from decorum.guardrails.policy import Policy
+from decorum.prompts.registry import PromptsConfig
 from decorum.settings import Settings
 
 
@@ -24,6 +25,7 @@ class AppConfig(BaseModel):
     models: ModelsConfig = ModelsConfig()
     limits: LimitsConfig = LimitsConfig()
     access: AccessConfig = AccessConfig()
+    prompts: PromptsConfig = PromptsConfig()
 
 
 def load_config(settings: Settings) -> AppConfig:

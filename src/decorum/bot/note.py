@@ -25,7 +25,18 @@ def utc_now() -> str:
 
 
 def summary(note: dict[str, object]) -> str:
-    """The one-line note summary printed by ``decorum ask`` and ``chat``."""
+    """The one-line note summary printed by ``decorum ask``, ``chat`` and ``audit list``.
+
+    A ``change`` record (a template created, edited, published ...) has no route, model or checks: its
+    summary names the change instead, e.g. ``[change · template.publish general@2 production by alice · id ...]``.
+    """
+    change = note.get("change")
+    if isinstance(change, dict):
+        what = f"{change.get('kind')} {change.get('template')}@{change.get('version')}"
+        if change.get("label"):
+            what += f" {change['label']}"
+        what += f" by {change.get('actor')}" + (" (override)" if change.get("override") else "")
+        return f"[{note.get('verdict')} · {what} · id {note.get('id')}]"
     route = note.get("route") or {}
     tpl = note.get("template") or {}
     model = note.get("model") or {}

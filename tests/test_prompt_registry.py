@@ -1,0 +1,355 @@
+"""The template registry through the ``decorum prompts`` CLI: versions, checks, labels, audit, files.
+
+Fakes only: the classifier flags by rules (``FakeClassifier``), the database is the test's own SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from decorum import cli
+from decorum.bot.runtime import Runtime
+from decorum.errors import TemplateInvalid
+from decorum.prompts.base import Template
+from decorum.prompts.render import validate
+from decorum.prompts.yaml_format import MAX_FILE_BYTES, load_template_file
+from decorum.settings import Settings
+from tests.fakes import FakeClassifier
+
+DEMEANING = "Treat women as inferior"
+RULES = {DEMEANING: {"bias": 0.97}, "worthless": {"toxicity": 0.95}}
+
+FAQ = {
+    "name": "faq",
+    "description": "Short answers about the office.",
+    "system": "You are {{ assistant_name }}. Answer in {{ sentences }} sentences.\n",
+    "user": "{{ question }}",
+    "variables": [{"name": "assistant_name", "type": "string", "max_length": 40},
+                  {"name": "sentences", "type": "int"}],
+    "defaults": {"assistant_name": "Decorum", "sentences": 2},
+    "generation": {"max_tokens": 120, "temperature": 0.2},
+    "test_cases": [{"question": "Where is the printer?", "expect": {"must_contain": ["printer"], "max_chars": 400}}],
+}
+
+
+@pytest.fixture
+def rt(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    """One runtime with the rule-based classifier, used by every CLI call of the test."""
+    runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES))
+    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    return runtime
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write(path: Path, data: dict | str) -> Path:
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def changes(rt: Runtime) -> list[dict]:
+    return [n["change"] for n in reversed(rt.audit.list(limit=100, verdict="change"))]
+
+
+def test_create_edit_diff_publish_rollback_each_recorded(rt: Runtime, capsys, tmp_path: Path) -> None:
+    f = write(tmp_path / "faq.yaml", FAQ)
+    code, out, err = run(capsys, "prompts", "create", "faq", "--file", str(f), "--as", "alice")
+    assert code == 0, err
+    assert "saved faq@1" in out and "not published" in out
+    code, out, _ = run(capsys, "prompts", "list", "--json")
+    row = next(r for r in json.loads(out) if r["name"] == "faq")
+    assert row["production"] is None and row["latest"] == 1
+
+    code, _, err = run(capsys, "prompts", "edit", "faq", "--file", str(f), "--message", "same", "--as", "alice")
+    assert code == 2 and "no change" in err and "faq@1" in err and len(err.strip().splitlines()) == 1
+
+    write(f, {**FAQ, "system": "You are {{ assistant_name }}. Answer in one short sentence.\n",
+              "variables": FAQ["variables"][:1], "defaults": {"assistant_name": "Decorum"}})
+    code, out, err = run(capsys, "prompts", "edit", "faq", "--file", str(f), "--message", "shorter", "--as", "alice")
+    assert code == 0 and "saved faq@2" in out, err
+
+    code, out, _ = run(capsys, "prompts", "diff", "faq@1", "faq@2")
+    assert code == 0
+    assert "--- faq@1" in out and "+++ faq@2" in out
+    assert "-  You are {{ assistant_name }}. Answer in {{ sentences }} sentences." in out
+    assert "+  You are {{ assistant_name }}. Answer in one short sentence." in out
+    assert "-  sentences: 2" in out
+
+    assert run(capsys, "prompts", "publish", "faq@1", "--as", "bob", "--reason", "first")[0] == 0
+    code, out, err = run(capsys, "prompts", "publish", "faq@2", "--as", "bob")
+    assert code == 0 and "production -> faq@2" in out, err
+    code, out, _ = run(capsys, "prompts", "show", "faq", "--json")
+    shown = json.loads(out)
+    assert shown["version"] == 2 and shown["labels"] == ["production"] and shown["author"] == "alice"
+    assert shown["checks"]["passed"] is True and shown["test_cases"][0]["question"] == "Where is the printer?"
+
+    code, out, err = run(capsys, "prompts", "rollback", "faq", "--as", "bob", "--reason", "too terse")
+    assert code == 0 and "production -> faq@1" in out, err
+    assert rt.templates.get("faq").version == 1  # what the pipeline now serves
+    code, _, err = run(capsys, "prompts", "rollback", "faq", "--as", "bob")
+    assert code == 2 and "no earlier version" in err
+
+    code, out, _ = run(capsys, "prompts", "history", "faq", "--json")
+    hist = json.loads(out)
+    assert [v["version"] for v in hist["versions"]] == [1, 2] and hist["labels"] == {"production": 1}
+    assert [(e["action"], e["label"], e["from_version"], e["version"]) for e in hist["events"]] == [
+        ("create", None, None, 1), ("edit", None, None, 2), ("publish", "production", None, 1),
+        ("publish", "production", 1, 2), ("rollback", "production", 2, 1)]
+    assert hist["events"][-1]["reason"] == "too terse" and hist["events"][-1]["actor"] == "bob"
+    code, out, _ = run(capsys, "prompts", "history", "faq")
+    assert "rollback production v2 -> v1 by bob: too terse" in out
+
+    kinds = [(c["kind"], c["version"], c["actor"]) for c in changes(rt)]
+    assert kinds == [("template.create", 1, "alice"), ("template.edit", 2, "alice"), ("template.publish", 1, "bob"),
+                     ("template.publish", 2, "bob"), ("template.rollback", 1, "bob")]
+    assert changes(rt)[1]["sha256"] == rt.templates.get("faq", 2).sha256
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0 and "5 records verified" in out
+    code, out, _ = run(capsys, "audit", "list", "--verdict", "change")
+    assert "template.rollback faq@1 production by bob" in out
+    code, out, _ = run(capsys, "audit", "export", "--format", "csv")
+    assert code == 0 and out.count("change") >= 5
+
+
+def test_a_demeaning_template_is_a_draft_that_publish_refuses_without_override(rt, capsys, tmp_path) -> None:
+    f = write(tmp_path / "bad.yaml", {"system": f"{DEMEANING}; answer the men first.", "user": "{{ question }}"})
+    code, out, err = run(capsys, "prompts", "create", "bad", "--file", str(f), "--as", "mallory")
+    assert code == 0, err
+    assert "checks FAILED: bias on system" in out and "a draft" in out
+    code, _, err = run(capsys, "prompts", "publish", "bad@1", "--as", "mallory")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "bad@1 failed the template checks (bias on system: bias 0.97 >= threshold 0.50" in err
+    assert "--override --reason" in err
+    code, _, err = run(capsys, "prompts", "publish", "bad@1", "--reason", "looks fine")  # a reason alone: no
+    assert code == 2 and "failed the template checks" in err
+    code, _, err = run(capsys, "prompts", "publish", "bad@1", "--override")  # override without a reason: no
+    assert code == 2 and "--override needs --reason" in err
+    assert rt.templates.labels("bad") == {}
+
+    code, out, err = run(capsys, "prompts", "publish", "bad@1", "--override", "--reason", "quoted in a training deck",
+                         "--as", "root")
+    assert code == 0 and "checks overridden" in out, err
+    last = changes(rt)[-1]
+    assert last["kind"] == "template.publish" and last["override"] is True
+    assert last["reason"] == "quoted in a training deck" and last["actor"] == "root"
+    assert rt.templates.events("bad", "production")[-1]["override"] is True
+    assert run(capsys, "audit", "verify")[0] == 0
+
+
+def test_test_case_prompts_are_checked_too(rt, capsys, tmp_path) -> None:
+    f = write(tmp_path / "t.yaml", {**FAQ, "test_cases": [{"question": "Is Bob worthless?"}]})
+    run(capsys, "prompts", "create", "faq", "--file", str(f))
+    checks = rt.templates.version_info("faq")[-1]["checks"]
+    assert not checks["passed"]
+    assert [r["field"] for r in checks["results"] if not r["passed"]] == ["test_cases[0]"]
+
+
+@pytest.mark.parametrize("system,match", [
+    ("{{ ''.__class__.__mro__ }}", "'__mro__' is unsafe"),
+    ("{% if false %}{{ cycler.__init__.__globals__ }}{% endif %}", "is unsafe"),  # never runs: refused anyway
+    ("{% import os %}", "syntax error on line 1"),
+    ("{% import 'os' as os %}Hi", "may not import, include or extend"),
+    ("{% include 'x.txt' %}", "may not import, include or extend"),
+])
+def test_template_injection_is_refused_at_save(rt, capsys, tmp_path, system: str, match: str) -> None:
+    f = write(tmp_path / "inj.yaml", {"system": system})
+    code, _, err = run(capsys, "prompts", "create", "inj", "--file", str(f))
+    assert code == 2 and match in err and len(err.strip().splitlines()) == 1
+    assert "inj" not in rt.templates.names()
+    with pytest.raises(TemplateInvalid, match=match):  # and the same check guards every other path
+        validate(Template(name="inj", version=0, system=system))
+
+
+def test_four_eyes_refuses_the_author(db_url, capsys, tmp_path, monkeypatch) -> None:
+    cfg = write(tmp_path / "config.yaml", {"prompts": {"four_eyes": True}})
+    monkeypatch.setenv("DECORUM_CONFIG", str(cfg))
+    runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES))
+    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    f = write(tmp_path / "faq.yaml", FAQ)
+    assert run(capsys, "prompts", "create", "faq", "--file", str(f), "--as", "alice")[0] == 0
+    code, _, err = run(capsys, "prompts", "publish", "faq@1", "--as", "alice")
+    assert code == 2 and "four eyes: alice wrote faq@1" in err
+    assert run(capsys, "prompts", "publish", "faq@1", "--as", "bob")[0] == 0
+
+
+def test_four_eyes_is_off_by_default(rt, capsys, tmp_path) -> None:
+    f = write(tmp_path / "faq.yaml", FAQ)
+    run(capsys, "prompts", "create", "faq", "--file", str(f), "--as", "alice")
+    assert run(capsys, "prompts", "publish", "faq@1", "--as", "alice")[0] == 0
+
+
+def test_export_import_round_trip_into_a_fresh_database(rt, capsys, tmp_path, monkeypatch) -> None:
+    f = write(tmp_path / "faq.yaml", FAQ)
+    run(capsys, "prompts", "create", "faq", "--file", str(f), "--as", "alice")
+    run(capsys, "prompts", "publish", "faq@1")
+    write(f, {**FAQ, "description": "Office answers."})
+    run(capsys, "prompts", "edit", "faq", "--file", str(f), "--message", "description")
+    out_dir = tmp_path / "export"
+    code, out, err = run(capsys, "prompts", "export", str(out_dir))
+    assert code == 0, err
+    names = sorted(p.stem for p in out_dir.glob("*.yaml"))
+    assert names == sorted(rt.templates.names())
+    exported = yaml.safe_load((out_dir / "faq.yaml").read_text())
+    assert exported["version"] == 2 and exported["labels"]["production"]["version"] == 1
+    hashes = {n: rt.templates.latest(n).sha256 for n in names}
+
+    # a fresh database: every latest version comes back with the same content hash
+    monkeypatch.setenv("DECORUM_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    fresh = Runtime.open(Settings(), classifier=FakeClassifier(RULES))
+    monkeypatch.setattr(cli, "_runtime", lambda: fresh)
+    code, out, err = run(capsys, "prompts", "import", str(out_dir), "--as", "carol")
+    assert code == 0, err
+    assert "new version faq@1" in out
+    assert "label skipped: production of faq" in out  # it named faq@1 of the old database: no such content here
+    assert {n: fresh.templates.latest(n).sha256 for n in names} == hashes
+    assert fresh.templates.labels("general") == {"production": 1}  # seeds: same content, nothing new
+    assert all(f"unchanged {n}@1" in out for n in ("general", "helpdesk", "helpdesk-tuned"))
+
+    # again: nothing changed, nothing created
+    before = fresh.audit.count()
+    code, out, _ = run(capsys, "prompts", "import", str(out_dir), "--as", "carol")
+    assert code == 0 and "new version" not in out and fresh.audit.count() == before
+
+    # a changed file gives one new version; a label naming existing content is applied
+    doc = yaml.safe_load((out_dir / "faq.yaml").read_text())
+    doc["system"] = "You are {{ assistant_name }}. Be brief.\n"
+    doc["labels"] = {"staging": 1}
+    write(out_dir / "faq.yaml", doc)
+    code, out, err = run(capsys, "prompts", "import", str(out_dir))
+    assert code == 0, err
+    assert "new version faq@2" in out and "label staging -> faq@1" in out
+    assert fresh.templates.labels("faq") == {"staging": 1}
+    assert changes(fresh)[-1]["kind"] == "template.import" and changes(fresh)[-1]["label"] == "staging"
+    assert run(capsys, "audit", "verify")[0] == 0
+
+
+def test_seeds_load_in_the_new_format_and_old_versions_keep_their_hash(rt) -> None:
+    tpl = rt.templates.get("helpdesk")
+    assert tpl.strategy == "prompt_engineering" and {v["name"] for v in tpl.variables} == {
+        "assistant_name", "company", "facts"}
+    assert rt.templates.get("helpdesk-tuned").strategy == "fine_tuned"
+    legacy = {"system": "Hi", "user": "{{ question }}", "safer_system": "", "defaults": {}, "domain": None}
+    from decorum.prompts.base import content_sha256
+
+    old = Template(name="x", version=1, system="Hi", description="kept aside", legacy=True)
+    assert old.sha256 == content_sha256(legacy)  # a version stored before the registry keeps its hash
+
+
+@pytest.mark.parametrize("content,match", [
+    ({"system": "Hi", "colour": "red"}, "colour: unknown field"),
+    ({"system": "Hi", "variables": [{"name": "x", "kind": "int"}]}, "variables.0.kind: unknown field"),
+    ({"system": "Hi", "test_cases": [{"question": "q", "expect": {"must_contian": ["a"]}}]},
+     "test_cases.0.expect.must_contian: unknown field"),
+    ({"system": "Hello {{ team }}"}, "'team' is undefined"),
+    ({"system": "Hello {{ team }}", "variables": [{"name": "team", "required": True}]},
+     "variables.team: required but has no default"),
+    ({"system": "Hi {{ n }}", "variables": [{"name": "n", "type": "int"}], "defaults": {"n": "two"}},
+     "defaults.n: 'two' is not of the declared type int"),
+    ({"system": "Hi {{ who }}", "variables": [{"name": "who", "max_length": 3}], "defaults": {"who": "everyone"}},
+     "defaults.who: 8 characters; the declared max_length is 3"),
+    ({"system": "Hi", "strategy": "fine_tuned"}, "domain: a fine_tuned template needs the domain"),
+    ({"system": "Hi", "user": "no question here"}, "must use the {{ question }} variable"),
+    ({"name": "other", "system": "Hi"}, "name: the file names 'other', the command 'faq'"),
+    ("system: [unclosed", "not valid YAML at line 1"),
+    ("- just\n- a list\n", "expected a mapping"),
+    ("base: &a [x]\nsystem: *a\n", "YAML aliases"),
+])
+def test_bad_files_are_refused_naming_the_field(rt, capsys, tmp_path, content, match: str) -> None:
+    f = write(tmp_path / "faq.yaml", content)
+    code, _, err = run(capsys, "prompts", "create", "faq", "--file", str(f))
+    assert code == 2 and match in err, err
+    assert len(err.strip().splitlines()) == 1 and "faq" not in rt.templates.names()
+
+
+def test_an_optional_variable_without_default_renders_empty() -> None:
+    from decorum.prompts.render import render_messages
+
+    tpl = Template(name="x", version=0, system="Hi{{ ' ' ~ who if who }}.", variables=[{"name": "who"}])
+    validate(tpl)
+    assert render_messages(tpl, question="q")[0]["content"] == "Hi."
+
+
+def test_missing_huge_and_binary_files(rt, capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "prompts", "create", "faq", "--file", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "no such file" in err
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("system: " + "a" * (MAX_FILE_BYTES + 1), encoding="utf-8")
+    code, _, err = run(capsys, "prompts", "create", "faq", "--file", str(huge))
+    assert code == 2 and "a template file may have at most" in err
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"system: \xff\xfe\x00\x01")
+    code, _, err = run(capsys, "prompts", "create", "faq", "--file", str(binary))
+    assert code == 2 and "not UTF-8" in err
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(b"system: a\x00b")
+    code, _, err = run(capsys, "prompts", "create", "faq", "--file", str(nul))
+    assert code == 2 and "NUL bytes" in err
+    assert "faq" not in rt.templates.names()
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["show", "nosuch"], "unknown template 'nosuch'"),
+    (["show", "general@9"], "has no version 9"),
+    (["history", "nosuch"], "unknown template 'nosuch'"),
+    (["diff", "general@1", "general@7"], "has no version 7"),
+    (["diff", "general", "general@1"], "diff takes two versions"),
+    (["publish", "general"], "publish takes NAME@VERSION"),
+    (["publish", "general@1"], "production already points at general@1"),
+    (["publish", "nosuch@1"], "unknown template 'nosuch'"),
+    (["publish", "general@1", "--label", "Bad Label"], "invalid label"),
+    (["rollback", "general"], "no earlier version to roll back to"),
+    (["rollback", "general", "--label", "staging"], "has no 'staging' version"),
+    (["edit", "nosuch", "--file", "x.yaml", "--message", "m"], "no such file"),
+    (["import", "/nonexistent-dir"], "no such directory"),
+])
+def test_refusals_exit_2_with_one_line(rt, capsys, argv: list[str], match: str) -> None:
+    code, _, err = run(capsys, "prompts", *argv)
+    assert code == 2 and match in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_edit_of_an_unknown_template_and_create_of_a_known_one(rt, capsys, tmp_path) -> None:
+    f = write(tmp_path / "faq.yaml", FAQ)
+    code, _, err = run(capsys, "prompts", "edit", "faq", "--file", str(f), "--message", "m")
+    assert code == 2 and "unknown template 'faq'" in err
+    g = write(tmp_path / "general.yaml", {"system": "Hi"})
+    code, _, err = run(capsys, "prompts", "create", "general", "--file", str(g))
+    assert code == 2 and "exists; use `decorum prompts edit general" in err
+
+
+def test_the_seed_files_parse_in_the_registry_format() -> None:
+    from decorum.prompts.sql_store import SEEDS
+
+    for path in sorted(SEEDS.glob("*.yaml")):
+        tpl, spec = load_template_file(path)
+        validate(tpl)
+        assert tpl.name == path.stem and spec.version is None
+
+
+def test_a_version_stored_before_the_registry_still_loads_with_its_hash(rt, capsys) -> None:
+    from sqlalchemy import select
+
+    from decorum.prompts.base import content_sha256
+    from decorum.store.tables import TemplateRow, TemplateVersionRow
+
+    body = {"system": "Old {{ x }}", "user": "{{ question }}", "safer_system": "", "defaults": {"x": "y"},
+            "domain": None}
+    with rt.db.session() as s:
+        tid = s.execute(select(TemplateRow.id).where(TemplateRow.name == "general")).scalar_one()
+        s.add(TemplateVersionRow(template_id=tid, version=2, body=json.dumps(body), sha256=content_sha256(body),
+                                 author="old", comment="before 0005", created_at="2026-01-01T00:00:00.000Z"))
+    old = rt.templates.get("general", 2)
+    assert old.legacy and old.sha256 == content_sha256(body) and old.variables == []
+    code, out, _ = run(capsys, "prompts", "diff", "general@1", "general@2")
+    assert code == 0 and "+  Old {{ x }}" not in out and "+system: Old {{ x }}" in out
+    code, out, _ = run(capsys, "prompts", "history", "general")
+    assert "unchecked" in out and "before 0005" in out
+    assert run(capsys, "prompts", "publish", "general@2")[0] == 0  # no checks recorded: not refused
