@@ -353,3 +353,36 @@ def test_a_version_stored_before_the_registry_still_loads_with_its_hash(rt, caps
     code, out, _ = run(capsys, "prompts", "history", "general")
     assert "unchecked" in out and "before 0005" in out
     assert run(capsys, "prompts", "publish", "general@2")[0] == 0  # no checks recorded: not refused
+
+
+def test_roles_editor_saves_publisher_publishes_admin_overrides(rt) -> None:
+    from decorum.access import Principal
+    from decorum.errors import Forbidden
+    from decorum.prompts.registry import Registry
+
+    reg = Registry(rt.templates, rt.audit, guard=rt.guardrails.run, access=rt.access, surface="web")
+    editor, publisher = Principal("ed", "editor", "token"), Principal("pub", "publisher", "token")
+    bad = reg.save(Template(name="bad", version=0, system=DEMEANING), action="create", by=editor)
+    assert bad.version == 1
+    with pytest.raises(Forbidden, match=r"templates\.publish"):
+        reg.publish("bad", 1, by=editor)
+    with pytest.raises(Forbidden, match="override"):
+        reg.publish("bad", 1, by=publisher, override=True, reason="trust me")
+    assert rt.templates.labels("bad") == {}
+    denied = [e for e in rt.access.events(limit=10) if e["outcome"] == "denied_403"]
+    assert {e["action"] for e in denied} == {"templates.publish", "override"}
+    reg.publish("bad", 1, by=Principal("root", "admin", "session"), override=True, reason="reviewed")
+    assert changes(rt)[-1]["actor"] == "root"
+
+
+def test_change_records_pass_through_metrics_csv_and_summary(rt, capsys, tmp_path) -> None:
+    from decorum import metrics
+    from decorum.bot.note import summary
+    from decorum.guardrails.audit import csv_row
+
+    run(capsys, "prompts", "create", "faq", "--file", str(write(tmp_path / "faq.yaml", FAQ)), "--as", "alice")
+    note = rt.audit.list(limit=1, verdict="change")[0]
+    metrics.observe(note)
+    assert summary(note) == f"[change · template.create faq@1 by alice · id {note['id']}]"
+    row = csv_row(1, note)
+    assert row[4] == "change" and row[6] == ""

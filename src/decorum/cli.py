@@ -570,15 +570,15 @@ def _prompts(args: argparse.Namespace) -> int:
         print(text if text else f"{ta.ref} and {tb.ref} have the same content", end="" if text else "\n")
         return EXIT_OK
 
-    actor = local_admin(local_actor(getattr(args, "actor", None))).name  # the CLI acts as the local admin
+    by = local_admin(local_actor(getattr(args, "actor", None)))  # the CLI acts as the local admin
     reg = Registry(store, rt.audit, guard=lambda texts, stage: rt.guardrails.run(texts, stage=stage),
-                   config=rt.config.prompts, surface="cli")
+                   config=rt.config.prompts, surface="cli", access=rt.access)
     if cmd in ("create", "edit"):
         name = TemplateRef.parse(args.name).name
         tpl, _ = load_template_file(Path(args.file), name=name)
         if not args.message.strip():
             raise UsageError("--message must not be empty")
-        stored = reg.save(tpl, action=cmd, actor=actor, message=args.message.strip())
+        stored = reg.save(tpl, action=cmd, by=by, message=args.message.strip())
         info = store.version_info(name)[-1]
         checks = info["checks"] or {"passed": True, "results": []}
         print(f"saved {stored.ref} (sha256 {stored.sha256[:12]}); not published: "
@@ -593,12 +593,12 @@ def _prompts(args: argparse.Namespace) -> int:
         ref = TemplateRef.parse(args.ref)
         if ref.version is None:
             raise UsageError("publish takes NAME@VERSION")
-        tpl = reg.publish(ref.name, ref.version, actor=actor, label=args.label, reason=args.reason,
+        tpl = reg.publish(ref.name, ref.version, by=by, label=args.label, reason=args.reason,
                           override=args.override)
         print(f"{args.label} -> {tpl.ref}" + (" (checks overridden)" if args.override else ""))
         return EXIT_OK
     if cmd == "rollback":
-        tpl = reg.rollback(TemplateRef.parse(args.name).name, actor=actor, label=args.label, reason=args.reason)
+        tpl = reg.rollback(TemplateRef.parse(args.name).name, by=by, label=args.label, reason=args.reason)
         print(f"{args.label} -> {tpl.ref} (rolled back)")
         return EXIT_OK
     if cmd == "export":
@@ -606,7 +606,7 @@ def _prompts(args: argparse.Namespace) -> int:
         print(f"exported {len(paths)} templates to {args.dir}")
         return EXIT_OK
     if cmd == "import":
-        report = reg.import_dir(Path(args.dir), actor=actor)
+        report = reg.import_dir(Path(args.dir), by=by)
         for ref in report.created:
             print(f"new version {ref}")
         for ref in report.unchanged:

@@ -14,9 +14,13 @@ and makes the import exit 2 after everything else is done.
 
 Example::
 
-    reg = Registry(rt.templates, rt.audit, guard=rt.guardrails.run, config=rt.config.prompts)
-    v = reg.save(tpl, action="edit", actor="alice", message="shorter steps")
-    reg.publish("helpdesk", v.version, actor="bob", reason="reviewed")
+    reg = Registry(rt.templates, rt.audit, guard=rt.guardrails.run, config=rt.config.prompts, access=rt.access)
+    v = reg.save(tpl, action="edit", by=alice, message="shorter steps")      # alice: an editor's Principal
+    reg.publish("helpdesk", v.version, by=bob, reason="reviewed")            # bob: a publisher's
+
+Roles (``decorum.access``): saving needs ``templates.edit``, publishing ``templates.publish``, rolling back
+``templates.rollback``, publishing over failed checks also ``override`` (admin). The CLI acts as the local
+admin, named by ``--as``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from decorum.errors import TemplateInvalid, TemplateNotFound, UsageError
+from decorum.access import Principal
+from decorum.errors import Forbidden, TemplateInvalid, TemplateNotFound, UsageError
 from decorum.prompts.base import NAME_RE, PRODUCTION, Template
 from decorum.prompts.render import render_messages
 from decorum.prompts.sql_store import SqlTemplateStore
@@ -73,12 +78,20 @@ class Registry:
     """Template changes with their guard, events and audit records (one per process and request)."""
 
     def __init__(self, store: SqlTemplateStore, audit: Any, *, guard: Guard | None = None,
-                 config: PromptsConfig | None = None, surface: str = "cli") -> None:
+                 config: PromptsConfig | None = None, surface: str = "cli", access: Any = None) -> None:
         self.store = store
         self.audit = audit
         self.guard = guard
         self.config = config or PromptsConfig()
         self.surface = surface
+        self.access = access  # AccessControl: refusals are recorded there; without it roles are still checked
+
+    def _require(self, by: Principal, permission: str, target: str) -> str:
+        if self.access is not None:
+            self.access.require(by, permission, surface=self.surface, target=target)
+        elif not by.can(permission):
+            raise Forbidden(f"the {by.role} role cannot do {permission}")
+        return by.name
 
     # -- saving ---------------------------------------------------------------------------------------------
     def check(self, tpl: Template) -> dict[str, Any]:
@@ -98,10 +111,11 @@ class Registry:
                                 "threshold": r.threshold, "passed": r.passed, "explanation": r.explanation})
         return {"passed": all(r["passed"] for r in results), "results": results}
 
-    def save(self, tpl: Template, *, action: str, actor: str, message: str = "") -> Template:
+    def save(self, tpl: Template, *, action: str, by: Principal, message: str = "") -> Template:
         """A new version of ``tpl.name`` (``action``: create, edit or import); identical content is refused."""
         if action not in ("create", "edit", "import"):
             raise AssertionError(action)
+        actor = self._require(by, "templates.edit", tpl.name)
         exists = tpl.name in self.store.names()
         if action == "create" and exists:
             raise UsageError(f"template {tpl.name!r} exists; use `decorum prompts edit {tpl.name} --file FILE`")
@@ -120,9 +134,12 @@ class Registry:
         return stored
 
     # -- labels ---------------------------------------------------------------------------------------------
-    def publish(self, name: str, version: int, *, actor: str, label: str = PRODUCTION, reason: str = "",
+    def publish(self, name: str, version: int, *, by: Principal, label: str = PRODUCTION, reason: str = "",
                 override: bool = False, action: str = "publish") -> Template:
         """Move ``label`` to ``name@version``: refused for a failing or four-eyes version unless allowed."""
+        actor = self._require(by, "templates.publish", name)
+        if override:
+            self._require(by, "override", name)
         _check_label(label)
         reason = _check_reason(reason, override)
         tpl = self.store.get(name, version)
@@ -142,8 +159,9 @@ class Registry:
         self._record(action, tpl, actor=actor, label=label, reason=reason, from_version=before, override=override)
         return tpl
 
-    def rollback(self, name: str, *, actor: str, label: str = PRODUCTION, reason: str = "") -> Template:
+    def rollback(self, name: str, *, by: Principal, label: str = PRODUCTION, reason: str = "") -> Template:
         """Move ``label`` back to where it pointed before its latest publish."""
+        actor = self._require(by, "templates.rollback", name)
         _check_label(label)
         reason = _check_reason(reason, False)
         current = self.store.labels(name).get(label)
@@ -205,7 +223,7 @@ class Registry:
             written.append(path)
         return written
 
-    def import_dir(self, directory: Path, *, actor: str) -> ImportReport:
+    def import_dir(self, directory: Path, *, by: Principal) -> ImportReport:
         """Read every ``*.yaml`` of ``directory`` (all are checked before any is applied), then apply them."""
         if not directory.is_dir():
             raise UsageError(f"{directory}: no such directory")
@@ -227,12 +245,12 @@ class Registry:
             if latest is not None and replace(latest, legacy=False).sha256 == tpl.sha256:
                 report.unchanged.append(latest.ref)
             else:
-                stored = self.save(tpl, action="import", actor=actor, message=spec.message or f"import {path.name}")
+                stored = self.save(tpl, action="import", by=by, message=spec.message or f"import {path.name}")
                 report.created.append(stored.ref)
-            self._import_labels(tpl.name, spec.labels, actor, path.name, report)
+            self._import_labels(tpl.name, spec.labels, by, path.name, report)
         return report
 
-    def _import_labels(self, name: str, labels: dict[str, LabelRef | int], actor: str, source: str,
+    def _import_labels(self, name: str, labels: dict[str, LabelRef | int], by: Principal, source: str,
                        report: ImportReport) -> None:
         for label, ref in labels.items():
             target = self._find_version(name, ref)
@@ -242,7 +260,7 @@ class Registry:
             if self.store.labels(name).get(label) == target:
                 continue
             try:
-                self.publish(name, target, actor=actor, label=label, reason=f"import {source}", action="import")
+                self.publish(name, target, by=by, label=label, reason=f"import {source}", action="import")
                 report.labelled.append(f"{label} -> {name}@{target}")
             except UsageError as exc:
                 report.refused.append(f"{label} of {name}: {exc}")
