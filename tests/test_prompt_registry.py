@@ -386,3 +386,23 @@ def test_change_records_pass_through_metrics_csv_and_summary(rt, capsys, tmp_pat
     assert summary(note) == f"[change · template.create faq@1 by alice · id {note['id']}]"
     row = csv_row(1, note)
     assert row[4] == "change" and row[6] == ""
+
+
+def test_a_published_template_serves_with_its_max_tokens(db_url, capsys, tmp_path, monkeypatch) -> None:
+    import asyncio
+
+    from decorum.bot.pipeline import Request
+    from tests.fakes import FakeGenerator
+
+    gen = FakeGenerator("The printer is on floor 2.")
+    runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=gen)
+    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    run(capsys, "prompts", "create", "faq", "--file", str(write(tmp_path / "faq.yaml", FAQ)))
+    run(capsys, "prompts", "publish", "faq@1")
+    answer = asyncio.run(runtime.pipeline.answer(Request(text="Where is the printer?", surface="cli",
+                                                         template="faq")))
+    assert answer.verdict == "answered"
+    assert gen.requests[-1].max_new_tokens == 120
+    assert answer.note["template"] == {"name": "faq", "version": 1, "sha256": runtime.templates.get("faq").sha256,
+                                       "variant": "standard"}
+    assert "Answer in 2 sentences" in gen.requests[-1].messages[0]["content"]

@@ -319,7 +319,8 @@ class Pipeline:
                                 stop_on_fail=self.policy.on_output_fail != "warn")
         t = time.perf_counter()
         try:
-            gen = await self._generate.submit(GenerationRequest(messages=msgs, max_new_tokens=req.max_new_tokens,
+            max_new = req.max_new_tokens or template.generation.get("max_tokens")  # the caller's, else the template's
+            gen = await self._generate.submit(GenerationRequest(messages=msgs, max_new_tokens=max_new,
                                                                 adapter=decision.adapter,
                                                                 on_text=guard.sink() if guard else None),
                                           deadline=attempts.deadline)
