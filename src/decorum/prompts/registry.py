@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from decorum.access import Principal
-from decorum.errors import Forbidden, TemplateInvalid, TemplateNotFound, UsageError
+from decorum.errors import Forbidden, TemplateInvalid, UsageError
 from decorum.prompts.base import NAME_RE, PRODUCTION, Template
 from decorum.prompts.render import render_messages
 from decorum.prompts.sql_store import SqlTemplateStore
@@ -129,7 +129,8 @@ class Registry:
 
         validate(tpl)  # before the checks run: a template that cannot render is no draft either
         checks = self.check(tpl)
-        stored = self.store.add_version(tpl, author=actor, comment=message, checks=checks)
+        stored = self.store.add_version(tpl, author=actor, comment=message, checks=checks,
+                                        event={"action": action, "actor": actor, "message": message})
         self._record(action, stored, actor=actor, message=message)
         return stored
 
@@ -155,7 +156,8 @@ class Registry:
                              f"--override --reason TEXT")
         if self.config.four_eyes and info["author"] == actor:
             raise UsageError(f"four eyes: {actor} wrote {tpl.ref} and may not publish it; another publisher must")
-        before = self.store.set_label(name, version, label)
+        before = self.store.set_label(name, version, label, event={"action": action, "actor": actor, "reason": reason,
+                                                                    "override": override})
         self._record(action, tpl, actor=actor, label=label, reason=reason, from_version=before, override=override)
         return tpl
 
@@ -172,7 +174,8 @@ class Registry:
             raise UsageError(f"{label} of {name!r} has no earlier version to roll back to")
         target = stack[-2]
         tpl = self.store.get(name, target)
-        before = self.store.set_label(name, target, label)
+        before = self.store.set_label(name, target, label,
+                                      event={"action": "rollback", "actor": actor, "reason": reason})
         self._record("rollback", tpl, actor=actor, label=label, reason=reason, from_version=before)
         return tpl
 
@@ -280,10 +283,9 @@ class Registry:
     # -- the record -----------------------------------------------------------------------------------------
     def _record(self, action: str, tpl: Template, *, actor: str, label: str | None = None, reason: str = "",
                 message: str = "", from_version: int | None = None, override: bool = False) -> None:
+        """The change's audit record (its event went into the template tables with the change itself)."""
         from decorum.bot.note import new_id, utc_now
 
-        self.store.add_event(name=tpl.name, version=tpl.version, action=action, actor=actor, label=label,
-                             from_version=from_version, reason=reason, message=message, override=override)
         change = {"kind": f"template.{action}", "template": tpl.name, "version": tpl.version, "label": label,
                   "from_version": from_version, "actor": actor, "reason": reason, "message": message,
                   "override": override, "sha256": tpl.sha256}
@@ -306,16 +308,4 @@ def _check_reason(reason: str | None, override: bool) -> str:
     return reason
 
 
-def lookup(store: SqlTemplateStore, spec: str, *, need_version: bool = False) -> Template:
-    """``NAME`` (latest version) or ``NAME@VERSION``; unknown ones are ``TemplateNotFound``."""
-    from decorum.prompts.base import TemplateRef
-
-    ref = TemplateRef.parse(spec)
-    if need_version and ref.version is None:
-        raise UsageError(f"{spec!r}: expected NAME@VERSION")
-    if ref.version is None:
-        return store.latest(ref.name)
-    return store.get(ref.name, ref.version)
-
-
-__all__ = ["ImportReport", "PromptsConfig", "Registry", "TemplateNotFound", "lookup"]
+__all__ = ["ImportReport", "PromptsConfig", "Registry"]

@@ -65,10 +65,11 @@ class SqlTemplateStore:
             ).scalars())
 
     def add_version(self, template: Template, *, author: str, comment: str = "",
-                    checks: dict[str, Any] | None = None) -> Template:
+                    checks: dict[str, Any] | None = None, event: dict[str, Any] | None = None) -> Template:
         """Store ``template``'s content as the next version of its name (creating the name).
 
         ``checks``: the template checks' results, kept with the version (``publish`` reads them).
+        ``event``: a ``TemplateEventRow``'s fields (action, actor, ...), recorded in the same transaction.
         """
         if not NAME_RE.match(template.name):
             raise TemplateInvalid(f"invalid template name {template.name!r}")
@@ -91,22 +92,32 @@ class SqlTemplateStore:
                                              sha256=template.sha256, author=author, comment=comment,
                                              created_at=_now(),
                                              checks=None if checks is None else json.dumps(checks)))
+                    if event is not None:
+                        s.add(TemplateEventRow(name=template.name, version=version, at=_now(), **event))
                 return self.get(template.name, version)
             except IntegrityError:
                 continue  # a concurrent writer took the number; take the next
         raise TemplateInvalid(f"could not allocate a version for {template.name!r}")
 
-    def set_label(self, name: str, version: int, label: str = PRODUCTION) -> int | None:
-        """Point ``label`` at ``version``; returns the version it pointed at before (None: a new label)."""
+    def set_label(self, name: str, version: int, label: str = PRODUCTION, *,
+                  event: dict[str, Any] | None = None) -> int | None:
+        """Point ``label`` at ``version``; returns the version it pointed at before (None: a new label).
+
+        ``event``: a ``TemplateEventRow``'s fields (action, actor, ...), recorded with ``from_version`` in the same
+        transaction as the move.
+        """
         self.get(name, version)  # raises for unknown name/version
         with self.db.session() as s:
             tpl = s.execute(select(TemplateRow).where(TemplateRow.name == name)).scalar_one()
             row = s.get(TemplateLabelRow, (tpl.id, label))
+            before = None if row is None else row.version
             if row is None:
                 s.add(TemplateLabelRow(template_id=tpl.id, label=label, version=version, updated_at=_now()))
-                return None
-            before = row.version
-            row.version, row.updated_at = version, _now()
+            else:
+                row.version, row.updated_at = version, _now()
+            if event is not None:
+                s.add(TemplateEventRow(name=name, version=version, label=label, from_version=before, at=_now(),
+                                       **event))
             return before
 
     def latest(self, name: str) -> Template:
@@ -131,17 +142,6 @@ class SqlTemplateStore:
                              .order_by(TemplateVersionRow.version)).scalars().all()
             return [{"version": r.version, "author": r.author, "created_at": r.created_at, "message": r.comment,
                      "sha256": r.sha256, "checks": None if r.checks is None else json.loads(r.checks)} for r in rows]
-
-    def add_event(self, *, name: str, version: int, action: str, actor: str, label: str | None = None,
-                  from_version: int | None = None, reason: str = "", message: str = "",
-                  override: bool = False) -> dict[str, Any]:
-        """Record one change of ``name`` (see ``TemplateEventRow``)."""
-        row = TemplateEventRow(name=name, version=version, from_version=from_version, label=label, action=action,
-                               actor=actor, reason=reason, message=message, override=override, at=_now())
-        with self.db.session() as s:
-            s.add(row)
-            s.flush()
-            return _event(row)
 
     def events(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
         """``name``'s changes, oldest first (only the moves of ``label`` when given)."""
