@@ -309,6 +309,8 @@ def test_missing_huge_and_binary_files(rt, capsys, tmp_path) -> None:
     (["rollback", "general", "--label", "staging"], "has no 'staging' version"),
     (["edit", "nosuch", "--file", "x.yaml", "--message", "m"], "no such file"),
     (["import", "/nonexistent-dir"], "no such directory"),
+    (["rollback", "general@1"], "without @VERSION"),
+    (["edit", "general", "--file", "x.yaml", "--message", " "], "--message takes 1 to 1000 characters"),
 ])
 def test_refusals_exit_2_with_one_line(rt, capsys, argv: list[str], match: str) -> None:
     code, _, err = run(capsys, "prompts", *argv)

@@ -511,6 +511,12 @@ def _prompts(args: argparse.Namespace) -> int:
     from decorum.prompts.yaml_format import load_template_file
     from decorum.settings import local_actor
 
+    def plain(spec: str) -> str:
+        ref = TemplateRef.parse(spec)
+        if ref.version is not None:
+            raise UsageError(f"{spec!r}: expected a template NAME without @VERSION here")
+        return ref.name
+
     rt = _runtime()
     store = rt.templates
     cmd = args.prompts_command
@@ -542,7 +548,7 @@ def _prompts(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=None if args.json else 2))
         return EXIT_OK
     if cmd == "history":
-        hist = Registry(store, rt.audit).history(TemplateRef.parse(args.name).name)
+        hist = Registry(store, rt.audit).history(plain(args.name))
         if args.json:
             print(json.dumps(hist))
             return EXIT_OK
@@ -574,10 +580,10 @@ def _prompts(args: argparse.Namespace) -> int:
     reg = Registry(store, rt.audit, guard=lambda texts, stage: rt.guardrails.run(texts, stage=stage),
                    config=rt.config.prompts, surface="cli", access=rt.access)
     if cmd in ("create", "edit"):
-        name = TemplateRef.parse(args.name).name
+        name = plain(args.name)
+        if not args.message.strip() or len(args.message) > 1000:
+            raise UsageError("--message takes 1 to 1000 characters")
         tpl, _ = load_template_file(Path(args.file), name=name)
-        if not args.message.strip():
-            raise UsageError("--message must not be empty")
         stored = reg.save(tpl, action=cmd, by=by, message=args.message.strip())
         info = store.version_info(name)[-1]
         checks = info["checks"] or {"passed": True, "results": []}
@@ -598,7 +604,7 @@ def _prompts(args: argparse.Namespace) -> int:
         print(f"{args.label} -> {tpl.ref}" + (" (checks overridden)" if args.override else ""))
         return EXIT_OK
     if cmd == "rollback":
-        tpl = reg.rollback(TemplateRef.parse(args.name).name, by=by, label=args.label, reason=args.reason)
+        tpl = reg.rollback(plain(args.name), by=by, label=args.label, reason=args.reason)
         print(f"{args.label} -> {tpl.ref} (rolled back)")
         return EXIT_OK
     if cmd == "export":
