@@ -408,3 +408,27 @@ def test_a_published_template_serves_with_its_max_tokens(db_url, capsys, tmp_pat
     assert answer.note["template"] == {"name": "faq", "version": 1, "sha256": runtime.templates.get("faq").sha256,
                                        "variant": "standard"}
     assert "Answer in 2 sentences" in gen.requests[-1].messages[0]["content"]
+
+
+def test_edit_without_a_file_opens_the_editor(rt, capsys, tmp_path, monkeypatch) -> None:
+    import sys
+
+    script = tmp_path / "ed.py"
+    script.write_text("import pathlib, sys\n"
+                      "p = pathlib.Path(sys.argv[1])\n"
+                      "p.write_text(p.read_text().replace('Answer in', 'Always answer in'))\n")
+    run(capsys, "prompts", "create", "faq", "--file", str(write(tmp_path / "faq.yaml", FAQ)))
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    code, _, err = run(capsys, "prompts", "edit", "faq", "--message", "m")
+    assert code == 2 and "needs --file FILE.yaml, or $EDITOR" in err
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    code, out, err = run(capsys, "prompts", "edit", "faq", "--message", "in the editor")
+    assert code == 0 and "saved faq@2" in out, err
+    assert rt.templates.get("faq", 2).system.startswith("You are {{ assistant_name }}. Always answer in")
+    monkeypatch.setenv("EDITOR", f"{sys.executable} -c pass")  # saved unchanged
+    code, _, err = run(capsys, "prompts", "edit", "faq", "--message", "nothing")
+    assert code == 2 and "no change" in err
+    monkeypatch.setenv("EDITOR", f"{sys.executable} -c 'raise SystemExit(3)'")
+    code, _, err = run(capsys, "prompts", "edit", "faq", "--message", "abandoned")
+    assert code == 2 and "exited with status 3; nothing saved" in err

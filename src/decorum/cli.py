@@ -129,9 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("name")
     pc.add_argument("--file", required=True, metavar="FILE.yaml")
     pc.add_argument("--message", default="created", help="why (recorded)")
-    pe = psub.add_parser("edit", help="a new version of a template from a YAML file")
+    pe = psub.add_parser("edit", help="a new version of a template from a YAML file (no --file: in $EDITOR)")
     pe.add_argument("name")
-    pe.add_argument("--file", required=True, metavar="FILE.yaml")
+    pe.add_argument("--file", metavar="FILE.yaml", help="default: the latest version opened in $VISUAL or $EDITOR")
     pe.add_argument("--message", required=True, help="what changed and why (recorded)")
     ph = psub.add_parser("history", help="versions (author, time, message, checks) and label moves")
     ph.add_argument("name")
@@ -583,7 +583,10 @@ def _prompts(args: argparse.Namespace) -> int:
         name = plain(args.name)
         if not args.message.strip() or len(args.message) > 1000:
             raise UsageError("--message takes 1 to 1000 characters")
-        tpl, _ = load_template_file(Path(args.file), name=name)
+        if args.file:
+            tpl, _ = load_template_file(Path(args.file), name=name)
+        else:
+            tpl = _edit_in_editor(store.latest(name))
         stored = reg.save(tpl, action=cmd, by=by, message=args.message.strip())
         info = store.version_info(name)[-1]
         checks = info["checks"] or {"passed": True, "results": []}
@@ -625,6 +628,34 @@ def _prompts(args: argparse.Namespace) -> int:
             raise UsageError(f"{len(report.refused)} label(s) refused: " + "; ".join(report.refused))
         return EXIT_OK
     raise AssertionError(cmd)
+
+
+def _edit_in_editor(latest: Any) -> Any:
+    """The template ``latest`` opened as a file in ``$VISUAL``/``$EDITOR``; what the editor saved, parsed."""
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+    from dataclasses import replace
+    from pathlib import Path
+
+    from decorum.errors import UsageError
+    from decorum.prompts.yaml_format import dump_template, load_template_file
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        raise UsageError("edit needs --file FILE.yaml, or $EDITOR (or $VISUAL) set to an editor")
+    with tempfile.TemporaryDirectory(prefix="decorum-edit-") as tmp:
+        path = Path(tmp) / f"{latest.name}.yaml"
+        path.write_text(dump_template(replace(latest, legacy=False)), encoding="utf-8")
+        try:
+            done = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except OSError as exc:
+            raise UsageError(f"could not start the editor {editor!r}: {exc.strerror}") from exc
+        if done.returncode != 0:
+            raise UsageError(f"the editor exited with status {done.returncode}; nothing saved")
+        tpl, _ = load_template_file(path, name=latest.name)
+    return tpl
 
 
 if __name__ == "__main__":  # pragma: no cover
