@@ -323,3 +323,17 @@ async def test_api_answers_503_when_full_and_429_past_the_rate(settings: Setting
         first = [(await c.post("/api/ask", json={"text": "hi"}, headers=bearer(token))).status_code for _ in range(3)]
         assert first == [200, 200, 429]
         assert (await c.post("/api/ask", json={"text": "hi"}, headers=bearer(other))).status_code == 200
+
+
+async def test_templates_api_lists_unpublished_drafts(admin: httpx.AsyncClient, tokens: dict[str, str],
+                                                     runtime: Runtime) -> None:
+    """The console's template list and ``prompts list --json`` are one listing; a draft has no production."""
+    from decorum.prompts.base import Template
+
+    runtime.templates.add_version(Template(name="draft-only", version=0, system="Be brief."), author="local:test")
+    r = await admin.get("/api/templates", headers=bearer(tokens["viewer"]))
+    assert r.status_code == 200
+    rows = {t["name"]: t for t in r.json()}
+    assert rows["draft-only"]["production"] is None and rows["draft-only"]["latest"] == 1
+    assert rows["general"]["production"] == 1
+    assert r.json() == runtime.templates.overview()

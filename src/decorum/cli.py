@@ -521,12 +521,7 @@ def _prompts(args: argparse.Namespace) -> int:
     store = rt.templates
     cmd = args.prompts_command
     if cmd == "list":
-        rows = []
-        for name in store.names():
-            latest = store.latest(name)
-            labels = store.labels(name)
-            rows.append({"name": name, "production": labels.get(PRODUCTION), "latest": latest.version,
-                         "labels": labels, "versions": store.versions(name), "description": latest.description})
+        rows = store.overview()
         if args.json:
             print(json.dumps(rows))
         else:

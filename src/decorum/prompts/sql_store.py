@@ -135,6 +135,17 @@ class SqlTemplateStore:
                 .order_by(TemplateLabelRow.label)).all()
         return {label: version for label, version in rows}
 
+    def overview(self) -> list[dict[str, Any]]:
+        """One row per template (``prompts list --json`` and ``GET /api/templates``): production (``None`` while
+        unpublished), latest version, labels, versions, description."""
+        rows = []
+        for name in self.names():
+            latest = self.latest(name)
+            labels = self.labels(name)
+            rows.append({"name": name, "production": labels.get(PRODUCTION), "latest": latest.version,
+                         "labels": labels, "versions": self.versions(name), "description": latest.description})
+        return rows
+
     def version_info(self, name: str) -> list[dict[str, Any]]:
         """Each version's record: author, time, message, hash and the checks run when it was saved."""
         with self.db.session() as s:

@@ -270,16 +270,7 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
 
     @needs("templates.read")
     async def api_templates(_: HttpRequest, __: Principal) -> JSONResponse:
-        def rows() -> list[dict[str, Any]]:
-            store = runtime.templates
-            out = []
-            for name in store.names():
-                tpl = store.get(name)
-                out.append({"name": name, "production": tpl.version, "versions": store.versions(name),
-                            "description": tpl.description})
-            return out
-
-        return JSONResponse(await asyncio.to_thread(rows))
+        return JSONResponse(await asyncio.to_thread(runtime.templates.overview))
 
     @needs("models.read")
     async def api_models(_: HttpRequest, __: Principal) -> JSONResponse:

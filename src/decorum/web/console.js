@@ -54,7 +54,7 @@ const loaders = {
   audit: loadAudit,
   templates: async () => {
     const {data} = await api('/api/templates');
-    el('templates').replaceChildren(...data.map(t => row([t.name, 'v' + t.production, t.versions.join(', '), t.description])));
+    el('templates').replaceChildren(...data.map(t => row([t.name, t.production ? 'v' + t.production : 'unpublished (latest v' + t.latest + ')', t.versions.join(', '), t.description])));
   },
   models: async () => {
     const {data} = await api('/api/models');
