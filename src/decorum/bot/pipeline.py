@@ -136,7 +136,7 @@ class Pipeline:
         try:
             self.rate_limiter.take(rate_key(req.surface, req.user, req.team))
         except RateLimited as exc:
-            raise self._refused(req, ref or new_id(), exc) from None
+            raise self.refuse(req, ref or new_id(), exc) from None
 
     async def answer(self, req: Request, stream: AnswerStream | None = None, *, deadline: float | None = None,
                      rate_checked: bool = False) -> Answer:
@@ -153,12 +153,12 @@ class Pipeline:
         if deadline is None and req.surface != "cli":
             deadline = time.monotonic() + self.limits.request_deadline_s
         if deadline is not None and time.monotonic() >= deadline:
-            raise self._refused(req, ref, Busy("the request's deadline passed while it waited", retry_after_s=30.0,
+            raise self.refuse(req, ref, Busy("the request's deadline passed while it waited", retry_after_s=30.0,
                                                     reason="deadline"))
         with self._in_flight_lock:
             if self._in_flight >= self.limits.max_in_flight:
                 busy = Busy(f"at capacity ({self.limits.max_in_flight} requests in progress)", retry_after_s=10.0)
-                raise self._refused(req, ref, busy)
+                raise self.refuse(req, ref, busy)
             self._in_flight += 1
         try:
             return await self._answer_request(req, stream, ref, deadline)
@@ -166,12 +166,14 @@ class Pipeline:
             with self._in_flight_lock:
                 self._in_flight -= 1
 
-    def _refused(self, req: Request, ref: str, exc: Busy) -> Busy:
-        """Log and count a capacity refusal (no note); the exception then carries ``ref``."""
-        reason = exc.reason
-        metrics.REFUSED.labels(req.surface, reason).inc()
-        logger.warning("request %s refused: %s (%s) surface=%s team=%s channel=%s thread_ts=%s user=%s", ref, reason,
-                       exc, req.surface, req.team, req.channel, req.thread_ts,
+    def refuse(self, req: Request, ref: str, exc: Busy) -> Busy:
+        """Log and count a capacity refusal (no note); the exception then carries ``ref``.
+
+        Surfaces that queue work themselves (Slack) refuse through here too, so every refusal is one kind of line.
+        """
+        metrics.REFUSED.labels(req.surface, exc.reason).inc()
+        logger.warning("request %s refused: %s (%s) surface=%s team=%s channel=%s thread_ts=%s user=%s", ref,
+                       exc.reason, exc, req.surface, req.team, req.channel, req.thread_ts,
                        self.pseudonymiser.user(req.user) if req.user else None)
         exc.ref = ref  # type: ignore[attr-defined]
         return exc
@@ -207,7 +209,7 @@ class Pipeline:
                 raise Busy("the request's deadline passed", retry_after_s=30.0, reason="deadline") from exc
         except Busy as busy:
             if "input_checks" not in latency:  # nothing was checked, generated or shown: refused, no note
-                raise self._refused(req, note["id"], busy) from None
+                raise self.refuse(req, note["id"], busy) from None
             self._fail(note, busy)
             note["error"]["reason"] = busy.reason
             text = messages.busy_unfinished(note["id"])

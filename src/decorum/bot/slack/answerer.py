@@ -178,7 +178,8 @@ class Answerer:
             try:
                 self.runtime.pipeline.check_rate(req)
                 if slots.locked() and self.waiting >= self.config.max_queued:
-                    raise self._refused(job, Busy(f"slack queue full ({self.waiting} waiting)"))
+                    raise self.runtime.pipeline.refuse(req, new_id(),
+                                                       Busy(f"slack queue full ({self.waiting} waiting)"))
             except Busy as exc:
                 outcome = await self._tell_busy(job, exc)
                 delivered = True
@@ -187,7 +188,7 @@ class Answerer:
             clear = await self._show_progress(job)
             if not await self._wait_for_slot(job, slots, deadline):
                 busy = Busy("deadline passed in queue", reason="deadline")
-                outcome = await self._tell_busy(job, self._refused(job, busy))
+                outcome = await self._tell_busy(job, self.runtime.pipeline.refuse(req, new_id(), busy))
                 delivered = True
                 return outcome
             try:
@@ -265,14 +266,6 @@ class Answerer:
             await self._post(job, busy_message(messages.slack_queued(ahead)), public=False)
         except Exception as exc:  # the answer still comes
             logger.warning("slack queued notice failed %s error=%s", job.ids(), exc.__class__.__name__)
-
-    def _refused(self, job: Job, exc: Busy) -> Busy:
-        """A refusal of the answerer's own queue: logged and counted like the pipeline's, with a reference."""
-        ref = new_id()
-        metrics.REFUSED.labels("slack", exc.reason).inc()
-        logger.warning("request %s refused: %s (%s) surface=slack %s", ref, exc.reason, exc, job.ids())
-        exc.ref = ref  # type: ignore[attr-defined]
-        return exc
 
     async def _tell_busy(self, job: Job, exc: Busy, streamed_ts: str | None = None) -> str:
         """Tell the asker (privately) that Decorum is at capacity or they ask too often; returns the outcome."""
