@@ -361,6 +361,14 @@ async def test_empty_mention_gets_help(slack: Harness) -> None:
     assert slack.generator.requests == []
 
 
+async def test_oversized_slack_body_is_refused_even_when_signed(slack: Harness) -> None:
+    """The public listener's cap (1 MiB, counted as it streams) stands before Bolt and its signature check."""
+    body = json.dumps(envelope(app_mention("x" * (2 << 20)))).encode()
+    r, _ = await slack.sender.raw(body, "application/json")
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+    assert slack.generator.requests == [] and slack.posts() == []
+
+
 async def test_huge_question_is_truncated_and_says_so(slack: Harness) -> None:
     await slack.mention(f"<@{BOT_USER}> " + "please explain " * 3000)
     await slack.idle()

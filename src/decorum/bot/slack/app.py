@@ -50,7 +50,6 @@ from decorum.bot.slack.notices import FirstContact
 logger = logging.getLogger(__name__)
 
 SLACK_API = "https://slack.com/api/"
-MAX_BODY = 1024 * 1024  # Slack's payloads are far smaller; anything bigger is not Slack
 # Exactly what the listeners use; deploy/slack/manifest.yaml lists the same (a test compares them).
 BOT_SCOPES = (
     "app_mentions:read",  # app_mention
@@ -172,9 +171,10 @@ class SlackSurface:
         return out
 
     async def events(self, request: HttpRequest) -> Response:
-        """Events, slash commands and interactivity, verified by Bolt, acked before any work."""
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
-            return PlainTextResponse("payload too large", status_code=413)
+        """Events, slash commands and interactivity, verified by Bolt, acked before any work.
+
+        Bodies are bounded before they get here (``decorum.web.app.SLACK_MAX_BODY``, counted while they stream).
+        """
         try:
             return await self.handler.handle(request)
         except Exception as exc:  # a body Bolt cannot parse (after a valid signature): Slack's own never are
