@@ -34,7 +34,7 @@ from decorum.bot.pipeline import Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack import mount_slack
 from decorum.errors import Busy, DecorumError, RateLimited, Unauthenticated, UsageError
-from decorum.web.auth import COOKIE, current_session, json_required, needs, refusal
+from decorum.web.auth import COOKIE, CsrfRefused, bearer, check_csrf, current_session, json_required, needs, refusal
 from decorum.web.security import ASGIApp, guard
 
 logger = logging.getLogger(__name__)
@@ -205,8 +205,6 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         if secret:
             sess = await asyncio.to_thread(access.session, secret)
             if sess is not None:
-                from decorum.web.auth import CsrfRefused, check_csrf
-
                 try:
                     check_csrf(request, sess)
                 except CsrfRefused as exc:
@@ -217,8 +215,6 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         return resp
 
     async def me(request: HttpRequest) -> JSONResponse:
-        from decorum.web.auth import bearer
-
         token = bearer(request)
         if token is not None:
             who = await asyncio.to_thread(access.authenticate_token, token)

@@ -14,10 +14,10 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
@@ -107,12 +107,7 @@ def needs(permission: str, *, surface: str = "api") -> Callable[[Handler], Endpo
             route = request.scope.get("route")
             target = getattr(route, "path", request.url.path)
             try:
-                who = await _in_thread(identify, request, access)
-                who = await _in_thread(access.require, who, permission, surface=surface, target=target)
-            except CsrfRefused as exc:
-                await _in_thread(access.record, actor=exc.principal.name, via="session", action=permission,
-                                 outcome="denied_403", surface=surface, target=target)
-                return refusal(exc)
+                who = await asyncio.to_thread(authorize, request, access, permission, surface, target)
             except (Unauthenticated, Forbidden) as exc:
                 return refusal(exc)
             return await handler(request, who)
@@ -122,7 +117,12 @@ def needs(permission: str, *, surface: str = "api") -> Callable[[Handler], Endpo
     return wrap
 
 
-async def _in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args, **kwargs)
+def authorize(request: HttpRequest, access: AccessControl, permission: str, surface: str, target: str) -> Principal:
+    """Identify the caller and ``require`` the permission (database work: run it off the event loop, once)."""
+    try:
+        who = identify(request, access)
+    except CsrfRefused as exc:
+        access.record(actor=exc.principal.name, via="session", action=permission, outcome="denied_403",
+                      surface=surface, target=target)
+        raise
+    return access.require(who, permission, surface=surface, target=target)
