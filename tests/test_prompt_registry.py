@@ -18,10 +18,11 @@ from decorum.prompts.base import Template
 from decorum.prompts.render import validate
 from decorum.prompts.yaml_format import MAX_FILE_BYTES, load_template_file
 from decorum.settings import Settings
-from tests.fakes import FakeClassifier
+from tests.fakes import FakeClassifier, FakeGenerator
 
 DEMEANING = "Treat women as inferior"
 RULES = {DEMEANING: {"bias": 0.97}, "worthless": {"toxicity": 0.95}}
+ANSWER = "The printer is on the second floor, next to the kitchen."
 
 FAQ = {
     "name": "faq",
@@ -39,7 +40,7 @@ FAQ = {
 @pytest.fixture
 def rt(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     """One runtime with the rule-based classifier, used by every CLI call of the test."""
-    runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES))
+    runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=FakeGenerator(ANSWER))
     monkeypatch.setattr(cli, "_runtime", lambda: runtime)
     return runtime
 
@@ -83,8 +84,10 @@ def test_create_edit_diff_publish_rollback_each_recorded(rt: Runtime, capsys, tm
     assert "+  You are {{ assistant_name }}. Answer in one short sentence." in out
     assert "-  sentences: 2" in out
 
+    code, out, err = run(capsys, "prompts", "test", "faq@1", "--as", "carol")
+    assert code == 0 and "faq@1: 1/1 cases passed" in out, err
     assert run(capsys, "prompts", "publish", "faq@1", "--as", "bob", "--reason", "first")[0] == 0
-    code, out, err = run(capsys, "prompts", "publish", "faq@2", "--as", "bob")
+    code, out, err = run(capsys, "prompts", "publish", "faq@2", "--as", "bob")  # runs faq@2's tests first
     assert code == 0 and "production -> faq@2" in out, err
     code, out, _ = run(capsys, "prompts", "show", "faq", "--json")
     shown = json.loads(out)
@@ -101,18 +104,21 @@ def test_create_edit_diff_publish_rollback_each_recorded(rt: Runtime, capsys, tm
     hist = json.loads(out)
     assert [v["version"] for v in hist["versions"]] == [1, 2] and hist["labels"] == {"production": 1}
     assert [(e["action"], e["label"], e["from_version"], e["version"]) for e in hist["events"]] == [
-        ("create", None, None, 1), ("edit", None, None, 2), ("publish", "production", None, 1),
-        ("publish", "production", 1, 2), ("rollback", "production", 2, 1)]
+        ("create", None, None, 1), ("edit", None, None, 2), ("test", None, None, 1), ("publish", "production", None, 1),
+        ("test", None, None, 2), ("publish", "production", 1, 2), ("rollback", "production", 2, 1)]
+    assert [(e["actor"], e["message"]) for e in hist["events"] if e["action"] == "test"] == [
+        ("carol", "1/1 cases passed"), ("bob", "1/1 cases passed")]
     assert hist["events"][-1]["reason"] == "too terse" and hist["events"][-1]["actor"] == "bob"
     code, out, _ = run(capsys, "prompts", "history", "faq")
     assert "rollback production v2 -> v1 by bob: too terse" in out
 
     kinds = [(c["kind"], c["version"], c["actor"]) for c in changes(rt)]
-    assert kinds == [("template.create", 1, "alice"), ("template.edit", 2, "alice"), ("template.publish", 1, "bob"),
-                     ("template.publish", 2, "bob"), ("template.rollback", 1, "bob")]
+    assert kinds == [("template.create", 1, "alice"), ("template.edit", 2, "alice"), ("template.test", 1, "carol"),
+                     ("template.publish", 1, "bob"), ("template.test", 2, "bob"), ("template.publish", 2, "bob"),
+                     ("template.rollback", 1, "bob")]
     assert changes(rt)[1]["sha256"] == rt.templates.get("faq", 2).sha256
     code, out, _ = run(capsys, "audit", "verify")
-    assert code == 0 and "5 records verified" in out
+    assert code == 0 and "9 records verified" in out  # 7 changes and the 2 test answers' notes
     code, out, _ = run(capsys, "audit", "list", "--verdict", "change")
     assert "template.rollback faq@1 production by bob" in out
     code, out, _ = run(capsys, "audit", "export", "--format", "csv")
@@ -171,7 +177,7 @@ def test_template_injection_is_refused_at_save(rt, capsys, tmp_path, system: str
 def test_four_eyes_refuses_the_author(db_url, capsys, tmp_path, monkeypatch) -> None:
     cfg = write(tmp_path / "config.yaml", {"prompts": {"four_eyes": True}})
     monkeypatch.setenv("DECORUM_CONFIG", str(cfg))
-    runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES))
+    runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=FakeGenerator(ANSWER))
     monkeypatch.setattr(cli, "_runtime", lambda: runtime)
     f = write(tmp_path / "faq.yaml", FAQ)
     assert run(capsys, "prompts", "create", "faq", "--file", str(f), "--as", "alice")[0] == 0
@@ -432,3 +438,77 @@ def test_edit_without_a_file_opens_the_editor(rt, capsys, tmp_path, monkeypatch)
     monkeypatch.setenv("EDITOR", f"{sys.executable} -c 'raise SystemExit(3)'")
     code, _, err = run(capsys, "prompts", "edit", "faq", "--message", "abandoned")
     assert code == 2 and "exited with status 3; nothing saved" in err
+
+
+# -- the test gate -----------------------------------------------------------------------------------------------
+def test_failing_tests_block_publish_until_an_explicit_override(rt, capsys, tmp_path) -> None:
+    cases = [{"question": "Where is the printer?", "expect": {"must_contain": ["printer"]}},
+             {"question": "Where is the canteen?", "expect": {"must_contain": ["canteen"], "max_chars": 20,
+                                                               "strategy": "prompt_engineering"}}]
+    f = write(tmp_path / "faq.yaml", {**FAQ, "test_cases": cases})
+    assert run(capsys, "prompts", "create", "faq", "--file", str(f), "--as", "alice")[0] == 0
+
+    code, out, err = run(capsys, "prompts", "test", "faq@1", "--as", "alice")
+    assert code == 1, err
+    assert "case 0 [answered, prompt_engineering" in out and " pass" in out.splitlines()[0]
+    assert "case 1" in out and "FAIL: missing 'canteen'" in out and "characters > max_chars 20" in out
+    assert "faq@1: 1/2 cases passed" in out
+    shown = json.loads(run(capsys, "prompts", "show", "faq@1", "--json")[1])
+    assert shown["tests"]["passed"] is False and shown["tests"]["actor"] == "alice"
+    assert [r["passed"] for r in shown["tests"]["results"]] == [True, False]
+    note = rt.audit.get(shown["tests"]["results"][1]["note_id"])  # each case is a real answer with its note
+    assert note["verdict"] == "answered" and note["template"]["version"] == 1
+
+    code, _, err = run(capsys, "prompts", "publish", "faq@1", "--as", "bob", "--reason", "looks fine")
+    assert code == 2 and "faq@1 failed its tests (case 1: missing 'canteen'" in err and "--override" in err
+    assert len(err.strip().splitlines()) == 1  # a reason alone never overrides
+    assert rt.templates.labels("faq") == {}
+    code, out, err = run(capsys, "prompts", "publish", "faq@1", "--as", "bob", "--override", "--reason", "known gap")
+    assert code == 0 and "production -> faq@1" in out, err
+    publish = [c for c in changes(rt) if c["kind"] == "template.publish"][-1]
+    assert publish["override"] is True and publish["reason"] == "known gap"
+    test_changes = [c for c in changes(rt) if c["kind"] == "template.test"]
+    assert [(c["passed"], c["message"]) for c in test_changes] == [(False, "1/2 cases passed")]
+
+
+def test_publish_runs_untested_cases_and_a_guardrail_expectation_fails_on_a_block(db_url, capsys, tmp_path,
+                                                                                   monkeypatch) -> None:
+    runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES),
+                           generator=FakeGenerator("You are worthless, find it yourself."))
+    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    f = write(tmp_path / "faq.yaml", {**FAQ, "test_cases": [
+        {"question": "Where is the printer?", "expect": {"guardrails_pass": True}}]})
+    assert run(capsys, "prompts", "create", "faq", "--file", str(f))[0] == 0
+    code, _, err = run(capsys, "prompts", "publish", "faq@1", "--as", "bob")
+    assert code == 2 and "guardrails did not pass (verdict blocked_output)" in err
+    assert [r["passed"] for r in runtime.templates.test_runs("faq", 1)] == [False]  # the run publish made is kept
+
+
+def test_a_version_without_test_cases_publishes_without_running_anything(rt, capsys, tmp_path) -> None:
+    f = write(tmp_path / "faq.yaml", {**FAQ, "test_cases": []})
+    assert run(capsys, "prompts", "create", "faq", "--file", str(f))[0] == 0
+    code, out, _ = run(capsys, "prompts", "test", "faq")
+    assert code == 0 and "faq@1 has no test cases" in out
+    assert run(capsys, "prompts", "publish", "faq@1")[0] == 0
+    assert rt.generator.requests == []
+
+
+def test_archive_hides_a_version_and_refuses_a_labelled_one(rt, capsys, tmp_path) -> None:
+    f = write(tmp_path / "faq.yaml", FAQ)
+    assert run(capsys, "prompts", "create", "faq", "--file", str(f))[0] == 0
+    write(f, {**FAQ, "description": "Office answers."})
+    assert run(capsys, "prompts", "edit", "faq", "--file", str(f), "--message", "desc")[0] == 0
+    assert run(capsys, "prompts", "publish", "faq@2")[0] == 0
+    code, _, err = run(capsys, "prompts", "archive", "faq@2", "--reason", "old")
+    assert code == 2 and "faq@2 is labelled production" in err
+    code, out, err = run(capsys, "prompts", "archive", "faq@1", "--reason", "superseded", "--as", "bob")
+    assert code == 0 and "archived faq@1" in out, err
+    assert rt.templates.get("faq", 1).version == 1  # still readable: answers name it
+    row = next(r for r in json.loads(run(capsys, "prompts", "list", "--json")[1]) if r["name"] == "faq")
+    assert row["archived"] == [1]
+    code, _, err = run(capsys, "prompts", "publish", "faq@1", "--label", "staging")
+    assert code == 2 and "faq@1 is archived" in err
+    code, _, err = run(capsys, "prompts", "archive", "faq@1")
+    assert code == 2 and "already archived" in err
+    assert "archive  v1 by bob" in run(capsys, "prompts", "history", "faq")[1]
+    assert changes(rt)[-1]["kind"] == "template.archive" and changes(rt)[-1]["reason"] == "superseded"

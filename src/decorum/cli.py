@@ -143,7 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("ref", metavar="NAME@VERSION")
     pp.add_argument("--label", default="production")
     pp.add_argument("--reason", default="", help="why (recorded; required with --override)")
-    pp.add_argument("--override", action="store_true", help="publish although the template checks failed")
+    pp.add_argument("--override", action="store_true",
+                    help="publish although the template checks or tests failed (admin; needs --reason)")
+    pt = psub.add_parser("test", help="run a version's test cases through the real path (stored with the version)")
+    pt.add_argument("ref", metavar="NAME[@VERSION]", help="NAME: the production version (else the latest)")
+    pt.add_argument("--json", action="store_true")
+    pa = psub.add_parser("archive", help="hide a version no label points at (kept: answers name it; no delete)")
+    pa.add_argument("ref", metavar="NAME@VERSION")
+    pa.add_argument("--reason", default="", help="why (recorded)")
     pb = psub.add_parser("rollback", help="move a label back to the version it pointed at before")
     pb.add_argument("name")
     pb.add_argument("--label", default="production")
@@ -152,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("dir")
     pi = psub.add_parser("import", help="read DIR/*.yaml: new versions where content changed, labels that exist")
     pi.add_argument("dir")
-    for sp in (pc, pe, pp, pb, pi):
+    for sp in (pc, pe, pp, pb, pi, pt, pa):
         sp.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
     return p
 
@@ -539,7 +546,8 @@ def _prompts(args: argparse.Namespace) -> int:
         labels = [k for k, v in store.labels(tpl.name).items() if v == tpl.version]
         data = {"name": tpl.name, "version": tpl.version, "sha256": tpl.sha256, **tpl.body(),
                 "description": tpl.description, "author": info["author"], "created_at": info["created_at"],
-                "message": info["message"], "labels": labels, "checks": info["checks"]}
+                "message": info["message"], "labels": labels, "checks": info["checks"],
+                "archived_at": info["archived_at"], "tests": (store.test_runs(tpl.name, tpl.version) or [None])[-1]}
         print(json.dumps(data, indent=None if args.json else 2))
         return EXIT_OK
     if cmd == "history":
@@ -552,9 +560,15 @@ def _prompts(args: argparse.Namespace) -> int:
             at = [k for k, n in labels.items() if n == v["version"]]
             checks = v["checks"]
             state = "unchecked" if checks is None else ("checks ok" if checks["passed"] else "checks FAILED")
+            if v.get("archived_at"):
+                state += ", archived"
             print(f"v{v['version']:<3} {v['created_at']}  {v['author']:<20} {state:<13} sha256 {v['sha256'][:12]}  "
                   f"{'[' + ', '.join(at) + '] ' if at else ''}{v['message']}")
         for e in hist["events"]:
+            if e["action"] in ("test", "archive"):
+                why = f": {e['reason']}" if e["reason"] else ""
+                print(f"{e['at']}  {e['action']:<8} v{e['version']} by {e['actor']} {e['message']}{why}".rstrip())
+                continue
             if e["label"] is None:
                 continue
             move = f"{e['label']} v{e['from_version']} -> v{e['version']}" if e["from_version"] \
@@ -572,8 +586,7 @@ def _prompts(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     by = local_admin(local_actor(getattr(args, "actor", None)))  # the CLI acts as the local admin
-    reg = Registry(store, rt.audit, guard=lambda texts, stage: rt.guardrails.run(texts, stage=stage),
-                   config=rt.config.prompts, surface="cli", access=rt.access)
+    reg = rt.template_registry("cli")
     if cmd in ("create", "edit"):
         name = plain(args.name)
         if not args.message.strip() or len(args.message) > 1000:
@@ -600,6 +613,28 @@ def _prompts(args: argparse.Namespace) -> int:
         tpl = reg.publish(ref.name, ref.version, by=by, label=args.label, reason=args.reason,
                           override=args.override)
         print(f"{args.label} -> {tpl.ref}" + (" (checks overridden)" if args.override else ""))
+        return EXIT_OK
+    if cmd == "test":
+        ref = TemplateRef.parse(args.ref)
+        run = reg.run_tests(ref.name, ref.version, by=by)
+        if args.json:
+            print(json.dumps(run))
+        else:
+            tpl_ref = f"{run['name']}@{run['version']}"
+            if not run["results"]:
+                print(f"{tpl_ref} has no test cases (add test_cases to its file)")
+            for r in run["results"]:
+                state = "pass" if r["passed"] else "FAIL: " + "; ".join(r["failures"])
+                print(f"case {r['case']} [{r['verdict']}, {r['strategy']}, note {r['note_id']}] {state}")
+            print(f"{tpl_ref}: {sum(r['passed'] for r in run['results'])}/{len(run['results'])} cases passed "
+                  f"(run {run['id']} stored with the version)")
+        return EXIT_OK if run["passed"] else EXIT_FAIL
+    if cmd == "archive":
+        ref = TemplateRef.parse(args.ref)
+        if ref.version is None:
+            raise UsageError("archive takes NAME@VERSION")
+        tpl = reg.archive(ref.name, ref.version, by=by, reason=args.reason)
+        print(f"archived {tpl.ref}")
         return EXIT_OK
     if cmd == "rollback":
         tpl = reg.rollback(plain(args.name), by=by, label=args.label, reason=args.reason)

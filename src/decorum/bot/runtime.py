@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from decorum.guardrails.base import Classifier
 from decorum.guardrails.checks import Guardrails
 from decorum.guardrails.policy import ClassifierConfig
 from decorum.offline import ensure_offline
+from decorum.prompts.base import Template
+from decorum.prompts.registry import Registry
 from decorum.prompts.sql_store import SqlTemplateStore
 from decorum.settings import Settings
 from decorum.store import Database
@@ -133,6 +136,19 @@ class Runtime:
         return Pipeline(guardrails=self.guardrails, router=self.router, templates=self.templates,
                         generator=self.generator, audit=self.audit, pseudonymiser=self.pseudonymiser,
                         limits=self.config.limits)
+
+    def template_registry(self, surface: str) -> Registry:
+        """The template registry acting for ``surface`` (cli, console, slack): guarded, roles checked."""
+        return Registry(self.templates, self.audit, guard=lambda texts, stage: self.guardrails.run(texts, stage=stage),
+                        config=self.config.prompts, surface=surface, access=self.access, tester=self.template_tester)
+
+    def template_tester(self, tpl: Template, case: dict[str, Any], actor: str) -> dict[str, Any]:
+        """Answer one template test case through the pipeline (checks, routing, generation, audit note)."""
+        req = Request(text=case["question"], surface="cli", user=f"prompts-test:{actor}", strategy=tpl.strategy,
+                      template=tpl.ref, command="prompts.test")
+        answer = asyncio.run(self.pipeline.answer(req, rate_checked=True))  # from a worker thread in servers
+        return {"answer": answer.text, "verdict": answer.verdict, "note_id": answer.id,
+                "strategy": (answer.note.get("route") or {}).get("strategy")}
 
     def validate(self, req: Request) -> None:
         """Check a request's usage (text, template, strategy) without loading any model."""

@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 LABEL_RE = NAME_RE
 MAX_REASON = 1000
 Guard = Callable[..., Sequence[Sequence[Any]]]  # Guardrails.run(texts, stage="template")
+# (version, test case, actor) -> what the real path did: {"answer", "verdict", "strategy", "note_id"}
+Tester = Callable[[Template, dict[str, Any], str], dict[str, Any]]
 
 
 class PromptsConfig(BaseModel):
@@ -78,8 +80,10 @@ class Registry:
     """Template changes with their guard, events and audit records (one per process and request)."""
 
     def __init__(self, store: SqlTemplateStore, audit: Any, *, guard: Guard | None = None,
-                 config: PromptsConfig | None = None, surface: str = "cli", access: Any = None) -> None:
+                 config: PromptsConfig | None = None, surface: str = "cli", access: Any = None,
+                 tester: Tester | None = None) -> None:
         self.store = store
+        self.tester = tester  # runs a test case through the real path (``Runtime.template_tester``)
         self.audit = audit
         self.guard = guard
         self.config = config or PromptsConfig()
@@ -154,11 +158,66 @@ class Registry:
             why = "; ".join(f"{r['check']} on {r['field']}: {r['explanation']}" for r in failed[:3])
             raise UsageError(f"{tpl.ref} failed the template checks ({why}); publishing it needs "
                              f"--override --reason TEXT")
+        if info.get("archived_at"):
+            raise UsageError(f"{tpl.ref} is archived ({info['archived_at']}); archived versions are not published")
+        if tpl.test_cases:
+            runs = [r for r in self.store.test_runs(name, version) if r["sha256"] == tpl.sha256]
+            run = runs[-1] if runs else self.run_tests(name, version, by=by)
+            if not run["passed"] and not override:
+                failed = [r for r in run["results"] if not r["passed"]]
+                why = "; ".join(f"case {r['case']}: {', '.join(r['failures'])}" for r in failed[:3])
+                raise UsageError(f"{tpl.ref} failed its tests ({why}); publishing it needs --override --reason TEXT, "
+                                 f"or a new version, or `decorum prompts test {tpl.ref}` again")
         if self.config.four_eyes and info["author"] == actor:
             raise UsageError(f"four eyes: {actor} wrote {tpl.ref} and may not publish it; another publisher must")
         before = self.store.set_label(name, version, label, event={"action": action, "actor": actor, "reason": reason,
                                                                     "override": override})
         self._record(action, tpl, actor=actor, label=label, reason=reason, from_version=before, override=override)
+        return tpl
+
+    # -- tests ----------------------------------------------------------------------------------------------
+    def run_tests(self, name: str, version: int | None = None, *, by: Principal) -> dict[str, Any]:
+        """Run ``name@version``'s test cases through the real path; the run is stored with the version.
+
+        ``version`` None: the production version (the latest when unpublished). Each case's answer is judged
+        against its ``expect``; an ``error`` verdict always fails. Returns the stored run.
+        """
+        actor = self._require(by, "templates.edit", name)
+        if version is None:
+            version = self.store.labels(name).get(PRODUCTION) or self.store.latest(name).version
+        tpl = self.store.get(name, version)
+        if self.tester is None:
+            raise UsageError("testing a template needs the models (this registry has no tester)")
+        results = []
+        for i, case in enumerate(tpl.test_cases):
+            outcome = self.tester(tpl, case, actor)
+            failures = judge(case.get("expect") or {}, outcome)
+            results.append({"case": i, "question": case["question"], "verdict": outcome["verdict"],
+                            "strategy": outcome.get("strategy"), "note_id": outcome.get("note_id"),
+                            "answer_chars": len(outcome.get("answer") or ""),
+                            "answer": (outcome.get("answer") or "")[:2000],
+                            "passed": not failures, "failures": failures})
+        passed = all(r["passed"] for r in results)
+        summary = f"{sum(r['passed'] for r in results)}/{len(results)} cases passed"
+        run = self.store.add_test_run(name, version, tpl.sha256, actor=actor, passed=passed, results=results,
+                                      event={"action": "test", "actor": actor, "message": summary})
+        self._record("test", tpl, actor=actor, message=summary, extra={"passed": passed, "test_run": run["id"]})
+        return run
+
+    # -- archive ----------------------------------------------------------------------------------------------
+    def archive(self, name: str, version: int, *, by: Principal, reason: str = "") -> Template:
+        """Hide ``name@version`` from listings and publishing; it stays readable (answers name it)."""
+        actor = self._require(by, "templates.publish", name)
+        reason = _check_reason(reason, False)
+        tpl = self.store.get(name, version)
+        info = next(v for v in self.store.version_info(name) if v["version"] == version)
+        if info.get("archived_at"):
+            raise UsageError(f"{tpl.ref} is already archived ({info['archived_at']})")
+        held = sorted(lab for lab, v in self.store.labels(name).items() if v == version)
+        if held:
+            raise UsageError(f"{tpl.ref} is labelled {', '.join(held)}; publish another version there first")
+        self.store.archive(name, version, event={"action": "archive", "actor": actor, "reason": reason})
+        self._record("archive", tpl, actor=actor, reason=reason)
         return tpl
 
     def rollback(self, name: str, *, by: Principal, label: str = PRODUCTION, reason: str = "") -> Template:
@@ -282,16 +341,43 @@ class Registry:
 
     # -- the record -----------------------------------------------------------------------------------------
     def _record(self, action: str, tpl: Template, *, actor: str, label: str | None = None, reason: str = "",
-                message: str = "", from_version: int | None = None, override: bool = False) -> None:
+                message: str = "", from_version: int | None = None, override: bool = False,
+                extra: dict[str, Any] | None = None) -> None:
         """The change's audit record (its event went into the template tables with the change itself)."""
         from decorum.bot.note import new_id, utc_now
 
         change = {"kind": f"template.{action}", "template": tpl.name, "version": tpl.version, "label": label,
                   "from_version": from_version, "actor": actor, "reason": reason, "message": message,
-                  "override": override, "sha256": tpl.sha256}
+                  "override": override, "sha256": tpl.sha256, **(extra or {})}
         self.audit.append({"id": new_id(), "created_at": utc_now(), "surface": self.surface, "verdict": "change",
                            "change": change})
         logger.info("template %s %s by %s", action, tpl.ref, actor)
+
+
+def judge(expect: dict[str, Any], outcome: dict[str, Any]) -> list[str]:
+    """What a test case's answer got wrong against ``expect`` (empty: it passed). Text matches ignore case."""
+    answer = outcome.get("answer") or ""
+    low = answer.casefold()
+    verdict = outcome["verdict"]
+    failures = []
+    if verdict == "error":
+        failures.append("the answer failed with an error")
+    for needle in expect.get("must_contain") or []:
+        if needle.casefold() not in low:
+            failures.append(f"missing {needle!r}")
+    for needle in expect.get("must_not_contain") or []:
+        if needle.casefold() in low:
+            failures.append(f"contains {needle!r}")
+    if expect.get("max_chars") is not None and len(answer) > expect["max_chars"]:
+        failures.append(f"{len(answer)} characters > max_chars {expect['max_chars']}")
+    gp = expect.get("guardrails_pass")
+    if gp is True and verdict != "answered":
+        failures.append(f"guardrails did not pass (verdict {verdict})")
+    if gp is False and verdict not in ("blocked_input", "blocked_output"):
+        failures.append(f"expected the guardrails to block, verdict {verdict}")
+    if expect.get("strategy") and outcome.get("strategy") != expect["strategy"]:
+        failures.append(f"strategy {outcome.get('strategy')} != {expect['strategy']}")
+    return failures
 
 
 def _check_label(label: str) -> None:
@@ -308,4 +394,4 @@ def _check_reason(reason: str | None, override: bool) -> str:
     return reason
 
 
-__all__ = ["ImportReport", "PromptsConfig", "Registry"]
+__all__ = ["ImportReport", "PromptsConfig", "Registry", "judge"]

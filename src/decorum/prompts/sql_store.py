@@ -16,7 +16,14 @@ from decorum.prompts.base import NAME_RE, PRODUCTION, Template
 from decorum.prompts.render import validate
 from decorum.prompts.yaml_format import load_template_file
 from decorum.store import Database
-from decorum.store.tables import TemplateEventRow, TemplateLabelRow, TemplateRow, TemplateVersionRow
+from decorum.store.tables import (
+    RegistryRevisionRow,
+    TemplateEventRow,
+    TemplateLabelRow,
+    TemplateRow,
+    TemplateTestRunRow,
+    TemplateVersionRow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +32,24 @@ SEEDS = Path(__file__).parent / "seeds"
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+REVISION = "templates"
+
+
+def bump_revision(s: Any, name: str = REVISION) -> None:
+    """Raise the registry's revision counter inside session ``s`` (the change's own transaction)."""
+    row = s.get(RegistryRevisionRow, name, with_for_update=True)
+    if row is None:
+        s.add(RegistryRevisionRow(name=name, value=1))
+    else:
+        row.value = row.value + 1
+
+
+def read_revision(db: Database, name: str = REVISION) -> int:
+    with db.session() as s:
+        value = s.execute(select(RegistryRevisionRow.value).where(RegistryRevisionRow.name == name)).scalar()
+    return int(value or 0)
 
 
 class SqlTemplateStore:
@@ -94,6 +119,7 @@ class SqlTemplateStore:
                                              checks=None if checks is None else json.dumps(checks)))
                     if event is not None:
                         s.add(TemplateEventRow(name=template.name, version=version, at=_now(), **event))
+                    bump_revision(s)
                 return self.get(template.name, version)
             except IntegrityError:
                 continue  # a concurrent writer took the number; take the next
@@ -118,7 +144,43 @@ class SqlTemplateStore:
             if event is not None:
                 s.add(TemplateEventRow(name=name, version=version, label=label, from_version=before, at=_now(),
                                        **event))
+            bump_revision(s)
             return before
+
+    def revision(self) -> int:
+        """The registry's change counter (raised by every saved version, moved label and archive)."""
+        return read_revision(self.db)
+
+    def archive(self, name: str, version: int, *, event: dict[str, Any]) -> None:
+        """Mark ``name@version`` archived (with its event, in one transaction); its content stays."""
+        self.get(name, version)
+        with self.db.session() as s:
+            row = s.execute(select(TemplateVersionRow).join(TemplateRow).where(
+                TemplateRow.name == name, TemplateVersionRow.version == version)).scalar_one()
+            row.archived_at = _now()
+            s.add(TemplateEventRow(name=name, version=version, at=_now(), **event))
+            bump_revision(s)
+
+    def add_test_run(self, name: str, version: int, sha256: str, *, actor: str, passed: bool,
+                     results: list[dict[str, Any]], event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Store one test run of ``name@version`` (its ``event`` in the same transaction)."""
+        at = _now()
+        with self.db.session() as s:
+            row = TemplateTestRunRow(name=name, version=version, sha256=sha256, actor=actor, passed=passed,
+                                     results=json.dumps(results), at=at)
+            s.add(row)
+            if event is not None:
+                s.add(TemplateEventRow(name=name, version=version, at=at, **event))
+            s.flush()
+            return _test_run(row)
+
+    def test_runs(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
+        """Test runs of ``name`` (of one version when given), oldest first."""
+        with self.db.session() as s:
+            q = select(TemplateTestRunRow).where(TemplateTestRunRow.name == name)
+            if version is not None:
+                q = q.where(TemplateTestRunRow.version == version)
+            return [_test_run(r) for r in s.execute(q.order_by(TemplateTestRunRow.id)).scalars()]
 
     def latest(self, name: str) -> Template:
         """The newest version of ``name`` (whatever its labels)."""
@@ -142,8 +204,10 @@ class SqlTemplateStore:
         for name in self.names():
             latest = self.latest(name)
             labels = self.labels(name)
+            archived = [v["version"] for v in self.version_info(name) if v["archived_at"]]
             rows.append({"name": name, "production": labels.get(PRODUCTION), "latest": latest.version,
-                         "labels": labels, "versions": self.versions(name), "description": latest.description})
+                         "labels": labels, "versions": self.versions(name), "archived": archived,
+                         "description": latest.description})
         return rows
 
     def version_info(self, name: str) -> list[dict[str, Any]]:
@@ -152,7 +216,8 @@ class SqlTemplateStore:
             rows = s.execute(select(TemplateVersionRow).join(TemplateRow).where(TemplateRow.name == name)
                              .order_by(TemplateVersionRow.version)).scalars().all()
             return [{"version": r.version, "author": r.author, "created_at": r.created_at, "message": r.comment,
-                     "sha256": r.sha256, "checks": None if r.checks is None else json.loads(r.checks)} for r in rows]
+                     "sha256": r.sha256, "checks": None if r.checks is None else json.loads(r.checks),
+                     "archived_at": r.archived_at} for r in rows]
 
     def events(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
         """``name``'s changes, oldest first (only the moves of ``label`` when given)."""
@@ -186,6 +251,11 @@ def _from_row(tpl: TemplateRow, row: TemplateVersionRow) -> Template:
     if "description" in body:  # saved with the registry's fields
         return Template(name=tpl.name, version=row.version, **body)
     return Template(name=tpl.name, version=row.version, description=tpl.description, legacy=True, **body)
+
+
+def _test_run(row: TemplateTestRunRow) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "version": row.version, "sha256": row.sha256, "actor": row.actor,
+            "passed": row.passed, "results": json.loads(row.results), "at": row.at}
 
 
 def _event(row: TemplateEventRow) -> dict[str, Any]:

@@ -45,6 +45,34 @@ class TemplateVersionRow(Base):
     created_at: Mapped[str] = mapped_column(String(32), nullable=False)
     # JSON: the template checks run when the version was saved ({"passed": bool, "results": [...]}); NULL before 0005
     checks: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # set when archived (hidden from listings, never published again); the content itself never changes
+    archived_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class TemplateTestRunRow(Base):
+    """One ``prompts test`` run of a version: each case's answer summary and expectations (``results`` JSON)."""
+
+    __tablename__ = "template_test_run"
+    __table_args__ = (Index("ix_template_test_run_name_version", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    passed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    results: Mapped[str] = mapped_column(Text, nullable=False)
+    at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class RegistryRevisionRow(Base):
+    """A counter per registry (``templates``) raised in the same transaction as every change: a process that
+    caches the registry compares it to know whether anything changed since it last read."""
+
+    __tablename__ = "registry_revision"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class TemplateEventRow(Base):
