@@ -96,7 +96,7 @@ class Runtime:
 
     @cached_property
     def templates(self) -> SqlTemplateStore:
-        return SqlTemplateStore(self.db)
+        return SqlTemplateStore(self.db, cache_check_s=self.config.prompts.cache_check_s)
 
     @cached_property
     def models(self) -> ModelRegistry:

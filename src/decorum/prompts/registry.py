@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from decorum.access import Principal
 from decorum.errors import Forbidden, TemplateInvalid, UsageError
@@ -63,6 +63,9 @@ class PromptsConfig(BaseModel):
 
     # When on, ``publish`` refuses a publisher who authored the version.
     four_eyes: bool = False
+    # How often a process looks whether another one changed the registry (seconds; 0: no cache). A publish
+    # elsewhere is served here within about this long (see ``SqlTemplateStore``; ``bench/template_propagation.py``).
+    cache_check_s: float = Field(default=1.0, ge=0.0, le=60.0)
 
 
 @dataclass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,16 +55,72 @@ def read_revision(db: Database, name: str = REVISION) -> int:
 
 
 class SqlTemplateStore:
-    """``TemplateStore`` over SQLAlchemy."""
+    """``TemplateStore`` over SQLAlchemy, with a read cache that other processes' changes invalidate.
 
-    def __init__(self, db: Database) -> None:
+    ``get`` caches what it returns. An exact version never changes, so it stays cached; what a label points
+    at may move in any process sharing the database, so label lookups are dropped whenever the registry's
+    revision counter (raised in the transaction of every change, ``registry_revision``) differs from the
+    one last read. The counter is read at most every ``cache_check_s`` seconds (one indexed row), so a
+    publish elsewhere is served here within ``cache_check_s`` plus one request; this process's own changes
+    clear the cache at once. ``cache_check_s=0`` reads the database every time.
+    """
+
+    def __init__(self, db: Database, *, cache_check_s: float = 1.0) -> None:
         self.db = db
+        self.cache_check_s = cache_check_s
+        self._lock = threading.Lock()
+        self._versions: dict[tuple[str, int], Template] = {}
+        self._labels: dict[tuple[str, str], int] = {}
+        self._revision: int | None = None
+        self._checked_at = float("-inf")
+        self._epoch = 0  # raised whenever the label cache is emptied
+
+    def _fresh_labels(self) -> dict[tuple[str, str], int]:
+        """The label cache, emptied first when another process changed the registry since the last look."""
+        now = time.monotonic()
+        if now - self._checked_at >= self.cache_check_s:
+            revision = self.revision()
+            with self._lock:
+                self._checked_at = now
+                if revision != self._revision:
+                    self._labels.clear()
+                    self._epoch += 1
+                    self._revision = revision
+        return self._labels
+
+    def invalidate(self) -> None:
+        """Forget cached labels (after a change made through this store)."""
+        with self._lock:
+            self._labels.clear()
+            self._epoch += 1
+            self._revision = None
+            self._checked_at = float("-inf")
 
     def names(self) -> list[str]:
         with self.db.session() as s:
             return list(s.execute(select(TemplateRow.name).order_by(TemplateRow.name)).scalars())
 
     def get(self, name: str, version: int | None = None, *, label: str = PRODUCTION) -> Template:
+        if self.cache_check_s <= 0:
+            return self._read(name, version, label)
+        if version is None:
+            version = self._fresh_labels().get((name, label))
+            if version is None:
+                epoch = self._epoch
+                tpl = self._read(name, None, label)
+                with self._lock:
+                    if epoch == self._epoch:  # not emptied meanwhile: what was read may predate a change
+                        self._labels[(name, label)] = tpl.version
+                    self._versions[(name, tpl.version)] = tpl
+                return tpl
+        cached = self._versions.get((name, version))
+        if cached is None:
+            cached = self._read(name, version, label)
+            with self._lock:
+                self._versions[(name, version)] = cached
+        return cached
+
+    def _read(self, name: str, version: int | None, label: str) -> Template:
         with self.db.session() as s:
             tpl = s.execute(select(TemplateRow).where(TemplateRow.name == name)).scalar_one_or_none()
             if tpl is None:
@@ -120,6 +178,7 @@ class SqlTemplateStore:
                     if event is not None:
                         s.add(TemplateEventRow(name=template.name, version=version, at=_now(), **event))
                     bump_revision(s)
+                self.invalidate()
                 return self.get(template.name, version)
             except IntegrityError:
                 continue  # a concurrent writer took the number; take the next
@@ -145,7 +204,8 @@ class SqlTemplateStore:
                 s.add(TemplateEventRow(name=name, version=version, label=label, from_version=before, at=_now(),
                                        **event))
             bump_revision(s)
-            return before
+        self.invalidate()
+        return before
 
     def revision(self) -> int:
         """The registry's change counter (raised by every saved version, moved label and archive)."""
@@ -160,6 +220,7 @@ class SqlTemplateStore:
             row.archived_at = _now()
             s.add(TemplateEventRow(name=name, version=version, at=_now(), **event))
             bump_revision(s)
+        self.invalidate()
 
     def add_test_run(self, name: str, version: int, sha256: str, *, actor: str, passed: bool,
                      results: list[dict[str, Any]], event: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(32), primary_key=True),
         sa.Column("value", sa.BigInteger, nullable=False),
     )
+    op.execute("INSERT INTO registry_revision (name, value) VALUES ('templates', 0)")
 
 
 def downgrade() -> None:
