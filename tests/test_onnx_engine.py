@@ -105,6 +105,15 @@ def test_greedy_answers_are_deterministic_capped_and_streamed(onnx_smollm) -> No
     assert (info.engine, info.precision, info.backend) == ("onnx", "int8", "local")
 
 
+def test_a_template_temperature_samples_and_a_mixed_batch_keeps_the_greedy_answers(onnx_smollm) -> None:
+    greedy = onnx_smollm.generate([GenerationRequest(messages=VPN, max_new_tokens=12)])[0].text
+    mixed = onnx_smollm.generate([GenerationRequest(messages=VPN, max_new_tokens=12, temperature=1.5)
+                                  for _ in range(4)] + [GenerationRequest(messages=VPN, max_new_tokens=12)])
+    assert mixed[-1].text == greedy  # batched apart from the sampled ones: still greedy
+    sampled = {g.text for g in mixed[:4]}
+    assert len(sampled) > 1 and all(g.completion_tokens > 0 for g in mixed[:4])  # four identical draws: not sampled
+
+
 def test_prompts_are_tokenised_like_the_reference(onnx_smollm, smollm) -> None:
     history = [*VPN, {"role": "assistant", "content": "Open the portal."}, {"role": "user", "content": "And then?"}]
     for messages in (VPN, SHORT, history):

@@ -416,6 +416,19 @@ def test_a_published_template_serves_with_its_max_tokens(db_url, capsys, tmp_pat
     assert "Answer in 2 sentences" in gen.requests[-1].messages[0]["content"]
 
 
+def test_an_answer_runs_with_its_template_temperature_and_the_note_says_so(rt, capsys, tmp_path) -> None:
+    f = write(tmp_path / "faq.yaml", {**FAQ, "test_cases": []})
+    assert run(capsys, "prompts", "create", "faq", "--file", str(f))[0] == 0
+    assert run(capsys, "prompts", "publish", "faq@1")[0] == 0
+    code, out, err = run(capsys, "ask", "--json", "--template", "faq", "Where is the printer?")
+    assert code == 0, err
+    gen = json.loads(out)["generation"]
+    assert (gen["temperature"], gen["max_new_tokens"]) == (0.2, 120)
+    assert (rt.generator.requests[-1].temperature, rt.generator.requests[-1].max_new_tokens) == (0.2, 120)
+    code, out, _ = run(capsys, "ask", "--json", "--template", "helpdesk", "Where is the printer?")
+    assert json.loads(out)["generation"]["temperature"] == 0.0 and rt.generator.requests[-1].temperature is None
+
+
 def test_edit_without_a_file_opens_the_editor(rt, capsys, tmp_path, monkeypatch) -> None:
     import sys
 

@@ -47,6 +47,9 @@ class GenerationRequest:
     messages: list[dict[str, str]]
     max_new_tokens: int | None = None
     adapter: AdapterRef | None = None
+    # None or 0: greedy (the same answer every time); above 0: sampled at that temperature (a template's
+    # ``generation.temperature``). Local engines batch only requests of one adapter and one temperature.
+    temperature: float | None = None
     on_text: TextSink | None = field(default=None, compare=False, repr=False)
 
     def emit(self, piece: str) -> bool:
@@ -94,12 +97,14 @@ class ModelInfo:
 
 def generate_by_adapter(requests: Sequence[GenerationRequest],
                         run: Callable[[list[GenerationRequest]], list[Generation]]) -> list[Generation]:
-    """Run ``requests`` as one batch per adapter (the base model is one too); results in request order.
+    """Run ``requests`` as one batch per adapter and temperature (the base model is an adapter too); results in
+    request order.
 
-    For local engines, where one batch runs on one set of weights.
+    For local engines, where one batch runs on one set of weights with one set of search options.
     """
-    def key(req: GenerationRequest) -> tuple[str, int]:
-        return (req.adapter.name, req.adapter.version) if req.adapter else ("", 0)
+    def key(req: GenerationRequest) -> tuple[str, int, float]:
+        adapter = (req.adapter.name, req.adapter.version) if req.adapter else ("", 0)
+        return (*adapter, req.temperature or 0.0)
 
     results: dict[int, Generation] = {}
     indexed = sorted(enumerate(requests), key=lambda p: key(p[1]))

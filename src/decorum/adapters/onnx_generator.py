@@ -167,7 +167,10 @@ class OnnxGenerator:
         deadline = time.monotonic() + self.timeout_s
         try:
             params = og.GeneratorParams(engine.model)
-            params.set_search_options(do_sample=False, max_length=min(engine.context_length, width + max(caps)),
+            temperature = requests[0].temperature or 0.0  # one per batch (generate_by_adapter groups by it)
+            sampling = {"do_sample": True, "temperature": temperature, "top_k": 50, "top_p": 0.95} \
+                if temperature > 0 else {"do_sample": False}
+            params.set_search_options(**sampling, max_length=min(engine.context_length, width + max(caps)),
                                       batch_size=n)
             generator = og.Generator(engine.model, params)
             if n == 1:

@@ -56,7 +56,7 @@ class OpenAICompatGenerator:
             "model": req.adapter.name if req.adapter else self.model,
             "messages": req.messages,
             "max_tokens": req.max_new_tokens or self.max_new_tokens,
-            "temperature": 0,
+            "temperature": req.temperature or 0,
             "seed": 0,
         }
         try:

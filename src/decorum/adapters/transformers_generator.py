@@ -148,8 +148,11 @@ class TransformersGenerator:
         scope = model.disable_adapter() if adapter is None and self._adapters else nullcontext()
         try:
             with torch.inference_mode(), scope:
+                temperature = requests[0].temperature or 0.0  # one per batch (generate_by_adapter groups by it)
+                sampling: dict[str, Any] = {"do_sample": True, "temperature": temperature, "top_k": 50, "top_p": 0.95} \
+                    if temperature > 0 else {"do_sample": self.do_sample}
                 out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max(caps),
-                                     do_sample=self.do_sample, pad_token_id=pad, streamer=streamer,
+                                     **sampling, pad_token_id=pad, streamer=streamer,
                                      stopping_criteria=StoppingCriteriaList([_Stop()]))
         except Exception as exc:
             raise GenerationError(f"local generation failed: {exc.__class__.__name__}: {exc}") from exc

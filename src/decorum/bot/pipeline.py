@@ -322,8 +322,9 @@ class Pipeline:
         t = time.perf_counter()
         try:
             max_new = req.max_new_tokens or template.generation.get("max_tokens")  # the caller's, else the template's
+            temperature = template.generation.get("temperature")
             gen = await self._generate.submit(GenerationRequest(messages=msgs, max_new_tokens=max_new,
-                                                                adapter=decision.adapter,
+                                                                adapter=decision.adapter, temperature=temperature,
                                                                 on_text=guard.sink() if guard else None),
                                           deadline=attempts.deadline)
         except BaseException:
@@ -337,7 +338,8 @@ class Pipeline:
             model["artifact_revision"] = gen.artifact_revision
         note["tokens"] = {"prompt": note["tokens"]["prompt"] + gen.prompt_tokens,
                           "completion": note["tokens"]["completion"] + gen.completion_tokens}
-        note["generation"] = {"finish_reason": gen.finish_reason, "input_truncated": gen.input_truncated}
+        note["generation"] = {"finish_reason": gen.finish_reason, "input_truncated": gen.input_truncated,
+                              "max_new_tokens": max_new, "temperature": temperature or 0.0}
         t = time.perf_counter()
         results = await self._checks.submit((gen.text, "output"), deadline=attempts.deadline) if gen.text else []
         if not gen.text:
