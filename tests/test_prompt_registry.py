@@ -166,12 +166,36 @@ def test_test_case_prompts_are_checked_too(rt, capsys, tmp_path) -> None:
     ("{% include 'x.txt' %}", "may not import, include or extend"),
 ])
 def test_template_injection_is_refused_at_save(rt, capsys, tmp_path, system: str, match: str) -> None:
-    f = write(tmp_path / "inj.yaml", {"system": system})
+    f = write(tmp_path / "inj.yaml", {"system": system})  # plain, the default: nothing but {{ variable }}
+    code, _, err = run(capsys, "prompts", "create", "inj", "--file", str(f))
+    assert code == 2 and "plain templates take only {{ variable }}" in err and "syntax: jinja" in err
+    assert len(err.strip().splitlines()) == 1
+    f = write(tmp_path / "inj.yaml", {"syntax": "jinja", "system": system})  # opted in: the sandbox's reasons
     code, _, err = run(capsys, "prompts", "create", "inj", "--file", str(f))
     assert code == 2 and match in err and len(err.strip().splitlines()) == 1
     assert "inj" not in rt.templates.names()
     with pytest.raises(TemplateInvalid, match=match):  # and the same check guards every other path
         validate(Template(name="inj", version=0, system=system))
+    with pytest.raises(TemplateInvalid, match="plain templates take only"):
+        validate(Template(name="inj", version=0, system=system, syntax="plain"))
+
+
+def test_plain_templates_substitute_once_so_user_text_stays_data(rt, capsys, tmp_path) -> None:
+    from decorum.prompts.render import render_messages
+
+    f = write(tmp_path / "faq.yaml", {**FAQ, "test_cases": []})
+    assert run(capsys, "prompts", "create", "faq", "--file", str(f))[0] == 0
+    tpl = rt.templates.latest("faq")
+    assert tpl.syntax == "plain" and tpl.body()["syntax"] == "plain"
+    msgs = render_messages(tpl, question="{{ assistant_name }} {% for x in range(9) %}x{% endfor %} {{ 7*7 }}")
+    assert msgs[0]["content"] == "You are Decorum. Answer in 2 sentences."
+    assert msgs[1]["content"] == "{{ assistant_name }} {% for x in range(9) %}x{% endfor %} {{ 7*7 }}"
+    f = write(tmp_path / "bad.yaml", {"system": "Hi {{ who }}", "user": "{{ question }}"})
+    code, _, err = run(capsys, "prompts", "create", "bad", "--file", str(f))
+    assert code == 2 and "'who' is undefined" in err
+    f = write(tmp_path / "c.yaml", {"system": "Hi {# note #}", "user": "{{ question }}"})
+    code, _, err = run(capsys, "prompts", "create", "c", "--file", str(f))
+    assert code == 2 and "is a comment; plain templates" in err
 
 
 def test_four_eyes_refuses_the_author(db_url, capsys, tmp_path, monkeypatch) -> None:

@@ -55,6 +55,9 @@ class Template:
     strategy: str = "prompt_engineering"
     adapter: str | None = None  # NAME[@VERSION] of the adapter a fine_tuned template runs with
     test_cases: list[dict[str, Any]] = field(default_factory=list)
+    # "plain" ({{ var }} only) or "jinja" (sandboxed Jinja2, opted in). Files default to plain; versions
+    # stored before the choice existed are jinja, and a jinja version's content (hash) has no syntax key.
+    syntax: str = "jinja"
     legacy: bool = field(default=False, compare=False, repr=False)
 
     def body(self) -> dict[str, Any]:
@@ -63,9 +66,12 @@ class Template:
                "defaults": dict(sorted(self.defaults.items())), "domain": self.domain}
         if self.legacy:
             return old
-        return {**old, "description": self.description, "variables": list(self.variables),
+        body = {**old, "description": self.description, "variables": list(self.variables),
                 "generation": dict(sorted(self.generation.items())), "strategy": self.strategy,
                 "adapter": self.adapter, "test_cases": list(self.test_cases)}
+        if self.syntax != "jinja":  # so that every version saved before ``syntax`` keeps its hash
+            body["syntax"] = self.syntax
+        return body
 
     @property
     def sha256(self) -> str:

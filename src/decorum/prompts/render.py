@@ -1,4 +1,9 @@
-"""Sandboxed rendering, bounded in time and size. The asker's text is a variable, never template code.
+"""Rendering, bounded in time and size. The asker's text is a variable, never template code.
+
+Two syntaxes (a template's ``syntax``). ``plain``, the default for new templates: logic-less ``{{ name }}``
+substitution and nothing else (no tags, filters, expressions or comments; anything else is refused at save
+time), done in one pass, so a value that itself contains ``{{ ... }}`` stays text. ``jinja``, by opting in:
+Jinja2 in a sandbox, bounded as below. Versions saved before the choice existed are ``jinja``.
 
 Jinja2's ``SandboxedEnvironment`` refuses attribute tricks (``''.__class__``) and ``StrictUndefined``
 turns a misspelt variable into an error instead of an empty string. The sandbox alone bounds neither time
@@ -29,7 +34,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, wraps
 from typing import Any
 
@@ -375,6 +380,41 @@ def _env() -> Any:
     return BoundedSandbox()
 
 
+_PLAIN_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_PLAIN_OTHER = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+SYNTAXES = ("plain", "jinja")
+
+
+def check_plain(field_name: str, source: str) -> None:
+    """Refuse anything in a plain template but ``{{ variable }}``, naming the line and what was found."""
+    rest = _PLAIN_VAR.sub("", source)
+    found = _PLAIN_OTHER.search(rest)
+    if found is None:
+        return
+    line = rest.count("\n", 0, found.start()) + 1
+    snippet = rest[found.start():found.start() + 24].splitlines()[0]
+    hint = "an expression, filter or tag" if found.group() in ("{{", "}}", "{%", "%}") else "a comment"
+    raise TemplateInvalid(f"{field_name}: line {line}: {snippet!r} is {hint}; plain templates take only "
+                          f"{{{{ variable }}}}. Set `syntax: jinja` to opt in to sandboxed Jinja2 "
+                          f"(if/for), or remove it")
+
+
+def _render_plain(source: str, variables: Mapping[str, Any], limits: RenderLimits) -> str:
+    missing = [m.group(1) for m in _PLAIN_VAR.finditer(source) if m.group(1) not in variables]
+    if missing:
+        raise TemplateRenderError(f"template uses an undefined variable: {missing[0]!r} is undefined")
+    out = _PLAIN_VAR.sub(lambda m: _plain_value(variables[m.group(1)]), source)  # one pass: values stay text
+    if len(out) > limits.max_output_chars:
+        raise TemplateRenderError(f"template output is longer than {limits.max_output_chars:,} characters")
+    return out.strip()
+
+
+def _plain_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
 @lru_cache(maxsize=256)
 def _compile(source: str) -> Any:
     from jinja2 import TemplateSyntaxError
@@ -385,8 +425,12 @@ def _compile(source: str) -> Any:
         raise TemplateInvalid(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
 
 
-def render_text(source: str, variables: Mapping[str, Any], limits: RenderLimits = DEFAULT_RENDER_LIMITS) -> str:
-    """Render one template string with ``variables`` in the sandbox, within ``limits``."""
+def render_text(source: str, variables: Mapping[str, Any], limits: RenderLimits = DEFAULT_RENDER_LIMITS,
+                syntax: str = "jinja") -> str:
+    """Render one template string with ``variables`` (plain substitution, or Jinja2 in the sandbox) within
+    ``limits``."""
+    if syntax == "plain":
+        return _render_plain(source, variables, limits)
     from jinja2 import UndefinedError
     from jinja2.exceptions import SecurityError
 
@@ -424,17 +468,19 @@ def render_messages(template: Template, *, question: str, history: list[dict[str
     optional = {v["name"]: _ZERO[v.get("type", "string")] for v in template.variables if not v.get("required")}
     values = {**optional, **template.defaults, **(variables or {}), "question": question}
     system_src = template.safer_system if safer and template.safer_system else template.system
-    messages = [{"role": "system", "content": render_text(system_src, values, limits)}]
+    messages = [{"role": "system", "content": render_text(system_src, values, limits, template.syntax)}]
     messages.extend({"role": m["role"], "content": m["content"]} for m in (history or []))
-    messages.append({"role": "user", "content": render_text(template.user, values, limits)})
+    messages.append({"role": "user", "content": render_text(template.user, values, limits, template.syntax)})
     return messages
 
 
 def template_variables(template: Template) -> set[str]:
     """The variables a template's system and user messages use."""
+    sources = (template.system, template.user, template.safer_system)
+    if template.syntax == "plain":
+        return {m.group(1) for src in sources for m in _PLAIN_VAR.finditer(src)}
     from jinja2 import meta
 
-    sources = (template.system, template.user, template.safer_system)
     return set().union(*(meta.find_undeclared_variables(_env().parse(src)) for src in sources))
 
 
@@ -503,12 +549,15 @@ def validate(template: Template, limits: RenderLimits = DEFAULT_RENDER_LIMITS) -
         source = getattr(template, field_name)
         if len(source) > MAX_TEMPLATE_CHARS:
             raise TemplateInvalid(f"{field_name} is {len(source)} characters; the limit is {MAX_TEMPLATE_CHARS}")
-    from jinja2 import meta
-
+    if template.syntax not in SYNTAXES:
+        raise TemplateInvalid(f"syntax: {template.syntax!r} is not one of {', '.join(SYNTAXES)}")
     for field_name in ("system", "user", "safer_system"):
-        check_source(field_name, getattr(template, field_name))
+        if template.syntax == "plain":
+            check_plain(field_name, getattr(template, field_name))
+        else:
+            check_source(field_name, getattr(template, field_name))
     check_variables(template)
-    if "question" not in meta.find_undeclared_variables(_env().parse(template.user)):
+    if "question" not in template_variables(replace(template, system="", safer_system="")):
         raise TemplateInvalid("the user message must use the {{ question }} variable")
     try:
         render_messages(template, question="test question", limits=limits)

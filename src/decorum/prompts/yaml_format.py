@@ -1,6 +1,7 @@
 """The template file format: what ``prompts create|edit|import`` read and ``prompts export|diff`` write.
 
-A file holds one template. Content fields (hashed into the version): ``description``, ``system``, ``user``,
+A file holds one template. Content fields (hashed into the version): ``description``, ``syntax``
+(``plain``, the default: only ``{{ variable }}``; ``jinja``: sandboxed Jinja2, opted in), ``system``, ``user``,
 ``safer_system``, ``variables`` (``[{name, type: string|int|bool, required, max_length}]``), ``defaults``,
 ``generation`` (``{max_tokens, temperature}``), ``strategy`` (``prompt_engineering`` or ``fine_tuned``
 with ``domain`` and optionally ``adapter``), ``test_cases`` (``[{question, expect: {must_contain,
@@ -27,7 +28,7 @@ from decorum.errors import TemplateInvalid
 from decorum.prompts.base import Template
 
 MAX_FILE_BYTES = 256 * 1024
-CONTENT_FIELDS = ("description", "system", "user", "safer_system", "variables", "defaults", "generation",
+CONTENT_FIELDS = ("description", "syntax", "system", "user", "safer_system", "variables", "defaults", "generation",
                   "strategy", "domain", "adapter", "test_cases")
 META_FIELDS = ("version", "sha256", "author", "created_at", "message", "labels")
 
@@ -69,6 +70,7 @@ class LabelRef(_Strict):
 class TemplateFile(_Strict):
     name: str | None = None
     description: str = Field(default="", max_length=500)
+    syntax: Literal["plain", "jinja"] = "plain"  # jinja: opt in to sandboxed Jinja2 (if/for)
     system: str
     user: str = "{{ question }}"
     safer_system: str = ""
@@ -138,7 +140,8 @@ def template_from_data(data: Any, source: str, *, name: str | None = None) -> tu
     if tpl_name is None:
         raise TemplateInvalid(f"{source}: name: missing")
     tpl = Template(
-        name=tpl_name, version=0, system=spec.system, user=spec.user, safer_system=spec.safer_system,
+        name=tpl_name, version=0, syntax=spec.syntax, system=spec.system, user=spec.user,
+        safer_system=spec.safer_system,
         description=spec.description, defaults=dict(spec.defaults), domain=spec.domain,
         variables=[v.model_dump() for v in spec.variables],
         generation=spec.generation.model_dump(exclude_none=True), strategy=spec.strategy, adapter=spec.adapter,
@@ -169,6 +172,8 @@ def template_document(tpl: Template, meta: dict[str, Any] | None = None) -> dict
     doc: dict[str, Any] = {"name": tpl.name}
     for key in CONTENT_FIELDS:
         value = tpl.description if key == "description" else tpl.body().get(key, getattr(tpl, key))
+        if key == "syntax":
+            value = tpl.syntax
         doc[key] = value
     return {**doc, **(meta or {})}
 
