@@ -161,6 +161,34 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("dir")
     for sp in (pc, pe, pp, pb, pi, pt, pa):
         sp.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
+
+    po = sub.add_parser("policy", help="routing rules and guardrail thresholds as live, versioned admin data")
+    posub = po.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
+    pos = posub.add_parser("show", help="what applies now: the active version over the configuration file")
+    pos.add_argument("--json", action="store_true")
+    poh = posub.add_parser("history", help="versions (author, time, message, tests) and every publish and rollback")
+    poh.add_argument("--json", action="store_true")
+    pod = posub.add_parser("diff", help="a unified diff of two versions")
+    pod.add_argument("a", type=int, metavar="A")
+    pod.add_argument("b", type=int, metavar="B")
+    poe = posub.add_parser("edit", help="a new version from a YAML file {policy: ..., routing: ...} (or $EDITOR)")
+    poe.add_argument("--file", metavar="FILE.yaml", help="default: the active version opened in $VISUAL or $EDITOR")
+    poe.add_argument("--message", required=True, help="what changed and why (recorded)")
+    pose = posub.add_parser("set", help="a new version: the active one with KEY=VALUE changes "
+                                        "(policy.checks.toxicity.threshold=0.3, routing.semantic=false)")
+    pose.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    pose.add_argument("--message", required=True, help="what changed and why (recorded)")
+    pot = posub.add_parser("test", help="the test gate: every production template's test cases under a version")
+    pot.add_argument("version", type=int, nargs="?", help="default: the latest version")
+    pot.add_argument("--json", action="store_true")
+    pop = posub.add_parser("publish", help="make a version active in every process (within prompts.cache_check_s)")
+    pop.add_argument("version", type=int)
+    pop.add_argument("--reason", default="", help="why (recorded; required with --override)")
+    pop.add_argument("--override", action="store_true", help="publish although the test gate failed (admin)")
+    por = posub.add_parser("rollback", help="return to the version active before the latest publish")
+    por.add_argument("--reason", default="", help="why (recorded)")
+    for sp in (poe, pose, pot, pop, por):
+        sp.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
     return p
 
 
@@ -235,6 +263,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return int(args._run(args))
     if args.command == "prompts":
         return _prompts(args)
+    if args.command == "policy":
+        return _policy(args)
     if args.command in ("finetune", "compare"):
         if getattr(args, "_missing", None):
             from decorum.errors import DecorumError
@@ -660,31 +690,128 @@ def _prompts(args: argparse.Namespace) -> int:
     raise AssertionError(cmd)
 
 
-def _edit_in_editor(latest: Any) -> Any:
-    """The template ``latest`` opened as a file in ``$VISUAL``/``$EDITOR``; what the editor saved, parsed."""
+def _policy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from decorum.access import local_admin
+    from decorum.bot.live_config import set_value
+    from decorum.errors import UsageError
+    from decorum.prompts.yaml_format import dump_yaml, read_yaml_file
+    from decorum.settings import local_actor
+
+    rt = _runtime()
+    live = rt.live_config("cli")
+    cmd = args.policy_command
+    if cmd == "show":
+        eff = live.effective()
+        if args.json:
+            print(json.dumps(eff))
+        else:
+            print(f"live configuration: {'v' + str(eff['version']) if eff['version'] else 'none (the file alone)'}; "
+                  f"policy {eff['policy_ref']}")
+            print(dump_yaml({"policy": eff["policy"], "routing": eff["routing"]}), end="")
+        return EXIT_OK
+    if cmd == "history":
+        hist = live.history()
+        if args.json:
+            print(json.dumps(hist))
+            return EXIT_OK
+        for v in hist["versions"]:
+            tests = v["tests"][-1]["summary"] + (" ok" if v["tests"][-1]["passed"] else " FAILED") if v["tests"] \
+                else "untested"
+            active = " [active]" if v["version"] == hist["active"] else ""
+            print(f"v{v['version']:<3} {v['created_at']}  {v['author']:<20} {tests:<26} sha256 {v['sha256'][:12]}"
+                  f"{active}  {v['message']}")
+        for e in hist["events"]:
+            if e["action"] in ("publish", "rollback"):
+                frm = f"v{e['from_version']}" if e["from_version"] else "file"
+                to = f"v{e['version']}" if e["version"] else "file"
+                why = f": {e['reason']}" if e["reason"] else ""
+                print(f"{e['at']}  {e['action']:<8} {frm} -> {to} by {e['actor']}"
+                      f"{' (override)' if e['override'] else ''}{why}")
+        return EXIT_OK
+    if cmd == "diff":
+        text = live.diff(args.a, args.b)
+        print(text if text else f"live@{args.a} and live@{args.b} have the same content", end="" if text else "\n")
+        return EXIT_OK
+
+    by = local_admin(local_actor(getattr(args, "actor", None)))
+    if cmd in ("edit", "set"):
+        active = live.active()
+        base = active["overlay"] if active else {}
+        if cmd == "set":
+            overlay = base
+            for item in args.assignments:
+                key, sep, value = item.partition("=")
+                if not sep:
+                    raise UsageError(f"{item!r}: expected KEY=VALUE")
+                overlay = set_value(overlay, key.strip(), value)
+        elif args.file:
+            overlay = read_yaml_file(Path(args.file))
+        else:
+            overlay = _yaml_in_editor("live-config", dump_yaml(base or {"policy": {}, "routing": {}}))
+        v = live.save(overlay, by=by, message=args.message)
+        print(f"saved live@{v['version']} (sha256 {v['sha256'][:12]}); not active: "
+              f"decorum policy publish {v['version']}")
+        return EXIT_OK
+    if cmd == "test":
+        version = args.version or (live.versions() or [{"version": None}])[-1]["version"]
+        if version is None:
+            raise UsageError("no live configuration version yet: decorum policy set KEY=VALUE --message TEXT")
+        run = live.run_tests(version, by=by)
+        if args.json:
+            print(json.dumps(run))
+        else:
+            for r in run["results"]:
+                state = "pass" if r["passed"] else "FAIL: " + "; ".join(r["failures"])
+                print(f"{r['template']} case {r['case']} [{r['verdict']}, {r['strategy']}] {state}")
+            print(f"live@{version}: {run['summary']}")
+        return EXIT_OK if run["passed"] else EXIT_FAIL
+    if cmd == "publish":
+        live.publish(args.version, by=by, reason=args.reason, override=args.override)
+        print(f"live@{args.version} active" + (" (test gate overridden)" if args.override else ""))
+        return EXIT_OK
+    if cmd == "rollback":
+        now = live.rollback(by=by, reason=args.reason)
+        print(f"live@{now['version']} active (rolled back)" if now else "the configuration file alone (rolled back)")
+        return EXIT_OK
+    raise AssertionError(cmd)
+
+
+def _yaml_in_editor(name: str, text: str) -> Any:
+    """``text`` opened in ``$VISUAL``/``$EDITOR``; what the editor saved, parsed as YAML."""
     import os
     import shlex
     import subprocess
     import tempfile
-    from dataclasses import replace
     from pathlib import Path
 
     from decorum.errors import UsageError
-    from decorum.prompts.yaml_format import dump_template, load_template_file
+    from decorum.prompts.yaml_format import read_yaml_file
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
         raise UsageError("edit needs --file FILE.yaml, or $EDITOR (or $VISUAL) set to an editor")
     with tempfile.TemporaryDirectory(prefix="decorum-edit-") as tmp:
-        path = Path(tmp) / f"{latest.name}.yaml"
-        path.write_text(dump_template(replace(latest, legacy=False)), encoding="utf-8")
+        path = Path(tmp) / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
         try:
             done = subprocess.run([*shlex.split(editor), str(path)], check=False)
         except OSError as exc:
             raise UsageError(f"could not start the editor {editor!r}: {exc.strerror}") from exc
         if done.returncode != 0:
             raise UsageError(f"the editor exited with status {done.returncode}; nothing saved")
-        tpl, _ = load_template_file(path, name=latest.name)
+        return read_yaml_file(path)
+
+
+def _edit_in_editor(latest: Any) -> Any:
+    """The template ``latest`` opened as a file in ``$VISUAL``/``$EDITOR``; what the editor saved, parsed."""
+    from dataclasses import replace
+
+    from decorum.prompts.yaml_format import dump_template, template_from_data
+
+    data = _yaml_in_editor(latest.name, dump_template(replace(latest, legacy=False)))
+    tpl, _ = template_from_data(data, f"{latest.name}.yaml", name=latest.name)
     return tpl
 
 

@@ -32,7 +32,8 @@ def summary(note: dict[str, object]) -> str:
     """
     change = note.get("change")
     if isinstance(change, dict):
-        what = f"{change.get('kind')} {change.get('template')}@{change.get('version')}"
+        what = f"{change.get('kind')} " + (f"{change.get('template')}@{change.get('version')}" if "template" in change
+                                           else f"live@{change.get('live_config') or 'file'}")
         if change.get("label"):
             what += f" {change['label']}"
         what += f" by {change.get('actor')}" + (" (override)" if change.get("override") else "")

@@ -45,6 +45,7 @@ from decorum.errors import Busy, DecorumError, RateLimited, UsageError
 from decorum.guardrails.audit import AuditLog, Pseudonymiser
 from decorum.guardrails.base import CheckResult, Stage
 from decorum.guardrails.checks import Guardrails
+from decorum.guardrails.policy import Policy
 from decorum.prompts.base import Template, TemplateRef, TemplateStore
 from decorum.prompts.render import render_messages
 
@@ -100,7 +101,7 @@ class Pipeline:
         self.rate_limiter = RateLimiter(per_minute=self.limits.asks_per_user_per_minute, burst=self.limits.asks_burst)
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
-        self.policy = guardrails.policy
+        self.live: Any = None  # LiveConfig: looked at before each answer (routing and policy changed by admins)
         self.router = router
         self.templates = templates
         self.generator = generator
@@ -112,6 +113,15 @@ class Pipeline:
         self._generate: MicroBatcher[GenerationRequest, Generation] = MicroBatcher(
             lambda reqs: generator.generate(reqs), max_batch=max_batch, max_wait_s=0.01, name="generate",
             max_pending=self.limits.max_pending, retry_after_s=15.0)
+
+    @property
+    def policy(self) -> Policy:
+        return self.guardrails.policy
+
+    def close(self) -> None:
+        """Stop the batching threads (a pipeline built for one job, such as a test gate run)."""
+        self._checks.close()
+        self._generate.close()
 
     def _run_checks(self, items: list[tuple[str, Stage]]) -> list[list[CheckResult]]:
         out: list[list[CheckResult]] = [[] for _ in items]
@@ -146,6 +156,8 @@ class Pipeline:
         ``deadline`` (``time.monotonic()``) ends the whole request; default: ``limits.request_deadline_s`` from
         now (none for the CLI). Raises ``RateLimited``/``Busy`` before any work when over the limits.
         """
+        if self.live is not None and self.live.due():
+            await asyncio.to_thread(self.live.refresh)  # at most every cache_check_s: one indexed row
         self.validate(req)
         ref = new_id()
         if not rate_checked:
@@ -196,6 +208,9 @@ class Pipeline:
         note.update(route=None, template=None, model=None,
                     guardrails={"policy": self.policy.ref, "input": [], "output": [], "action": "allow"},
                     tokens={"prompt": 0, "completion": 0})
+        applied = self.live.applied if self.live is not None else None
+        if applied:  # the admins' live routing/policy version this answer ran under (None: the file alone)
+            note["guardrails"]["live_config"] = applied["version"]
         latency: dict[str, int] = {}
         attempts = _Attempts(stream=stream, started=t0, deadline=deadline)
         timeout = asyncio.timeout(None if deadline is None else max(0.0, deadline - time.monotonic()))

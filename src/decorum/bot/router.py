@@ -151,21 +151,25 @@ class Router:
 
     def __init__(self, config: RoutingConfig, models: ModelsConfig, registry: ModelRegistry | None = None,
                  templates: TemplateStore | None = None) -> None:
-        self.config = config
         self.models = models
         self.registry = registry
         self.templates = templates  # lets a template that names a domain run that domain's adapter
-        registered = {(m.name, m.domain) for m in registry.list()} if registry is not None else set()
+        self._indexes: dict[str, Any] = {}
+        self.set_config(config)
+
+    def set_config(self, config: RoutingConfig) -> None:
+        """Check ``config`` (adapters, rule domains, patterns) and route by it from now on (live changes)."""
+        registered = {(m.name, m.domain) for m in self.registry.list()} if self.registry is not None else set()
         for dom in config.domains.values():
             TemplateRef.parse(dom.template)
-            if dom.adapter not in models.adapters and dom.adapter not in {n for n, _ in registered}:
-                models.adapter(dom.adapter)  # an adapter neither configured nor registered fails at start-up
+            if dom.adapter not in self.models.adapters and dom.adapter not in {n for n, _ in registered}:
+                self.models.adapter(dom.adapter)  # an adapter neither configured nor registered fails at start-up
         known_domains = set(config.domains) | {d for _, d in registered}
         for rule in config.rules:
             if rule.domain and rule.domain not in known_domains:
                 raise UsageError(f"rule {rule.name!r} names unknown domain {rule.domain!r}")
-        self._patterns = {r.name: re.compile(r.match.pattern) for r in config.rules if r.match.pattern}
-        self._indexes: dict[str, Any] = {}
+        patterns = {r.name: re.compile(r.match.pattern) for r in config.rules if r.match.pattern}
+        self.config, self._patterns = config, patterns
 
     def domains(self) -> dict[str, _Domain]:
         """Every servable domain: configured ones first, then each production version in the registry."""

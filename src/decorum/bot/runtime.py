@@ -22,14 +22,16 @@ from decorum.adapters.base import Generator
 from decorum.adapters.model_registry import ModelRegistry
 from decorum.adapters.registry import GeneratorConfig, build_generator
 from decorum.bot.config import AppConfig, load_config
+from decorum.bot.live_config import LiveConfig
 from decorum.bot.pipeline import Pipeline, Request, validate_request
-from decorum.bot.router import Router
+from decorum.bot.router import Router, RoutingConfig
+from decorum.errors import UsageError
 from decorum.guardrails.audit import Pseudonymiser, SqlAuditLog
 from decorum.guardrails.base import Classifier
 from decorum.guardrails.checks import Guardrails
-from decorum.guardrails.policy import ClassifierConfig
+from decorum.guardrails.policy import ClassifierConfig, Policy
 from decorum.offline import ensure_offline
-from decorum.prompts.base import Template
+from decorum.prompts.base import Template, TemplateRef
 from decorum.prompts.registry import Registry
 from decorum.prompts.sql_store import SqlTemplateStore
 from decorum.settings import Settings
@@ -120,8 +122,22 @@ class Runtime:
         return self._classifier or build_classifier(self.config.policy.classifier, self.settings)
 
     @cached_property
+    def live(self) -> LiveConfig:
+        """The admins' live routing/policy versions; what this process applies (see ``decorum.bot.live_config``)."""
+        return LiveConfig(self.db, self.config.policy, self.config.routing, access=self.access, audit=self.audit,
+                          tester=self._live_tester, validate_routing=self._validate_routing,
+                          cache_check_s=self.config.prompts.cache_check_s)
+
+    def live_config(self, surface: str) -> LiveConfig:
+        """``live`` acting for ``surface`` (cli, console, slack)."""
+        return self.live.for_surface(surface)
+
+    @cached_property
     def guardrails(self) -> Guardrails:
-        return Guardrails(self.config.policy, self.classifier)
+        guardrails = Guardrails(self.config.policy, self.classifier)
+        self.live.on_change(lambda policy, _routing, _active: guardrails.set_policy(policy))
+        self.live.refresh(force=True)
+        return guardrails
 
     @cached_property
     def generator(self) -> Generator:
@@ -129,13 +145,60 @@ class Runtime:
 
     @cached_property
     def router(self) -> Router:
-        return Router(self.config.routing, self.config.models, self.models, self.templates)
+        router = Router(self.config.routing, self.config.models, self.models, self.templates)
+        self.live.on_change(lambda _policy, routing, _active: router.set_config(routing))
+        self.live.refresh(force=True)
+        return router
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        return Pipeline(guardrails=self.guardrails, router=self.router, templates=self.templates,
-                        generator=self.generator, audit=self.audit, pseudonymiser=self.pseudonymiser,
-                        limits=self.config.limits)
+        pipeline = Pipeline(guardrails=self.guardrails, router=self.router, templates=self.templates,
+                            generator=self.generator, audit=self.audit, pseudonymiser=self.pseudonymiser,
+                            limits=self.config.limits)
+        pipeline.live = self.live
+        return pipeline
+
+    def _validate_routing(self, routing: RoutingConfig) -> None:
+        """Refuse routing this deployment cannot serve: unknown domains or adapters, templates not published."""
+        Router(routing, self.config.models, self.models, self.templates)  # domains, rules, patterns
+        names = [routing.default_template, *(r.template for r in routing.rules if r.template)]
+        for spec in names:
+            ref = TemplateRef.parse(spec)
+            self.templates.get(ref.name, ref.version)  # TemplateNotFound names what exists
+        if routing.default_strategy == "fine_tuned" and not routing.default_domain:
+            raise UsageError("routing.default_strategy fine_tuned needs routing.default_domain")
+
+    def _live_tester(self, policy: Policy, routing: RoutingConfig, actor: str) -> list[dict[str, Any]]:
+        """The test gate of a live version: every production template's test cases, answered by a pipeline
+        built with the candidate policy and routing (cases that expect a strategy are routed, not pinned)."""
+        from decorum.prompts.registry import judge
+
+        pipeline = Pipeline(guardrails=Guardrails(policy, self.classifier),
+                            router=Router(routing, self.config.models, self.models, self.templates),
+                            templates=self.templates, generator=self.generator, audit=self.audit,
+                            pseudonymiser=self.pseudonymiser, limits=self.config.limits)
+        results = []
+        try:
+            for row in self.templates.overview():
+                if row["production"] is None:
+                    continue
+                tpl = self.templates.get(row["name"], row["production"])
+                for i, case in enumerate(tpl.test_cases):
+                    expect = case.get("expect") or {}
+                    routed = bool(expect.get("strategy"))
+                    req = Request(text=case["question"], surface="cli", user=f"live-config-test:{actor}",
+                                  strategy="auto" if routed else tpl.strategy, template=None if routed else tpl.ref,
+                                  command="live_config.test")
+                    answer = asyncio.run(pipeline.answer(req, rate_checked=True))
+                    outcome = {"answer": answer.text, "verdict": answer.verdict,
+                               "strategy": (answer.note.get("route") or {}).get("strategy")}
+                    failures = judge(expect, outcome)
+                    results.append({"template": tpl.ref, "case": i, "question": case["question"],
+                                    "verdict": answer.verdict, "strategy": outcome["strategy"], "note_id": answer.id,
+                                    "routed": routed, "passed": not failures, "failures": failures})
+        finally:
+            pipeline.close()
+        return results
 
     def template_registry(self, surface: str) -> Registry:
         """The template registry acting for ``surface`` (cli, console, slack): guarded, roles checked."""

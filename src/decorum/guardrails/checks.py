@@ -146,18 +146,22 @@ class Guardrails:
     """The configured checks, run together over a stage."""
 
     def __init__(self, policy: Policy, classifier: Classifier) -> None:
-        self.policy = policy
         self.scores = ClassifierScores(classifier, window_chars=policy.classifier.window_chars,
                                        cache_size=policy.classifier.cache_size)
+        self.set_policy(policy)
+
+    def set_policy(self, policy: Policy) -> None:
+        """Apply ``policy``'s checks, thresholds and stages from now on (live changes; same classifier)."""
         unknown = sorted(set(policy.checks) - set(CHECKS))
         if unknown:
             raise ConfigError(f"unknown check {unknown[0]!r}; available: {', '.join(sorted(CHECKS))}")
-        self.checks: list[Check] = [CHECKS[name](name, cp, self.scores)
-                                    for name, cp in policy.checks.items() if cp.enabled]
+        checks: list[Check] = [CHECKS[name](name, cp, self.scores) for name, cp in policy.checks.items() if cp.enabled]
+        self.policy, self.checks = policy, checks
 
     def run(self, texts: Sequence[str], *, stage: Stage) -> list[list[CheckResult]]:
         """Per text, the results of every check enabled for ``stage``."""
-        active = [c for c in self.checks if stage in self.policy.checks[c.name].stages]
+        policy, checks = self.policy, self.checks  # one consistent pair, even while set_policy runs
+        active = [c for c in checks if stage in policy.checks[c.name].stages]
         if not texts:
             return []
         self.scores.score(texts)  # one batched pass; the checks read the cache

@@ -270,3 +270,44 @@ class AccessEventRow(Base):
     outcome: Mapped[str] = mapped_column(String(16), nullable=False)  # denied_401, denied_403, ok, failed
     surface: Mapped[str] = mapped_column(String(16), nullable=False)  # api, console, slack, cli
     target: Mapped[str] = mapped_column(String(200), nullable=False, default="")  # route template or user name
+
+
+class LiveConfigVersionRow(Base):
+    """An immutable version of the live routing/policy overlay (``decorum.bot.live_config``); ``tests`` grows."""
+
+    __tablename__ = "live_config_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
+    body: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON of the overlay
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    author: Mapped[str] = mapped_column(String(128), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    tests: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list of test-gate runs
+
+
+class LiveConfigRow(Base):
+    """Which live overlay version is active (label ``production``; no row: the configuration file alone)."""
+
+    __tablename__ = "live_config"
+
+    label: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class LiveConfigEventRow(Base):
+    """Every change of the live overlay: save, test, publish, rollback (who, when, why)."""
+
+    __tablename__ = "live_config_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: back to the file alone
+    from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    override: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    at: Mapped[str] = mapped_column(String(32), nullable=False)
