@@ -6,8 +6,12 @@ messages posted so ``conversations.replies`` returns them, checks Block Kit limi
 (``invalid_blocks``, ``msg_blocks_too_long``), can answer the next calls with 429 + ``Retry-After`` or
 500, serves ``response_url`` posts, and runs a Socket Mode WebSocket.
 
+It also keeps the views put up with ``views.open``/``push``/``update``/``publish`` (checked against Block
+Kit's limits for modals and Home: input blocks, selects, titles, ``private_metadata``).
+
 ``SlackSender`` signs requests with the v0 HMAC scheme (``slack_sdk.signature.SignatureVerifier``
-accepts them) and posts events, slash commands and block actions shaped like Slack's.
+accepts them) and posts events, slash commands, block actions and view submissions shaped like Slack's
+(``view_action``, ``view_submission``: a view's inputs filled as a person would).
 
 Example::
 
@@ -83,8 +87,8 @@ def _text_len(obj: Any) -> int:
     return 0
 
 
-def block_error(blocks: Any, *, max_blocks: int = 50) -> str | None:
-    """Slack's error for a message's blocks, or None when Slack would take them."""
+def block_error(blocks: Any, *, max_blocks: int = 50, in_view: bool = False) -> str | None:
+    """Slack's error for a message's (``in_view``: a modal's or Home's) blocks, or None when Slack takes them."""
     if not isinstance(blocks, list) or len(blocks) > max_blocks:
         return "invalid_blocks"
     for b in blocks:
@@ -109,10 +113,87 @@ def block_error(blocks: Any, *, max_blocks: int = 50) -> str | None:
         elif kind == "header":
             if len((b.get("text") or {}).get("text", "")) > 150:
                 return "invalid_blocks"
+        elif kind == "input":
+            if not in_view or input_error(b):
+                return "invalid_blocks"
         elif kind not in ("divider", "markdown", "rich_text", "image"):
             return "invalid_blocks"
+        if kind in ("section", "input", "actions", "context", "header") and any(
+                element_error(e) for e in _elements(b)):
+            return "invalid_blocks"
+    ids = [b["block_id"] for b in blocks if b.get("block_id")]
+    if len(set(ids)) != len(ids) or any(len(str(i)) > 255 for i in ids):
+        return "invalid_blocks"
     if _text_len(blocks) > 13_000:
         return "msg_blocks_too_long"
+    return None
+
+
+def _elements(block: dict[str, Any]) -> list[dict[str, Any]]:
+    """The interactive elements of a block: an input's element, a section's accessory, an actions block's."""
+    if block.get("type") == "input":
+        return [block.get("element") or {}]
+    if block.get("type") == "section" and block.get("accessory"):
+        return [block["accessory"]]
+    if block.get("type") == "actions":
+        return list(block.get("elements") or [])
+    return []
+
+
+def _plain(obj: Any, limit: int) -> bool:
+    return isinstance(obj, dict) and obj.get("type") == "plain_text" and 0 < len(str(obj.get("text", ""))) <= limit
+
+
+def _option_error(opt: Any) -> bool:
+    return not (isinstance(opt, dict) and _plain(opt.get("text"), 75) and 0 < len(str(opt.get("value", ""))) <= 150)
+
+
+def element_error(e: dict[str, Any]) -> bool:
+    """True when Slack would refuse this element (the limits of Block Kit's element reference)."""
+    kind = e.get("type")
+    if len(str(e.get("action_id", ""))) > 255:
+        return True
+    if kind == "button":
+        return not _plain(e.get("text"), 75) or len(str(e.get("value", ""))) > 2000
+    if kind == "plain_text_input":
+        top = e.get("max_length", 3000)
+        initial = e.get("initial_value")
+        return not 1 <= top <= 3000 or (initial is not None and len(str(initial)) > top)
+    if kind in ("static_select", "radio_buttons", "checkboxes"):
+        options = e.get("options") or []
+        most = 100 if kind == "static_select" else 10
+        if not 1 <= len(options) <= most or any(_option_error(o) for o in options):
+            return True
+        values = [o["value"] for o in options]
+        initial = [e["initial_option"]] if e.get("initial_option") else list(e.get("initial_options") or [])
+        return any(not isinstance(o, dict) or o.get("value") not in values for o in initial)
+    return kind not in ("image", "overflow", "datepicker", "users_select", "conversations_select",
+                        "channels_select", "mrkdwn", "plain_text")
+
+
+def input_error(block: dict[str, Any]) -> bool:
+    """True when Slack would refuse this input block: a plain-text label and one input element."""
+    element = block.get("element") or {}
+    return not _plain(block.get("label"), 2000) or element.get("type") not in (
+        "plain_text_input", "static_select", "checkboxes", "radio_buttons", "datepicker", "users_select")
+
+
+def view_error(view: Any) -> str | None:
+    """Slack's error for a ``view`` argument (``views.open``/``push``/``update``/``publish``), or None."""
+    if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
+        return "invalid_arguments"
+    blocks = view.get("blocks")
+    if block_error(blocks, max_blocks=100, in_view=True) not in (None, "msg_blocks_too_long"):
+        return "invalid_arguments"
+    if len(str(view.get("private_metadata", ""))) > 3000 or len(str(view.get("callback_id", ""))) > 255:
+        return "invalid_arguments"
+    if view["type"] == "modal":
+        if not _plain(view.get("title"), 24):
+            return "invalid_arguments"
+        if any(k in view and not _plain(view[k], 24) for k in ("submit", "close")):
+            return "invalid_arguments"
+        if any(b.get("type") == "input" for b in blocks) and "submit" not in view:
+            return "invalid_arguments"  # "submit is required when an input block is within the blocks array"
     return None
 
 
@@ -127,6 +208,9 @@ class SlackEmulator:
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
         self._messages: dict[str, list[dict[str, Any]]] = {}
+        self._views: dict[str, dict[str, Any]] = {}  # view id -> the view as last opened, updated or published
+        self._homes: dict[str, dict[str, Any]] = {}  # user id -> App Home as last published
+        self._opened: list[dict[str, Any]] = []
         self.tokens: dict[str, dict[str, str]] = {}  # token -> auth.test identity; unknown xoxb- = default team
         self.errors: dict[str, str] = {}  # method -> Slack error code it always answers (``ok: false``)
         self.revoked: set[str] = set()
@@ -318,7 +402,7 @@ class SlackEmulator:
                     "is_enterprise_install": False}
         if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
             return self._post(method, args, who)
-        if method in ("views.open", "views.publish"):
+        if method in ("views.open", "views.publish", "views.push", "views.update"):
             return self._view(method, args)
         if method == "conversations.replies":
             channel, ts = str(args.get("channel")), str(args.get("ts"))
@@ -385,18 +469,46 @@ class SlackEmulator:
 
     def _view(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         view = args.get("view")
-        if method == "views.open" and not args.get("trigger_id"):
+        if method in ("views.open", "views.push") and not args.get("trigger_id"):
             return {"ok": False, "error": "invalid_trigger_id"}
         if method == "views.publish" and not args.get("user_id"):
             return {"ok": False, "error": "invalid_arguments"}
-        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
+        if method == "views.update" and not (args.get("view_id") or args.get("external_id")):
             return {"ok": False, "error": "invalid_arguments"}
-        if view.get("type") == "modal" and len((view.get("title") or {}).get("text", "")) > 24:
-            return {"ok": False, "error": "invalid_arguments"}
-        error = block_error(view.get("blocks"), max_blocks=100)
-        if error and error != "msg_blocks_too_long":
-            return {"ok": False, "error": "invalid_arguments"}
-        return {"ok": True, "view": {**view, "id": "V" + uuid.uuid4().hex[:10].upper()}}
+        error = view_error(view)
+        if error:
+            return {"ok": False, "error": error}
+        assert isinstance(view, dict)
+        with self._lock:
+            if method == "views.update":
+                view_id = str(args.get("view_id") or "")
+                if view_id not in self._views:
+                    return {"ok": False, "error": "not_found"}
+            else:
+                view_id = "V" + uuid.uuid4().hex[:10].upper()
+            stored = {**view, "id": view_id, "hash": uuid.uuid4().hex[:16]}
+            self._views[view_id] = stored
+            if method == "views.publish":
+                self._homes[str(args["user_id"])] = stored
+            elif method in ("views.open", "views.push"):
+                self._opened.append(stored)
+        return {"ok": True, "view": stored}
+
+    def view(self, view_id: str) -> dict[str, Any] | None:
+        """A view opened, pushed, updated or published, as it stands now (``views.update`` replaces it)."""
+        with self._lock:
+            return self._views.get(view_id)
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        """The App Home last published for ``user`` (with its ``id``)."""
+        with self._lock:
+            return self._homes.get(user)
+
+    @property
+    def opened(self) -> list[dict[str, Any]]:
+        """Every modal opened or pushed, in order, as opened (with its ``id``; see ``view`` for updates)."""
+        with self._lock:
+            return list(self._opened)
 
     async def _response_url(self, request: web.Request) -> web.Response:
         args = json.loads(await request.read() or b"{}")
@@ -496,6 +608,73 @@ def block_action(action_id: str, value: str, *, response_url: str, user: str = "
             "actions": [{"action_id": action_id, "block_id": "decorum_answer_actions",
                          "text": {"type": "plain_text", "text": "x"}, "value": value, "type": "button",
                          "action_ts": str(time.time())}]}
+
+
+def app_home_opened(*, user: str = "U0ALICE", channel: str = "D0ALICE", tab: str = "home") -> dict[str, Any]:
+    return {"type": "app_home_opened", "user": user, "channel": channel, "tab": tab, "event_ts": new_ts()}
+
+
+def view_action(action_id: str, value: str, *, view: dict[str, Any], block_id: str | None = None,
+                user: str = "U0ALICE", team: str = TEAM) -> dict[str, Any]:
+    """``block_actions`` from a button in a view (App Home or a modal): no channel, no ``response_url``."""
+    if block_id is None:  # the block that holds the button, as Slack reports it (it names blocks without an id)
+        holder = next((b for b in view.get("blocks") or [] if any(
+            e.get("action_id") == action_id and e.get("value") == value for e in _elements(b))), None)
+        if holder is None:
+            raise AssertionError(f"no button {action_id}={value!r} in the view")
+        block_id = holder.get("block_id") or uuid.uuid5(uuid.NAMESPACE_OID, json.dumps(holder)).hex[:5]
+    return {"type": "block_actions", "user": {"id": user, "username": "alice", "name": "alice", "team_id": team},
+            "api_app_id": APP_ID, "token": "legacy-verification-token",
+            "container": {"type": "view", "view_id": view.get("id")},
+            "trigger_id": f"{uuid.uuid4().int % 10**13}.{uuid.uuid4().hex[:12]}",
+            "team": {"id": team, "domain": "emulated"}, "enterprise": None, "is_enterprise_install": False,
+            "view": view,
+            "actions": [{"action_id": action_id, "block_id": block_id, "value": value, "type": "button",
+                         "text": {"type": "plain_text", "text": "x"}, "action_ts": str(time.time())}]}
+
+
+def view_state(view: dict[str, Any], given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What Slack submits for ``view``'s inputs: each input's initial value unless ``given`` names its block.
+
+    A plain-text input takes a string; a select the option's value; checkboxes a list of values.
+    """
+    given = dict(given or {})
+    values: dict[str, Any] = {}
+    for b in view.get("blocks") or []:
+        if b.get("type") != "input":
+            continue
+        element, block_id = b["element"], b["block_id"]
+        kind = element["type"]
+        options = {o["value"]: o for o in element.get("options") or []}
+        if kind == "plain_text_input":
+            state = {"type": kind, "value": given.pop(block_id, element.get("initial_value"))}
+        elif kind == "static_select":
+            chosen = given.pop(block_id) if block_id in given else (element.get("initial_option") or {}).get("value")
+            if chosen is not None and chosen not in options:
+                raise AssertionError(f"{block_id}: {chosen!r} is not an option")
+            state = {"type": kind, "selected_option": options[chosen] if chosen is not None else None}
+        elif kind == "checkboxes":
+            chosen = given.pop(block_id) if block_id in given else [o["value"] for o in
+                                                                      element.get("initial_options") or []]
+            state = {"type": kind, "selected_options": [options[v] for v in chosen]}
+        else:
+            raise AssertionError(f"view_state: no {kind}")
+        values[block_id] = {element["action_id"]: state}
+    if given:
+        raise AssertionError(f"no input blocks {sorted(given)} in the view")
+    return {"values": values}
+
+
+def view_submission(view: dict[str, Any], given: dict[str, Any] | None = None, *, user: str = "U0ALICE",
+                    team: str = TEAM) -> dict[str, Any]:
+    """A ``view_submission`` of ``view`` (as opened: it needs its ``id``) with ``given`` typed into its inputs."""
+    submitted = {**view, "state": view_state(view, given), "team_id": team, "app_id": APP_ID, "bot_id": BOT_ID,
+                 "root_view_id": view.get("id"), "previous_view_id": None}
+    return {"type": "view_submission", "team": {"id": team, "domain": "emulated"},
+            "user": {"id": user, "username": "alice", "name": "alice", "team_id": team},
+            "api_app_id": APP_ID, "token": "legacy-verification-token",
+            "trigger_id": f"{uuid.uuid4().int % 10**13}.{uuid.uuid4().hex[:12]}", "view": submitted,
+            "response_urls": [], "is_enterprise_install": False, "enterprise": None}
 
 
 def assistant_thread_started(*, user: str = "U0ALICE", channel: str = "D0ALICE",

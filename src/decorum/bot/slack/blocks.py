@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,13 +292,14 @@ def home_url(team: str | None, app_id: str | None) -> str | None:
     return f"slack://app?team={team}&id={app_id}&tab=home"
 
 
-def home_view() -> dict[str, Any]:
-    """App Home: the policy text the first-contact notice links to, then the help."""
+def home_view(extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """App Home: the policy text the first-contact notice links to, the help, then ``extra`` (the templates)."""
     return {"type": "home", "callback_id": "decorum_home", "blocks": [
         {"type": "header", "text": {"type": "plain_text", "text": "Decorum: how this assistant works"}},
         *[_section(p) for p in split_text(messages.slack_policy_text())],
         {"type": "divider"},
         *[_section(p) for p in split_text(messages.slack_help())],
+        *extra,
     ]}
 
 

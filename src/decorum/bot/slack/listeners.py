@@ -87,22 +87,26 @@ async def _ask(cmd: SlashCommand) -> None:
         bot_user_id=cmd.context.bot_user_id, command=str(body.get("command") or COMMAND), respond=cmd.respond))
 
 
-async def slack_principal(cmd: SlashCommand) -> Principal | None:
-    """The role of the person behind a command: by Slack user id, or as a workspace admin when configured."""
-    access = cmd.surface.runtime.access
-    user = str(cmd.body.get("user_id") or "")
+async def user_principal(surface: SlackSurface, client: AsyncWebClient, user: str,
+                         team: str | None) -> Principal | None:
+    """The role of a Slack user: by user id, or as a workspace admin when configured (``users.info``)."""
+    access = surface.runtime.access
     if not user:
         return None
     is_admin = False
     if access.config.slack_workspace_admins and user not in access.config.slack_roles:
         try:
-            info = (await cmd.client.users_info(user=user)).get("user") or {}
+            info = (await client.users_info(user=user)).get("user") or {}
             is_admin = bool(info.get("is_admin") or info.get("is_owner"))
         except SlackApiError as exc:
-            logger.warning("slack users.info failed team=%s error=%s", cmd.context.team_id,
-                           exc.response.get("error"))
-    return access.slack_principal(user, pseudonym=cmd.surface.runtime.pseudonymiser.user(user),
+            logger.warning("slack users.info failed team=%s error=%s", team, exc.response.get("error"))
+    return access.slack_principal(user, pseudonym=surface.runtime.pseudonymiser.user(user),
                                   is_workspace_admin=is_admin)
+
+
+async def slack_principal(cmd: SlashCommand) -> Principal | None:
+    """The role of the person behind a command: by Slack user id, or as a workspace admin when configured."""
+    return await user_principal(cmd.surface, cmd.client, str(cmd.body.get("user_id") or ""), cmd.context.team_id)
 
 
 async def require(cmd: SlashCommand, permission: str) -> Principal | None:
@@ -251,6 +255,10 @@ def register(bolt: AsyncApp, surface: SlackSurface) -> None:
         await client.views_open(trigger_id=body["trigger_id"], view=view)  # the trigger lasts 3 s: open first
         logger.info("slack note opened note=%s team=%s found=%s", note_id, context.team_id, note is not None)
 
+    from decorum.bot.slack import prompts_admin  # it imports this module: imported here, not at the top
+
+    prompts_admin.register(bolt, surface)  # before the catch-all below: Bolt runs the first listener that matches
+
     @bolt.action(re.compile(".*"))
     async def on_other_action(ack: AsyncAck, action: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()  # a stale button from an older version, or a link button: nothing to do
@@ -261,7 +269,9 @@ def register(bolt: AsyncApp, surface: SlackSurface) -> None:
     async def on_home(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
         if event.get("tab", "home") != "home":
             return
-        await client.views_publish(user_id=str(event["user"]), view=home_view())
+        user = str(event["user"])
+        templates = await prompts_admin.home_blocks(surface, client, user, context.team_id)
+        await client.views_publish(user_id=user, view=home_view(templates))
 
     if surface.installations is not None:
         bolt.enable_token_revocation_listeners()
