@@ -87,6 +87,10 @@ def slack_help(command: str = "/decorum") -> str:
             f"• `{command} ask <question>`: a private answer, only you see it.\n"
             f"• `{command} role`: the Decorum role you have here (auditors, editors and admins get one from "
             "the team's admin).\n"
+            f"• `{command} prompts list|show|history|diff|publish|rollback|test|edit`: prompt templates "
+            "(editors and publishers; also on this app's Home tab).\n"
+            f"• `{command} policy show|history|set|test|publish|rollback`: guardrail thresholds and routing "
+            "rules (admins change them; everyone with a role can read them).\n"
             f"• `{command} help`: this help.\n"
             "Under each answer: 👍 / 👎 tell the team how it did, and *Why this answer?* shows the whole note.")
 

@@ -61,6 +61,7 @@ BOT_SCOPES = (
     "im:history",  # message.im and conversations.replies in DMs
     "mpim:history",  # message.mpim and conversations.replies in group DMs
     "reactions:write",  # the progress reaction
+    "users:read",  # users.info: workspace admins and owners get access.slack_workspace_admins' role
 )
 BOT_EVENTS = (
     "app_home_opened", "app_mention", "app_uninstalled", "assistant_thread_context_changed",
