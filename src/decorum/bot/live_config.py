@@ -262,10 +262,7 @@ class LiveConfig:
         message = (message or "").strip()
         if not message or len(message) > 1000:
             raise UsageError("--message takes 1 to 1000 characters (what changed and why)")
-        overlay = check_overlay(overlay)
-        _, routing = merged(self.base_policy, self.base_routing, overlay)
-        if self.validate_routing is not None:
-            self.validate_routing(routing)
+        overlay = self.guard(overlay)
         sha = _sha(overlay)
         versions = self.versions()
         if versions and versions[-1]["sha256"] == sha:
@@ -279,6 +276,15 @@ class LiveConfig:
             bump_revision(s, REVISION)
         self._record("save", version, sha, actor=actor, message=message)
         return self.get(version)
+
+    def guard(self, overlay: Any) -> dict[str, Any]:
+        """The save-time guard: the overlay's shape, merged over the file and validated, its routing servable.
+        Returns the checked overlay; refusals are ``UsageError`` naming the field."""
+        overlay = check_overlay(overlay)
+        _, routing = merged(self.base_policy, self.base_routing, overlay)
+        if self.validate_routing is not None:
+            self.validate_routing(routing)
+        return overlay
 
     def run_tests(self, version: int, *, by: Principal) -> dict[str, Any]:
         """Run every production template's test cases under ``version``'s policy and routing; stored with it."""
@@ -330,17 +336,10 @@ class LiveConfig:
         """Return to the version active before the latest publish (None: back to the file alone)."""
         actor = self._require(by, "policy.edit")
         reason = _reason(reason, False)
-        stack: list[int | None] = []
-        for e in self.events():
-            if e["action"] == "publish":
-                if not stack:
-                    stack.append(e["from_version"])
-                stack.append(e["version"])
-            elif e["action"] == "rollback" and stack:
-                stack.pop()
-        if len(stack) < 2:
+        possible, target = rollback_target(self.events())
+        if not possible:
             raise UsageError("no earlier live configuration to roll back to")
-        target, current = stack[-2], self.active_version()
+        current = self.active_version()
         self._move(target, current, action="rollback", actor=actor, reason=reason, override=False)
         sha = self.get(target)["sha256"] if target is not None else ""
         self._record("rollback", target, sha, actor=actor, reason=reason, from_version=current)
@@ -375,6 +374,20 @@ class LiveConfig:
         self.audit.append({"id": new_id(), "created_at": utc_now(), "surface": self.surface, "verdict": "change",
                            "change": change})
         logger.info("live configuration %s v%s by %s", action, version, actor)
+
+
+def rollback_target(events: list[dict[str, Any]]) -> tuple[bool, int | None]:
+    """Whether a rollback is possible, and the version it returns to (None: the file alone), from the events:
+    the publishes replayed as a stack that each rollback pops."""
+    stack: list[int | None] = []
+    for e in events:
+        if e["action"] == "publish":
+            if not stack:
+                stack.append(e["from_version"])  # where it was before the first recorded publish
+            stack.append(e["version"])
+        elif e["action"] == "rollback" and stack:
+            stack.pop()
+    return (True, stack[-2]) if len(stack) >= 2 else (False, None)
 
 
 def _reason(reason: str | None, override: bool) -> str:
@@ -418,4 +431,5 @@ def set_value(overlay: dict[str, Any], dotted: str, raw: str) -> dict[str, Any]:
     return out
 
 
-__all__ = ["LIVE_POLICY_KEYS", "LIVE_ROUTING_KEYS", "LiveConfig", "check_overlay", "merged", "set_value"]
+__all__ = ["LIVE_POLICY_KEYS", "LIVE_ROUTING_KEYS", "LiveConfig", "check_overlay", "merged", "rollback_target",
+           "set_value"]

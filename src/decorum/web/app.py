@@ -35,6 +35,7 @@ from decorum.bot.runtime import Runtime
 from decorum.bot.slack import mount_slack
 from decorum.errors import Busy, DecorumError, RateLimited, Unauthenticated, UsageError
 from decorum.web.auth import COOKIE, CsrfRefused, bearer, check_csrf, current_session, json_required, needs, refusal
+from decorum.web.policy_api import policy_routes
 from decorum.web.security import ASGIApp, guard
 from decorum.web.templates_api import template_routes
 
@@ -317,6 +318,7 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         Route("/api/audit/{id}", api_audit_show),
         Route("/api/templates", api_templates),
         *template_routes(runtime),  # create, edit, diff, publish, roll back, test
+        *policy_routes(runtime),  # live routing and policy: versions, change, diff, test, publish, roll back
         Route("/api/models", api_models),
         Route("/api/users", api_users, methods=["GET", "POST"]),
         Route("/api/users/{name}/revoke", api_user_revoke, methods=["POST"]),

@@ -33,7 +33,7 @@ function refused(err) {
 }
 
 function showLogin() {
-  me = null; tpl = null; el('tpl').hidden = true;
+  me = null; tpl = null; pol = null; el('tpl').hidden = true;
   el('app').hidden = true; el('whoami').hidden = true; el('login').hidden = false;
 }
 
@@ -58,6 +58,7 @@ const loaders = {
   playground: async () => {},
   audit: loadAudit,
   templates: loadTemplates,
+  policy: () => loadPolicy({editor: true}),
   models: async () => {
     const {data} = await api('/api/models');
     el('models').replaceChildren(...data.map(m => row([m.name, m.version, m.stage, m.domain, (m.sha256 || '').slice(0, 12)])));
@@ -193,11 +194,11 @@ function showRun(run) {
   el('tpl-tests-table').hidden = false;
 }
 
-async function showDiff(a, b) {
-  const data = await attempt('tpl-diff-result', path(tpl.name, 'diff') + `?a=${a}&b=${b}`);
-  if (!data) { el('tpl-diff-table').hidden = true; el('tpl-unified-box').hidden = true; return; }
-  el('tpl-diff-left').textContent = `${tpl.name}@${a}`; el('tpl-diff-right').textContent = `${tpl.name}@${b}`;
-  el('tpl-diff-rows').replaceChildren(...data.rows.map(r => {
+// The side-by-side rows (and the unified text) of a diff answer in `${prefix}-diff-*`; the number of changed rows.
+function diffTable(prefix, data, leftTitle, rightTitle) {
+  if (!data) { el(prefix + '-diff-table').hidden = true; el(prefix + '-unified-box').hidden = true; return 0; }
+  el(prefix + '-diff-left').textContent = leftTitle; el(prefix + '-diff-right').textContent = rightTitle;
+  el(prefix + '-diff-rows').replaceChildren(...data.rows.map(r => {
     const tr = row([r.left_no, r.left, r.right_no, r.right]);
     tr.className = r.kind;
     const [, left, , right] = tr.children;
@@ -205,9 +206,15 @@ async function showDiff(a, b) {
     right.className = 'code' + (r.kind === 'insert' || r.kind === 'replace' ? ' add' : '');
     return tr;
   }));
-  el('tpl-unified').textContent = data.unified;
-  el('tpl-diff-table').hidden = false; el('tpl-unified-box').hidden = data.same;
-  const changed = data.rows.filter(r => r.kind !== 'equal').length;
+  el(prefix + '-unified').textContent = data.unified;
+  el(prefix + '-diff-table').hidden = false; el(prefix + '-unified-box').hidden = data.same;
+  return data.rows.filter(r => r.kind !== 'equal').length;
+}
+
+async function showDiff(a, b) {
+  const data = await attempt('tpl-diff-result', path(tpl.name, 'diff') + `?a=${a}&b=${b}`);
+  const changed = diffTable('tpl', data, `${tpl.name}@${a}`, `${tpl.name}@${b}`);
+  if (!data) return;
   say('tpl-diff-result', true, data.same ? `v${a} and v${b} have the same content` : `${changed} line(s) differ between v${a} and v${b}`);
 }
 
@@ -268,6 +275,149 @@ function templateForms() {
   };
 }
 
+// --- policy & routing: what applies, change (thresholds or the YAML overlay), versions, test, publish, roll back --
+let pol = null;  // the last GET /api/policy
+const live = v => v == null ? 'the configuration file alone' : 'live@' + v;
+
+function kv(tbody, pairs) {
+  tbody.replaceChildren(...pairs.map(([k, v]) => { const tr = row([k, v]); tr.firstChild.replaceWith(txt('th', k)); return tr; }));
+}
+const matchText = m => Object.entries(m).filter(([, v]) => v != null).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : v}`).join('; ') || 'anything';
+
+// Fill a version picker; `keep`: the person's choice stays when the list of versions did not change.
+function policyVersionOptions(select, chosen, keep) {
+  if (keep && select.value) chosen = Number(select.value);
+  select.replaceChildren(...pol.versions.map(v => {
+    const o = txt('option', 'v' + v.version + (v.version === pol.active ? ' (active)' : ''));
+    o.value = String(v.version); o.selected = v.version === chosen; return o;
+  }));
+}
+
+async function loadPolicy({editor}) {
+  const {data} = await api('/api/policy');
+  const keep = !!pol && pol.versions.length === data.versions.length;
+  pol = data;
+  const eff = data.effective, applied = data.applied ? data.applied.version : null;
+  el('pol-active').textContent = `Active: ${data.active == null ? 'configuration file only' : 'live@' + data.active} · policy ${eff.policy_ref}` +
+    (applied !== data.active ? ` (this server still applies ${live(applied)})` : '');
+  const checks = Object.entries(eff.policy.checks);
+  el('pol-checks').replaceChildren(...checks.map(([name, c]) => {
+    const tr = row([name, c.threshold, c.stages.join(', '), c.enabled ? 'yes' : 'no', c.labels.join(', ')]);
+    tr.dataset.check = name; return tr;
+  }));
+  kv(el('pol-actions'), [['on input fail', eff.policy.on_input_fail], ['on output fail', eff.policy.on_output_fail],
+    ['max question chars', eff.policy.max_question_chars]]);
+  const r = eff.routing;
+  kv(el('pol-defaults'), [['default template', r.default_template], ['default strategy', r.default_strategy],
+    ['default domain', r.default_domain || '-'], ['semantic routing', r.semantic ? 'on' : 'off']]);
+  el('pol-rules').replaceChildren(...(r.rules.length ? r.rules.map((rule, i) => row([i + 1, rule.name, matchText(rule.match), rule.strategy,
+    rule.strategy === 'fine_tuned' ? 'domain ' + rule.domain : rule.template])) : [row(['', 'no rules: every question takes the defaults', '', '', ''])]));
+  el('pol-quick-fields').replaceChildren(...checks.map(([name, c]) => {
+    const label = txt('label', name + ' ');
+    const input = document.createElement('input');
+    input.id = 'pol-th-' + name; input.type = 'number'; input.step = 'any'; input.value = String(c.threshold);
+    input.dataset.check = name; input.dataset.current = String(c.threshold);
+    label.append(input); return label;
+  }));
+  el('pol-versions').replaceChildren(...data.versions.slice().reverse().map(v => {
+    const link = txt('a', 'v' + v.version); link.href = '#'; link.title = 'load this version into the editor';
+    link.onclick = e => { e.preventDefault(); policyEditor(v); };
+    const tests = v.tests ? txt('span', `${v.tests.summary} ${v.tests.passed ? 'ok' : 'FAILED'}`, v.tests.passed ? 'pass' : 'fail') : 'untested';
+    const tr = row([link, v.version === data.active ? 'active' : '', v.author, when(v.created_at), v.message, tests, v.sha256.slice(0, 12)]);
+    tr.dataset.version = String(v.version);
+    if (v.version === data.active) tr.classList.add('active');
+    return tr;
+  }));
+  const latest = data.versions.length ? data.versions[data.versions.length - 1].version : null;
+  const previous = data.versions.length > 1 ? data.versions[data.versions.length - 2].version : latest;
+  policyVersionOptions(el('pol-test-version'), latest, keep);
+  policyVersionOptions(el('pol-pub-version'), latest, keep);
+  policyVersionOptions(el('pol-diff-a'), data.active != null && data.active !== latest ? data.active : previous, keep);
+  policyVersionOptions(el('pol-diff-b'), latest, keep);
+  el('pol-events').replaceChildren(...data.events.slice().reverse().map(e => row([when(e.at), e.action + (e.override ? ' (override)' : ''),
+    e.action === 'publish' || e.action === 'rollback' ? `${live(e.from_version)} → ${live(e.version)}` : live(e.version),
+    e.actor, e.reason || e.message || ''])));
+  if (editor) policyEditor(null);
+}
+
+// The YAML editor starts from a version's overlay (`null`: the active one; an empty overlay is the file alone).
+function policyEditor(version) {
+  const v = version || (pol.active == null ? null : pol.versions.find(x => x.version === pol.active));
+  el('pol-yaml').value = v ? v.yaml : pol.yaml;
+  el('pol-base').textContent = v ? `(from live@${v.version}${v.version === pol.active ? ', active' : ''}; saved as a new version)`
+    : '(the configuration file alone: add the keys to change; saved as a new version)';
+}
+
+function showGate(run) {
+  el('pol-tests').replaceChildren(...run.results.map(r => row([r.template, r.case, r.question, r.verdict, r.strategy || '-',
+    txt('span', r.passed ? 'pass' : 'FAIL', r.passed ? 'pass' : 'fail'), r.failures.join('; ')])));
+  el('pol-tests-table').hidden = false;
+}
+
+async function policySaved(resultId, body) {
+  const data = await post(resultId, '/api/policy', body);
+  if (!data) return false;
+  say(resultId, true, `saved live@${data.version} (sha256 ${data.sha256.slice(0, 12)}); not active until published`);
+  await loadPolicy({editor: false});
+  el('pol-test-version').value = el('pol-pub-version').value = String(data.version);
+  return true;
+}
+
+async function showPolicyDiff(a, b) {
+  const data = await attempt('pol-diff-result', `/api/policy/diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+  const changed = diffTable('pol', data, `live@${a}`, `live@${b}`);
+  if (!data) return;
+  say('pol-diff-result', true, data.same ? `live@${a} and live@${b} have the same content` : `${changed} line(s) differ between live@${a} and live@${b}`);
+}
+
+function policyForms() {
+  el('pol-quick').onsubmit = async e => {
+    e.preventDefault();
+    const set = [...el('pol-quick-fields').querySelectorAll('input')].filter(i => i.value.trim() !== i.dataset.current)
+      .map(i => `policy.checks.${i.dataset.check}.threshold=${i.value.trim()}`);
+    if (!set.length) { say('pol-quick-result', false, 'No threshold changed: edit one before saving.'); return; }
+    if (await policySaved('pol-quick-result', {set, message: el('pol-quick-message').value})) el('pol-quick-message').value = '';
+  };
+  el('pol-edit').onsubmit = async e => {
+    e.preventDefault();
+    if (await policySaved('pol-edit-result', {yaml: el('pol-yaml').value, message: el('pol-message').value})) el('pol-message').value = '';
+  };
+  el('pol-test').onsubmit = async e => {
+    e.preventDefault();
+    const version = el('pol-test-version').value;
+    if (!version) { say('pol-test-result', false, 'No version yet: save one first.'); return; }
+    el('pol-tests-table').hidden = true;
+    say('pol-test-result', true, 'Running the test cases of every production template…');
+    const run = await post('pol-test-result', `/api/policy/${encodeURIComponent(version)}/test`, {});
+    if (!run) return;
+    say('pol-test-result', run.passed, `live@${run.version}: ${run.summary}`);
+    showGate(run);
+    await loadPolicy({editor: false});
+  };
+  el('pol-publish').onsubmit = async e => {
+    e.preventDefault();
+    const version = el('pol-pub-version').value;
+    if (!version) { say('pol-publish-result', false, 'No version yet: save one first.'); return; }
+    const body = {reason: el('pol-pub-reason').value, override: el('pol-pub-override').checked};
+    say('pol-publish-result', true, 'Publishing (the test gate runs first when the version was never tested)…');
+    const data = await post('pol-publish-result', `/api/policy/${encodeURIComponent(version)}/publish`, body);
+    if (!data) { await loadPolicy({editor: false}); return; }  // a refused publish may have run the gate
+    say('pol-publish-result', true, `live@${data.version} active` + (data.override ? ' (test gate overridden)' : '') + `; was ${live(data.from_version)}`);
+    el('pol-pub-reason').value = ''; el('pol-pub-override').checked = false;
+    await loadPolicy({editor: true});
+  };
+  el('pol-rollback').onsubmit = async e => {
+    e.preventDefault();
+    const data = await post('pol-rollback-result', '/api/policy/rollback', {reason: el('pol-rb-reason').value});
+    if (!data) return;
+    say('pol-rollback-result', true, (data.version == null ? 'the configuration file alone' : `live@${data.version} active`) +
+      ` (rolled back from live@${data.from_version})`);
+    el('pol-rb-reason').value = '';
+    await loadPolicy({editor: true});
+  };
+  el('pol-diff').onsubmit = async e => { e.preventDefault(); await showPolicyDiff(el('pol-diff-a').value, el('pol-diff-b').value); };
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   for (const b of document.querySelectorAll('nav button')) b.onclick = () => openView(b.dataset.view);
   el('login-form').onsubmit = async e => {
@@ -281,6 +431,7 @@ document.addEventListener('DOMContentLoaded', () => {
     } catch (err) { el('login-error').textContent = 'Login refused: ' + err.message; el('login-error').hidden = false; }
   };
   templateForms();
+  policyForms();
   el('logout').onclick = async () => { try { await api('/api/logout', {method: 'POST', body: {}}); } catch (e) { /* logged out anyway */ } showLogin(); };
   el('ask').onsubmit = async e => {
     e.preventDefault();
