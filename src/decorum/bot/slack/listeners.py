@@ -4,7 +4,8 @@ Events are acked by Bolt before a listener runs; commands and actions call ``ack
 listener never awaits the pipeline: it builds a ``Job`` and hands it to the answerer.
 
 ``/decorum <subcommand>`` dispatches through ``SUBCOMMANDS`` (name -> handler); later features add their
-admin subcommands there. A handler must ``ack`` at once.
+admin subcommands there. A handler must ``ack`` at once. App Home is the policy text and help, then each
+feature's part from ``HOME_SECTIONS`` (in order; ``home_for`` builds it, also to republish after a change).
 
 Example::
 
@@ -68,6 +69,8 @@ class SlashCommand:
 
 
 Subcommand = Callable[[SlashCommand], Awaitable[None]]
+# (surface, client, user, team) -> that user's blocks of one App Home part; it never raises
+HomeSection = Callable[["SlackSurface", AsyncWebClient, str, "str | None"], Awaitable[list[dict[str, Any]]]]
 
 
 async def _help(cmd: SlashCommand) -> None:
@@ -133,6 +136,13 @@ async def _role(cmd: SlashCommand) -> None:
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {"ask": _ask, "help": _help, "role": _role}
+HOME_SECTIONS: list[HomeSection] = []
+
+
+async def home_for(surface: SlackSurface, client: AsyncWebClient, user: str, team: str | None) -> dict[str, Any]:
+    """``user``'s App Home: the policy text and help, then each of ``HOME_SECTIONS`` for them."""
+    parts = await asyncio.gather(*(section(surface, client, user, team) for section in HOME_SECTIONS))
+    return home_view([block for part in parts for block in part])
 
 
 def _is_person_message(event: dict[str, Any]) -> bool:
@@ -255,9 +265,11 @@ def register(bolt: AsyncApp, surface: SlackSurface) -> None:
         await client.views_open(trigger_id=body["trigger_id"], view=view)  # the trigger lasts 3 s: open first
         logger.info("slack note opened note=%s team=%s found=%s", note_id, context.team_id, note is not None)
 
-    from decorum.bot.slack import prompts_admin  # it imports this module: imported here, not at the top
+    # they import this module: imported here, not at the top (templates first: their Home part comes first)
+    from decorum.bot.slack import policy_admin, prompts_admin
 
     prompts_admin.register(bolt, surface)  # before the catch-all below: Bolt runs the first listener that matches
+    policy_admin.register(bolt, surface)
 
     @bolt.action(re.compile(".*"))
     async def on_other_action(ack: AsyncAck, action: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -270,8 +282,7 @@ def register(bolt: AsyncApp, surface: SlackSurface) -> None:
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
-        templates = await prompts_admin.home_blocks(surface, client, user, context.team_id)
-        await client.views_publish(user_id=user, view=home_view(templates))
+        await client.views_publish(user_id=user, view=await home_for(surface, client, user, context.team_id))
 
     if surface.installations is not None:
         bolt.enable_token_revocation_listeners()

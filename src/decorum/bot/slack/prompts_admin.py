@@ -39,8 +39,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from decorum.access import Principal
 from decorum.bot import messages
 from decorum.bot.note import new_id
-from decorum.bot.slack.blocks import MODAL_BLOCKS, SECTION_CHARS, escape, home_view, split_text, unescape
-from decorum.bot.slack.listeners import COMMAND, SUBCOMMANDS, SlashCommand, require, user_principal
+from decorum.bot.slack.blocks import MODAL_BLOCKS, SECTION_CHARS, escape, split_text, unescape
+from decorum.bot.slack.listeners import (
+    COMMAND,
+    HOME_SECTIONS,
+    SUBCOMMANDS,
+    SlashCommand,
+    home_for,
+    require,
+    user_principal,
+)
 from decorum.errors import DecorumError, Forbidden, Unauthenticated, UsageError
 from decorum.prompts.base import NAME_RE, PRODUCTION, Template, TemplateRef
 from decorum.prompts.registry import LABEL_RE, MAX_REASON, Registry
@@ -89,6 +97,7 @@ ERROR_CHARS = 1000  # a field error in a modal
 SUBMIT_BUDGET_S = 2.0  # registry work done before the ack (Slack waits 3 s)
 NEW_TEMPLATE = ("description: ''\nsystem: |\n  You are a helpful assistant. Answer briefly and clearly.\n"
                 "user: '{{ question }}'\n")
+_FREE_TEXT = ("--reason", "--message")  # options whose value is every word up to the next option
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 
 
@@ -302,7 +311,7 @@ async def home_blocks(surface: SlackSurface, client: AsyncWebClient, user: str,
 async def refresh_home(surface: SlackSurface, client: AsyncWebClient, user: str, team: str | None) -> None:
     """Publish ``user``'s App Home again (after a change they made)."""
     try:
-        await client.views_publish(user_id=user, view=home_view(await home_blocks(surface, client, user, team)))
+        await client.views_publish(user_id=user, view=await home_for(surface, client, user, team))
     except SlackApiError as exc:
         logger.warning("slack views.publish failed team=%s error=%s", team, exc.response.get("error"))
 
@@ -795,7 +804,8 @@ def _words(args: str) -> list[str]:
 
 def _options(words: list[str], *, flags: Sequence[str] = (), switches: Sequence[str] = ()
              ) -> tuple[list[str], dict[str, str]]:
-    """Positional words and ``--flag VALUE`` options; ``--reason`` takes every word up to the next option."""
+    """Positional words and ``--flag VALUE`` options; ``--reason`` and ``--message`` take every word up to the
+    next option."""
     positional: list[str] = []
     opts: dict[str, str] = {}
     i = 0
@@ -806,7 +816,7 @@ def _options(words: list[str], *, flags: Sequence[str] = (), switches: Sequence[
             i += 1
         elif word in flags:
             j = i + 1
-            while j < len(words) and not words[j].startswith("--") and (word == "--reason" or j == i + 1):
+            while j < len(words) and not words[j].startswith("--") and (word in _FREE_TEXT or j == i + 1):
                 j += 1
             value = " ".join(words[i + 1:j]).strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
@@ -1063,6 +1073,7 @@ async def _open_from_command(cmd: SlashCommand, sub: str, positional: list[str],
 
 
 SUBCOMMANDS["prompts"] = _prompts
+HOME_SECTIONS.append(home_blocks)
 
 
 # --- wiring --------------------------------------------------------------------------------------------
