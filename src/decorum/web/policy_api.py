@@ -39,10 +39,11 @@ from decorum.bot.live_config import (
     set_value,
 )
 from decorum.bot.runtime import Runtime
-from decorum.errors import DecorumError, Forbidden, Unauthenticated, UsageError
+from decorum.errors import DecorumError, UsageError
 from decorum.prompts.yaml_format import MAX_FILE_BYTES, dump_yaml, parse_yaml
-from decorum.web.auth import needs, refusal
+from decorum.web.auth import needs
 from decorum.web.templates_api import MAX_MESSAGE, json_object, positive_int, side_by_side, text_field
+from decorum.web.templates_api import failure as template_failure
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +55,8 @@ class VersionNotFound(UsageError):
 
 
 def failure(exc: DecorumError, *, conflict: bool = False) -> JSONResponse:
-    """The error's answer; ``conflict``: a ``UsageError`` raised by the live configuration after the input passed."""
-    if isinstance(exc, Unauthenticated | Forbidden):
-        return refusal(exc)
-    if isinstance(exc, VersionNotFound):
-        return JSONResponse({"error": str(exc)}, status_code=404)
-    if isinstance(exc, UsageError):
-        return JSONResponse({"error": str(exc)}, status_code=409 if conflict else 400)
-    logger.error("policy request failed: %s", exc.__class__.__name__)
-    return JSONResponse({"error": f"the server could not do this ({exc.__class__.__name__})"}, status_code=500)
+    """``templates_api.failure`` with ``VersionNotFound`` as the 404."""
+    return template_failure(exc, conflict=conflict, not_found=(VersionNotFound,))
 
 
 def known(live: LiveConfig, version: int) -> dict[str, Any]:

@@ -149,17 +149,19 @@ def parse_template(text: Any, name: str) -> Template:
 
 
 # -- answers -------------------------------------------------------------------------------------------------
-def failure(exc: DecorumError, *, conflict: bool = False) -> JSONResponse:
-    """The error's answer; ``conflict``: a ``UsageError`` raised by the registry after the input was accepted."""
+def failure(exc: DecorumError, *, conflict: bool = False,
+            not_found: tuple[type[Exception], ...] = (TemplateNotFound,)) -> JSONResponse:
+    """The error's answer (the admin API's template and policy routes): 401/403 refusals, 404 for ``not_found``,
+    400 invalid input, 409 (``conflict``) a ``UsageError`` raised by the registry after the input was accepted."""
     if isinstance(exc, Unauthenticated | Forbidden):
         return refusal(exc)
-    if isinstance(exc, TemplateNotFound):
+    if isinstance(exc, not_found):
         return JSONResponse({"error": str(exc)}, status_code=404)
     if isinstance(exc, TemplateInvalid):
         return JSONResponse({"error": str(exc)}, status_code=400)
     if isinstance(exc, UsageError):
         return JSONResponse({"error": str(exc)}, status_code=409 if conflict else 400)
-    logger.error("template request failed: %s", exc.__class__.__name__)
+    logger.error("admin API request failed: %s", exc.__class__.__name__)
     return JSONResponse({"error": f"the server could not do this ({exc.__class__.__name__})"}, status_code=500)
 
 

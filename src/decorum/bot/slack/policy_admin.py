@@ -84,10 +84,12 @@ from decorum.bot.slack.prompts_admin import (
     _values,
     _who,
     _words,
+    field_for,
     info_modal,
+    reason_errors,
     refresh_home,
 )
-from decorum.errors import DecorumError, Forbidden, Unauthenticated, UsageError
+from decorum.errors import DecorumError, UsageError
 from decorum.prompts.yaml_format import dump_yaml, parse_yaml
 
 if TYPE_CHECKING:
@@ -420,12 +422,7 @@ async def _save(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view
         v = live.save(overlay_from(live), by=principal, message=message)
         return v, live.active_version()
 
-    def block_for(exc: Exception) -> str:
-        if isinstance(exc, FieldError):
-            return exc.block
-        return B_MESSAGE if isinstance(exc, (Forbidden, Unauthenticated)) else block
-
-    result = await _submit(ack, client, view, started, who, save, block_for=block_for,
+    result = await _submit(ack, client, view, started, who, save, block_for=field_for(block),
                            done=lambda r: _saved_view(*r))
     if result is not None:
         logger.info("slack policy saved live@%s team=%s", result[0]["version"], team)
@@ -488,10 +485,7 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
     errors = {}
     if not version.isdigit():
         errors[B_VERSION] = "pick a version"
-    if len(reason) > MAX_REASON:
-        errors[B_REASON] = f"{len(reason)} characters; the limit is {MAX_REASON}"
-    elif override and not reason:
-        errors[B_REASON] = "an override needs a reason (recorded with the change)"
+    errors.update(reason_errors(reason, override))
     if errors:
         await ack(response_action="errors", errors=errors)
         return
@@ -518,7 +512,7 @@ async def submit_rollback(surface: SlackSurface, ack: AsyncAck, body: dict[str, 
     started = time.monotonic()
     meta, reason = _meta(view), (_values(view).get(B_REASON) or "").strip()
     if len(reason) > MAX_REASON:
-        await ack(response_action="errors", errors={B_REASON: f"{len(reason)} characters; the limit is {MAX_REASON}"})
+        await ack(response_action="errors", errors=reason_errors(reason, False))
         return
     user = _user(body)
     who = await user_principal(surface, client, user, team)

@@ -542,6 +542,26 @@ class FieldError(UsageError):
         self.block = block
 
 
+def reason_errors(reason: str, override: bool) -> dict[str, str]:
+    """The reason field's error, if any: too long, or missing where an override needs one."""
+    if len(reason) > MAX_REASON:
+        return {B_REASON: f"{len(reason)} characters; the limit is {MAX_REASON}"}
+    if override and not reason:
+        return {B_REASON: "an override needs a reason (recorded with the change)"}
+    return {}
+
+
+def field_for(block: str) -> Callable[[Exception], str]:
+    """Where a form's refusal is shown: a ``FieldError``'s own field, a role refusal under the message, else
+    ``block``."""
+    def where(exc: Exception) -> str:
+        if isinstance(exc, FieldError):
+            return exc.block
+        return B_MESSAGE if isinstance(exc, (Forbidden, Unauthenticated)) else block
+
+    return where
+
+
 def _values(view: dict[str, Any]) -> dict[str, Any]:
     """``{block_id: value}`` of a submitted view: text, a select's value, checkboxes' values."""
     out: dict[str, Any] = {}
@@ -686,12 +706,7 @@ async def submit_edit(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any]
         info = next(v for v in reg.store.version_info(name) if v["version"] == stored.version)
         return stored, info["checks"], reg.store.labels(name).get(PRODUCTION)
 
-    def block_for(exc: Exception) -> str:
-        if isinstance(exc, FieldError):
-            return exc.block
-        return B_MESSAGE if isinstance(exc, (Forbidden, Unauthenticated)) else block
-
-    result = await _submit(ack, client, view, started, who, save, block_for=block_for,
+    result = await _submit(ack, client, view, started, who, save, block_for=field_for(block),
                            done=lambda r: _saved_view(*r))
     if result is not None:
         logger.info("slack prompts saved %s team=%s", result[0].ref, team)
@@ -709,10 +724,7 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
         errors[B_VERSION] = "pick a version"
     if not LABEL_RE.match(label):
         errors[B_LABEL] = "a label is lower-case letters, digits, '-' and '_', starting with a letter"
-    if len(reason) > MAX_REASON:
-        errors[B_REASON] = f"{len(reason)} characters; the limit is {MAX_REASON}"
-    elif override and not reason:
-        errors[B_REASON] = "an override needs a reason (recorded with the change)"
+    errors.update(reason_errors(reason, override))
     if errors:
         await ack(response_action="errors", errors=errors)
         return
@@ -744,7 +756,7 @@ async def submit_rollback(surface: SlackSurface, ack: AsyncAck, body: dict[str, 
     name, values = str(_meta(view).get("name") or ""), _values(view)
     label, reason = str(values.get(B_LABEL) or ""), (values.get(B_REASON) or "").strip()
     if len(reason) > MAX_REASON:
-        await ack(response_action="errors", errors={B_REASON: f"{len(reason)} characters; the limit is {MAX_REASON}"})
+        await ack(response_action="errors", errors=reason_errors(reason, False))
         return
     user = str((body.get("user") or {}).get("id") or "")
     who = await user_principal(surface, client, user, team)
