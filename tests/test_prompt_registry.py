@@ -207,6 +207,7 @@ def test_four_eyes_refuses_the_author(db_url, capsys, tmp_path, monkeypatch) -> 
     assert run(capsys, "prompts", "create", "faq", "--file", str(f), "--as", "alice")[0] == 0
     code, _, err = run(capsys, "prompts", "publish", "faq@1", "--as", "alice")
     assert code == 2 and "four eyes: alice wrote faq@1" in err
+    assert runtime.templates.test_runs("faq", 1) == []  # refused before its test cases ran
     assert run(capsys, "prompts", "publish", "faq@1", "--as", "bob")[0] == 0
 
 

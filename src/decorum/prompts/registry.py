@@ -163,6 +163,8 @@ class Registry:
                              f"--override --reason TEXT")
         if info.get("archived_at"):
             raise UsageError(f"{tpl.ref} is archived ({info['archived_at']}); archived versions are not published")
+        if self.config.four_eyes and info["author"] == actor:
+            raise UsageError(f"four eyes: {actor} wrote {tpl.ref} and may not publish it; another publisher must")
         if tpl.test_cases:
             runs = [r for r in self.store.test_runs(name, version) if r["sha256"] == tpl.sha256]
             run = runs[-1] if runs else self.run_tests(name, version, by=by)
@@ -171,8 +173,6 @@ class Registry:
                 why = "; ".join(f"case {r['case']}: {', '.join(r['failures'])}" for r in failed[:3])
                 raise UsageError(f"{tpl.ref} failed its tests ({why}); publishing it needs --override --reason TEXT, "
                                  f"or a new version, or `decorum prompts test {tpl.ref}` again")
-        if self.config.four_eyes and info["author"] == actor:
-            raise UsageError(f"four eyes: {actor} wrote {tpl.ref} and may not publish it; another publisher must")
         before = self.store.set_label(name, version, label, event={"action": action, "actor": actor, "reason": reason,
                                                                     "override": override})
         self._record(action, tpl, actor=actor, label=label, reason=reason, from_version=before, override=override)
