@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     )
     config: Path | None = None
     audit_key: SecretStr | None = None
+    audit_signing_key: Path | None = None  # Ed25519 PEM that signs audit checkpoints; default in data_dir
     encryption_key: SecretStr | None = None  # Fernet key(s), comma-separated: Slack OAuth tokens at rest
     log_level: str | None = None  # default: INFO for `serve`, WARNING for one-shot commands
     log_format: Literal["json", "text"] = "json"
@@ -81,6 +82,11 @@ class Settings(BaseSettings):
     )
     slack_mode: Literal["http", "socket"] = "http"
     slack_api_url: str | None = None
+
+    @property
+    def audit_signing_key_path(self) -> Path:
+        """Where the audit checkpoint key is (outside the database; ``.pub`` beside it)."""
+        return self.audit_signing_key or self.data_dir / "audit-signing.key"
 
     @field_validator("data_dir", mode="before")
     @classmethod

@@ -311,3 +311,17 @@ class LiveConfigEventRow(Base):
     message: Mapped[str] = mapped_column(Text, nullable=False, default="")
     override: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class AuditCheckpointRow(Base):
+    """A signed checkpoint of the audit log (``decorum.guardrails.checkpoints``): ``payload`` is what was signed."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    head_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    at: Mapped[str] = mapped_column(String(32), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(16), nullable=False)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON
+    signature: Mapped[str] = mapped_column(String(128), nullable=False)  # base64 Ed25519
