@@ -56,7 +56,6 @@ from decorum.bot.slack.prompts_admin import (
     B_REASON,
     B_VERSION,
     DIFF_CHARS,
-    ERROR_CHARS,
     INPUT,
     MESSAGE_CHARS,
     SHOW_CHARS,
@@ -67,6 +66,7 @@ from decorum.bot.slack.prompts_admin import (
     _code,
     _context,
     _cut,
+    _form_principal,
     _message,
     _meta,
     _modal,
@@ -410,12 +410,10 @@ async def _save(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view
         await ack(response_action="errors",
                   errors={B_MESSAGE: f"say what changed and why (1 to {MESSAGE_CHARS} characters; recorded)"})
         return
-    user = _user(body)
-    who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, "policy.edit", TARGET)
-    if refusal is not None or who is None:
-        await ack(response_action="errors", errors={B_MESSAGE: _cut(refusal or "", ERROR_CHARS)})
+    allowed = await _form_principal(surface, ack, client, body, team, "policy.edit", TARGET, B_MESSAGE)
+    if allowed is None:
         return
+    who, user = allowed
     live, principal = _live(surface), who
 
     def save() -> tuple[dict[str, Any], int | None]:
@@ -489,12 +487,10 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
     if errors:
         await ack(response_action="errors", errors=errors)
         return
-    user = _user(body)
-    who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, "policy.edit", TARGET)
-    if refusal is not None or who is None:
-        await ack(response_action="errors", errors={B_VERSION: _cut(refusal or "", ERROR_CHARS)})
+    allowed = await _form_principal(surface, ack, client, body, team, "policy.edit", TARGET, B_VERSION)
+    if allowed is None:
         return
+    who, user = allowed
     live, principal = _live(surface), who
 
     def publish() -> dict[str, Any]:
@@ -514,12 +510,10 @@ async def submit_rollback(surface: SlackSurface, ack: AsyncAck, body: dict[str, 
     if len(reason) > MAX_REASON:
         await ack(response_action="errors", errors=reason_errors(reason, False))
         return
-    user = _user(body)
-    who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, "policy.edit", TARGET)
-    if refusal is not None or who is None:
-        await ack(response_action="errors", errors={B_REASON: _cut(refusal or "", ERROR_CHARS)})
+    allowed = await _form_principal(surface, ack, client, body, team, "policy.edit", TARGET, B_REASON)
+    if allowed is None:
         return
+    who, user = allowed
     live, principal = _live(surface), who
 
     def rollback() -> tuple[dict[str, Any] | None]:

@@ -518,6 +518,19 @@ async def _allowed(surface: SlackSurface, who: Principal | None, user: str, perm
     return None
 
 
+async def _form_principal(surface: SlackSurface, ack: AsyncAck, client: AsyncWebClient, body: dict[str, Any],
+                          team: str | None, permission: str, target: str, block: str) -> tuple[Principal, str] | None:
+    """The submitter of a form and their Slack user id when they hold ``permission``; otherwise the refusal is
+    acked as an error under ``block`` (and recorded) and None."""
+    user = str((body.get("user") or {}).get("id") or "")
+    who = await user_principal(surface, client, user, team)
+    refusal = await _allowed(surface, who, user, permission, target)
+    if refusal is not None or who is None:
+        await ack(response_action="errors", errors={block: _cut(refusal or "", ERROR_CHARS)})
+        return None
+    return who, user
+
+
 async def open_view(surface: SlackSurface, client: AsyncWebClient, kind: str, name: str, user: str,
                     team: str | None) -> dict[str, Any]:
     """The modal a button (or ``/decorum prompts edit``) opens; a refusal explained when the role lacks the right."""
@@ -691,12 +704,10 @@ async def submit_edit(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any]
     if errors:
         await ack(response_action="errors", errors=errors)
         return
-    user = str((body.get("user") or {}).get("id") or "")
-    who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, "templates.edit", name)
-    if refusal is not None or who is None:
-        await ack(response_action="errors", errors={B_MESSAGE: _cut(refusal or "", ERROR_CHARS)})
+    allowed = await _form_principal(surface, ack, client, body, team, "templates.edit", name, B_MESSAGE)
+    if allowed is None:
         return
+    who, user = allowed
     reg = _registry(surface)
     principal = who
 
@@ -728,12 +739,10 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
     if errors:
         await ack(response_action="errors", errors=errors)
         return
-    user = str((body.get("user") or {}).get("id") or "")
-    who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, "templates.publish", name)
-    if refusal is not None or who is None:
-        await ack(response_action="errors", errors={B_VERSION: _cut(refusal or "", ERROR_CHARS)})
+    allowed = await _form_principal(surface, ack, client, body, team, "templates.publish", name, B_VERSION)
+    if allowed is None:
         return
+    who, user = allowed
     reg, principal = _registry(surface), who
 
     def publish() -> Template:
@@ -758,12 +767,10 @@ async def submit_rollback(surface: SlackSurface, ack: AsyncAck, body: dict[str, 
     if len(reason) > MAX_REASON:
         await ack(response_action="errors", errors=reason_errors(reason, False))
         return
-    user = str((body.get("user") or {}).get("id") or "")
-    who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, "templates.rollback", name)
-    if refusal is not None or who is None:
-        await ack(response_action="errors", errors={B_LABEL: _cut(refusal or "", ERROR_CHARS)})
+    allowed = await _form_principal(surface, ack, client, body, team, "templates.rollback", name, B_LABEL)
+    if allowed is None:
         return
+    who, user = allowed
     reg, principal = _registry(surface), who
 
     def rollback() -> Template:
@@ -785,11 +792,7 @@ async def submit_diff(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any]
     if not (a.isdigit() and b.isdigit()) or a == b:
         await ack(response_action="errors", errors={B_TO: "pick two different versions"})
         return
-    user = str((body.get("user") or {}).get("id") or "")
-    who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, "templates.read", name)
-    if refusal is not None:
-        await ack(response_action="errors", errors={B_FROM: _cut(refusal, ERROR_CHARS)})
+    if await _form_principal(surface, ack, client, body, team, "templates.read", name, B_FROM) is None:
         return
     reg = _registry(surface)
 
