@@ -137,8 +137,9 @@ async def test_roles_on_the_api(admin: httpx.AsyncClient, tokens: dict[str, str]
     assert r.status_code == 403
     assert r.json()["error"] == "the viewer role cannot do audit.read (it needs auditor or above)"
     r = await admin.get("/api/audit", headers=bearer(tokens["auditor"]))
-    assert r.status_code == 200 and [n["id"] for n in r.json()] == [note["id"]]
-    assert (await admin.get(f"/api/audit/{note['id']}", headers=bearer(tokens["auditor"]))).json()["id"] == note["id"]
+    assert r.status_code == 200 and [n["id"] for n in r.json()["records"]] == [note["id"]]
+    shown = (await admin.get(f"/api/audit/{note['id']}", headers=bearer(tokens["auditor"]))).json()
+    assert shown["note"]["id"] == note["id"] and shown["verify"]["ok"] is True
     assert (await admin.get("/api/audit/nope", headers=bearer(tokens["auditor"]))).status_code == 404
     assert (await admin.get("/api/users", headers=bearer(tokens["publisher"]))).status_code == 403
     assert (await admin.get("/metrics", headers=bearer(tokens["viewer"]))).status_code == 200

@@ -16,8 +16,20 @@ from decorum.guardrails.audit import GENESIS, Pseudonymiser, SqlAuditLog
 
 
 def _note(i: int, verdict: str = "answered") -> dict:
-    return {"id": f"N{i:05d}", "created_at": f"2026-11-23T10:00:{i % 60:02d}.000Z", "surface": "cli",
-            "verdict": verdict, "latency_ms": {"total": 10 + i}, "guardrails": {"input": [], "output": []}}
+    """A small note that matches the schema (``note_schema``): an answer, or a refused question."""
+    blocked = verdict == "blocked_input"
+    check = {"check": "toxicity", "score": 0.9 if blocked else 0.01, "threshold": 0.5, "passed": not blocked,
+             "scorer": "fake@0"}
+    note = {"id": f"N{i:05d}", "created_at": f"2026-11-23T10:00:{i % 60:02d}.000Z", "surface": "cli",
+            "verdict": verdict, "latency_ms": {"total": 10 + i}, "tokens": {"prompt": 0, "completion": 0},
+            "request": {"hmac_sha256": "a" * 64, "chars": 5}, "response": {"hmac_sha256": "b" * 64, "chars": 9},
+            "guardrails": {"policy": "default@1", "input": [check], "output": [],
+                           "action": "refused" if blocked else "allow"}}
+    if not blocked:
+        note.update(route={"strategy": "prompt_engineering", "reason": "default"},
+                    template={"name": "general", "version": 1, "sha256": "c" * 64},
+                    model={"backend": "fake", "name": "fake-llm", "revision": "f" * 64})
+    return note
 
 
 @pytest.fixture
@@ -105,21 +117,22 @@ def test_unknown_id_is_a_clear_error(log: SqlAuditLog) -> None:
         log.get("nope")
 
 
-def test_export_jsonl_and_csv(log: SqlAuditLog) -> None:
+def test_export_jsonl_and_csv(log: SqlAuditLog, database) -> None:
+    from decorum.guardrails.audit_export import stream_export
+    from decorum.guardrails.audit_query import AuditFilter
+
     for i in range(1, 4):
         log.append(_note(i, verdict="blocked_input" if i == 2 else "answered"))
-    buf = io.StringIO()
-    assert log.export("jsonl", buf) == 3
-    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
+    text = "".join(stream_export(database, AuditFilter(), "jsonl", upto=3))
+    rows = [json.loads(line) for line in text.splitlines()]
     assert [r["id"] for r in rows] == ["N00001", "N00002", "N00003"]
     assert rows[1]["prev_hash"] == rows[0]["hash"]
-    buf = io.StringIO()
-    log.export("csv", buf)
-    table = list(csv.DictReader(io.StringIO(buf.getvalue())))
-    assert [r["verdict"] for r in table] == ["answered", "blocked_input", "answered"]
+    text = "".join(stream_export(database, AuditFilter(), "csv", upto=2))  # pinned: seq 3 is past the export
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert [r["verdict"] for r in table] == ["answered", "blocked_input"]
     assert json.loads(table[0]["note"])["id"] == "N00001"
     with pytest.raises(UsageError, match="unknown export format"):
-        log.export("xml", io.StringIO())
+        list(stream_export(database, AuditFilter(), "xml", upto=3))
 
 
 def test_list_filters_by_verdict(log: SqlAuditLog) -> None:

@@ -34,7 +34,8 @@ def logged(db_url: str, capsys: pytest.CaptureFixture[str]) -> Settings:
     rt = Runtime.open()
     for i in range(6):
         rt.audit.append({"id": new_id(), "created_at": utc_now(), "surface": "cli", "verdict": "change",
-                         "change": {"kind": "template.test", "template": "general", "version": 1, "n": i}})
+                         "change": {"kind": "template.test", "template": "general", "version": 1, "actor": "local:test",
+                                    "n": i}})
     code, out, err = run(capsys, "audit", "checkpoint")
     assert code == 0 and "checkpoint signed: seq 6, 6 records" in out, err
     return rt.settings
@@ -49,8 +50,9 @@ def sql(settings: Settings, statement: str, **params: str) -> None:
     engine.dispose()
 
 
-def recompute_chain(settings: Settings) -> None:
-    """What an attacker with the database can do: rewrite every hash after an edit."""
+def recompute_chain(settings: Settings, key: bytes | None = None) -> None:
+    """What an attacker with the database can do: rewrite every hash after an edit (with the chain key: what an
+    insider who also holds the key could do)."""
     from sqlalchemy import create_engine
 
     engine = create_engine(settings.resolved_database_url)
@@ -59,7 +61,7 @@ def recompute_chain(settings: Settings) -> None:
         for seq, note in conn.execute(text("SELECT seq, note FROM audit_record ORDER BY seq")).all():
             body = {**json.loads(note), "prev_hash": prev}
             note_json = canonical_json(body)
-            digest = record_hash(seq, note_json)
+            digest = record_hash(seq, note_json, key)
             conn.execute(text("UPDATE audit_record SET note = :n, prev_hash = :p, hash = :h, verdict = :v "
                               "WHERE seq = :s"), {"n": note_json, "p": prev, "h": digest, "s": seq,
                                                   "v": body["verdict"]})
@@ -92,11 +94,27 @@ def test_deleting_records_after_a_checkpoint_fails_verify(logged, capsys, tamper
 
 
 def test_an_edited_and_recomputed_chain_fails_verify(logged, capsys) -> None:
+    """Without the chain key (kept outside the database) a recomputed chain fails at the edited record."""
     sql(logged, "UPDATE audit_record SET note = REPLACE(note, :a, :b) WHERE seq = 3",
         a='"verdict":"change"', b='"verdict":"answered"')
     recompute_chain(logged)
     from decorum.bot.runtime import Runtime
 
+    result = Runtime.open().audit.verify()
+    assert not result.ok and result.first_bad_seq == 1 and "keyed with the chain key" in result.reason
+    sql(logged, "DELETE FROM audit_checkpoint")
+    code, _, err = run(capsys, "audit", "verify")
+    assert code == 1 and "audit chain broken at record" in err and "(seq 1)" in err
+
+
+def test_a_chain_recomputed_with_the_key_still_fails_its_signed_checkpoint(logged, capsys) -> None:
+    """An insider holding the chain key (but not the signing key) recomputes a valid chain: the checkpoint convicts."""
+    from decorum.bot.runtime import Runtime
+    from decorum.guardrails.audit import ChainKey
+
+    sql(logged, "UPDATE audit_record SET note = REPLACE(note, :a, :b) WHERE seq = 3",
+        a='"verdict":"change"', b='"verdict":"answered"')
+    recompute_chain(logged, ChainKey.open(logged.audit_chain_key_path).key)
     assert Runtime.open().audit.verify().ok  # the recomputed chain holds by itself
     code, _, err = run(capsys, "audit", "verify")
     assert code == 1 and "record 6 differs from the signed head hash" in err

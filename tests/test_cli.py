@@ -107,7 +107,7 @@ def cli_url(url: str) -> str:
     (["ask", "--strategy", "fine_tuned", "--template", "general", "hi"], None,
      "template 'general' has no fine-tuned domain"),
     (["audit", "show", "01NOSUCHID"], None, "no audit record with id '01NOSUCHID'"),
-    (["audit", "list", "--limit", "0"], None, "--limit must be at least 1"),
+    (["audit", "list", "--limit", "0"], None, "--limit must be between 1 and 500"),
 ])
 def test_bad_usage_exits_2_with_one_line(capsys, monkeypatch, db_url, argv, stdin, match) -> None:
     code, _, err = run(capsys, *argv, stdin=stdin, monkeypatch=monkeypatch)

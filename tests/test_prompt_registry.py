@@ -418,7 +418,7 @@ def test_change_records_pass_through_metrics_csv_and_summary(rt, capsys, tmp_pat
     metrics.observe(note)
     assert summary(note) == f"[change · template.create faq@1 by alice · id {note['id']}]"
     row = csv_row(1, note)
-    assert row[4] == "change" and row[6] == ""
+    assert row[4] == "change" and row[6] == "faq@1"  # the template a change is about: filterable (--template)
 
 
 def test_a_published_template_serves_with_its_max_tokens(db_url, capsys, tmp_path, monkeypatch) -> None:

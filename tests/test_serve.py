@@ -58,7 +58,7 @@ def test_serve_two_listeners_health_metrics_and_api(db_url: str) -> None:
                        headers=auth, timeout=120)
         assert r.status_code == 200 and r.json()["verdict"] == "blocked_input"
         note_id = r.json()["id"]
-        assert httpx.get(f"{admin}/api/audit/{note_id}", headers=auth).json()["id"] == note_id
+        assert httpx.get(f"{admin}/api/audit/{note_id}", headers=auth).json()["note"]["id"] == note_id
         assert httpx.get(f"{admin}/api/audit/nope", headers=auth).status_code == 404
         assert httpx.get(f"{admin}/api/audit/verify", headers=auth).json()["ok"] is True
         assert httpx.get(f"{admin}/api/audit", headers={**auth, "host": "rebind.example"}).status_code == 421

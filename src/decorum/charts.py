@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -95,3 +96,51 @@ def _frame(title: str, x_label: str, y_label: str) -> list[str]:
 
 def _close(parts: list[str]) -> str:
     return "\n".join([*parts, "</svg>"]) + "\n"
+
+
+def stacked_bar_chart(categories: Sequence[str], series: Mapping[str, Sequence[float]], *, title: str,
+                      x_label: str = "", y_label: str = "", colors: Mapping[str, str] | None = None,
+                      y_max: float | None = None) -> str:
+    """One SVG chart of stacked bars: a bar per category, a segment per series (a histogram, counts per day).
+
+    ``series`` maps a name to one value per category. With many categories only every n-th label is written
+    (each bar still says its values in its tooltip).
+
+    Example::
+
+        svg = stacked_bar_chart(["2026-11-30", "2026-12-01"], {"answered": [40, 52], "blocked_input": [3, 1]},
+                                title="Verdicts per day", y_label="records")
+    """
+    cats = list(categories)
+    names = list(series)
+    totals = [sum(float(series[n][i]) for n in names) for i in range(len(cats))]
+    top = y_max if y_max is not None else max([*totals, 0.0]) * 1.15 or 1.0
+    if y_max is None and all(float(v).is_integer() for n in names for v in series[n]):
+        top = max(4.0, math.ceil(top / 4) * 4)  # counts: whole numbers on every grid line
+    parts = _frame(title, x_label, y_label)
+    for i in range(5):
+        y = top * i / 4
+        sy = H - BOTTOM - (H - TOP - BOTTOM) * i / 4
+        parts.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{sy:.1f}" y2="{sy:.1f}" stroke="#e5e7eb"/>'
+                     f'<text x="{LEFT - 6}" y="{sy + 4:.1f}" text-anchor="end">{_fmt(y)}</text>')
+    slot = (W - LEFT - RIGHT) / max(1, len(cats))
+    every = max(1, -(-len(cats) * 60 // (W - LEFT - RIGHT)))  # at most one label per ~60 px
+    base = H - BOTTOM
+    color = {n: (colors or {}).get(n) or PALETTE[k % len(PALETTE)] for k, n in enumerate(names)}
+    for i, cat in enumerate(cats):
+        x, y = LEFT + i * slot + slot * 0.12, float(base)
+        tip = escape(f"{cat}: " + ", ".join(f"{n} {_fmt(float(series[n][i]))}" for n in names))
+        for n in names:
+            h = max(0.0, min(1.0, float(series[n][i]) / top)) * (H - TOP - BOTTOM)
+            if h > 0:
+                y -= h
+                parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.76:.1f}" height="{h:.1f}" '
+                             f'fill="{color[n]}"><title>{tip}</title></rect>')
+        if i % every == 0:
+            parts.append(f'<text x="{x + slot * 0.38:.1f}" y="{base + 16}" text-anchor="middle">{escape(cat)}</text>')
+    for k, n in enumerate(names):
+        parts.append(f'<rect x="{W - RIGHT - 130}" y="{TOP + 4 + 16 * k}" width="10" height="10" fill="{color[n]}"/>'
+                     f'<text x="{W - RIGHT - 114}" y="{TOP + 13 + 16 * k}">{escape(n)}</text>')
+    if not cats:
+        parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" fill="#6b7280">no records</text>')
+    return _close(parts)

@@ -40,23 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
-    audit = sub.add_parser("audit", help="read, verify and export the audit log")
-    asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
-    al = asub.add_parser("list", help="recent notes, newest first")
-    al.add_argument("--json", action="store_true")
-    al.add_argument("--limit", type=int, default=20)
-    al.add_argument("--verdict", choices=["answered", "blocked_input", "blocked_output", "error", "change"])
-    ash = asub.add_parser("show", help="one whole note")
-    ash.add_argument("id")
-    ash.add_argument("--json", action="store_true")
-    av = asub.add_parser("verify", help="check the hash chain and every signed checkpoint (exit 0 when all hold)")
-    av.add_argument("--checkpoints", metavar="FILE", help="also check the checkpoints in FILE (outside witnesses)")
-    ac = asub.add_parser("checkpoint", help="sign the log's head (seq, count, head hash, time) with the audit key")
-    ac.add_argument("--out", metavar="FILE", help="also append the checkpoint to FILE (one JSON line)")
-    ac.add_argument("--json", action="store_true")
-    ae = asub.add_parser("export", help="every note as JSONL or CSV")
-    ae.add_argument("--format", required=True, choices=["jsonl", "csv"])
-    ae.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    from decorum.guardrails.audit_cli import add_parser as add_audit_parser
+
+    add_audit_parser(sub, _Parser)
 
     g = sub.add_parser("guardrails", help="score, train and evaluate the guardrail classifier")
     gsub = g.add_subparsers(dest="guardrails_command", required=True, parser_class=_Parser)
@@ -373,75 +359,9 @@ def _chat(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from decorum.bot.note import summary
-    from decorum.bot.runtime import Runtime
-    from decorum.errors import UsageError
+    from decorum.guardrails.audit_cli import run
 
-    rt = Runtime.open()
-    log = rt.audit
-    if args.audit_command == "list":
-        if args.limit < 1:
-            raise UsageError("--limit must be at least 1")
-        notes = log.list(limit=args.limit, verdict=args.verdict)
-        if args.json:
-            print(json.dumps(notes, ensure_ascii=False))
-        else:
-            for n in notes:
-                print(f"{n['created_at']}  {summary(n)}")
-        return EXIT_OK
-    if args.audit_command == "show":
-        note = log.get(args.id)
-        print(json.dumps(note, ensure_ascii=False, indent=None if args.json else 2))
-        return EXIT_OK
-    if args.audit_command == "checkpoint":
-        from decorum.guardrails.checkpoints import Signer, create_checkpoint
-
-        cp = create_checkpoint(rt.db, Signer.open(rt.settings.audit_signing_key_path, create=True))
-        line = json.dumps(cp, sort_keys=True)
-        if args.out:
-            with open(args.out, "a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
-        p = cp["payload"]
-        print(line if args.json else f"checkpoint signed: seq {p['seq']}, {p['count']} records, head "
-                                     f"{p['head_hash'][:16]}…, key {p['key_id']}" + (f" (appended to {args.out})"
-                                                                                    if args.out else ""))
-        return EXIT_OK
-    if args.audit_command == "verify":
-        from pathlib import Path
-
-        from decorum.guardrails.checkpoints import (
-            check_checkpoints,
-            load_public_key,
-            read_checkpoint_file,
-            stored_checkpoints,
-        )
-
-        witnesses = read_checkpoint_file(Path(args.checkpoints)) if args.checkpoints else []
-        result = log.verify()
-        if not result.ok:
-            print(f"audit chain broken at record {result.first_bad_id} (seq {result.first_bad_seq}): {result.reason}; "
-                  f"{result.checked} records before it hold", file=sys.stderr)
-            print(result.first_bad_id)
-            return EXIT_FAIL
-        checkpoints = stored_checkpoints(rt.db) + witnesses
-        if checkpoints:
-            problems = check_checkpoints(rt.db, load_public_key(rt.settings.audit_signing_key_path), checkpoints)
-            if problems:
-                for line in problems:
-                    print(f"audit log fails a signed checkpoint: {line}", file=sys.stderr)
-                return EXIT_FAIL
-        print(f"audit chain holds: {result.checked} records verified"
-              + (f", {len(checkpoints)} signed checkpoints hold" if checkpoints else ""))
-        return EXIT_OK
-    if args.audit_command == "export":
-        if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as fh:
-                n = log.export(args.format, fh)
-            print(f"exported {n} records to {args.out}", file=sys.stderr)
-        else:
-            log.export(args.format, sys.stdout)
-        return EXIT_OK
-    raise AssertionError(args.audit_command)
+    return run(args)
 
 
 def _score(args: argparse.Namespace) -> int:

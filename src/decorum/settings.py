@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     config: Path | None = None
     audit_key: SecretStr | None = None
     audit_signing_key: Path | None = None  # Ed25519 PEM that signs audit checkpoints; default in data_dir
+    audit_chain_key: Path | None = None  # the HMAC key of the audit chain; default in data_dir
     encryption_key: SecretStr | None = None  # Fernet key(s), comma-separated: Slack OAuth tokens at rest
     log_level: str | None = None  # default: INFO for `serve`, WARNING for one-shot commands
     log_format: Literal["json", "text"] = "json"
@@ -82,6 +83,11 @@ class Settings(BaseSettings):
     )
     slack_mode: Literal["http", "socket"] = "http"
     slack_api_url: str | None = None
+
+    @property
+    def audit_chain_key_path(self) -> Path:
+        """Where the audit chain's HMAC key is (outside the database)."""
+        return self.audit_chain_key or self.data_dir / "audit-chain.key"
 
     @property
     def audit_signing_key_path(self) -> Path:

@@ -12,6 +12,7 @@ from decorum.adapters.registry import ModelsConfig
 from decorum.bot.limits import LimitsConfig
 from decorum.bot.router import RoutingConfig
 from decorum.errors import ConfigError
+from decorum.guardrails.audit_config import AuditConfig
 from decorum.guardrails.policy import Policy
 from decorum.prompts.registry import PromptsConfig
 from decorum.settings import Settings
@@ -26,6 +27,7 @@ class AppConfig(BaseModel):
     limits: LimitsConfig = LimitsConfig()
     access: AccessConfig = AccessConfig()
     prompts: PromptsConfig = PromptsConfig()
+    audit: AuditConfig = AuditConfig()
 
 
 def load_config(settings: Settings) -> AppConfig:

@@ -367,12 +367,13 @@ class LiveConfig:
         if self.audit is None:
             return
         from decorum.bot.note import new_id, utc_now
+        from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION
 
         change = {"kind": f"live_config.{action}", "live_config": version, "from_version": from_version,
                   "actor": actor, "reason": reason, "message": message, "override": override, "sha256": sha256,
                   **(extra or {})}
         self.audit.append({"id": new_id(), "created_at": utc_now(), "surface": self.surface, "verdict": "change",
-                           "change": change})
+                           "schema_version": NOTE_SCHEMA_VERSION, "change": change})
         logger.info("live configuration %s v%s by %s", action, version, actor)
 
 

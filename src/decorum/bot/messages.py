@@ -91,6 +91,8 @@ def slack_help(command: str = "/decorum") -> str:
             "(editors and publishers; also on this app's Home tab).\n"
             f"• `{command} policy show|history|set|test|publish|rollback`: guardrail thresholds and routing "
             "rules (admins change them; everyone with a role can read them).\n"
+            f"• `{command} audit <reference>`: one audit record, by the reference under an answer or in a refusal "
+            "(auditors and above).\n"
             f"• `{command} help`: this help.\n"
             "Under each answer: 👍 / 👎 tell the team how it did, and *Why this answer?* shows the whole note.")
 

@@ -43,8 +43,10 @@ from decorum.bot.router import RouteContext, RouteDecision, Router
 from decorum.bot.streaming import AnswerStream, StreamGuard, StreamRecord
 from decorum.errors import Busy, DecorumError, RateLimited, UsageError
 from decorum.guardrails.audit import AuditLog, Pseudonymiser
+from decorum.guardrails.audit_config import AuditConfig
 from decorum.guardrails.base import CheckResult, Stage
 from decorum.guardrails.checks import Guardrails
+from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION
 from decorum.guardrails.policy import Policy
 from decorum.prompts.base import Template, TemplateRef, TemplateStore
 from decorum.prompts.render import render_messages
@@ -102,6 +104,7 @@ class Pipeline:
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self.live: Any = None  # LiveConfig: looked at before each answer (routing and policy changed by admins)
+        self.audit_config: AuditConfig | None = None  # which texts are kept beside the notes (audit section)
         self.router = router
         self.templates = templates
         self.generator = generator
@@ -193,7 +196,8 @@ class Pipeline:
     async def _answer_request(self, req: Request, stream: AnswerStream | None, ref: str,
                               deadline: float | None) -> Answer:
         t0 = time.perf_counter()
-        note: dict[str, Any] = {"id": ref, "created_at": utc_now(), "surface": req.surface}
+        note: dict[str, Any] = {"id": ref, "created_at": utc_now(), "surface": req.surface,
+                                "schema_version": NOTE_SCHEMA_VERSION}
         if req.surface == "slack":
             note["slack"] = {"team": req.team, "channel": req.channel, "thread_ts": req.thread_ts,
                              "user": self.pseudonymiser.user(req.user) if req.user else None}
@@ -202,6 +206,7 @@ class Pipeline:
         question = req.text
         limit = self.policy.max_question_chars
         note["request"] = {**self.pseudonymiser.fingerprint(question), "truncated": len(question) > limit}
+        note["pseudonym_key"] = self.pseudonymiser.key_id  # the key of the pseudonyms and fingerprints (it rotates)
         if len(question) > limit:
             question = question[:limit]
             note["request"]["chars_used"] = limit
@@ -240,11 +245,27 @@ class Pipeline:
         if stream is not None:
             note["streaming"] = attempts.record.as_note()
         note["response"] = self.pseudonymiser.fingerprint(text)
-        stored = await asyncio.to_thread(self.audit.append, note)  # DB I/O off the event loop
+        texts = self._kept_texts(note, req.text, text)
+        stored = await asyncio.to_thread(self.audit.append, note, texts=texts)  # DB I/O off the event loop
         metrics.observe(stored)
         logger.info("request %s surface=%s verdict=%s total_ms=%s", note["id"], req.surface, note["verdict"],
                     latency["total"])
         return Answer(text=text, note=stored)
+
+    def _kept_texts(self, note: dict[str, Any], question: str, answer: str) -> dict[str, str] | None:
+        """The texts an admin keeps (``audit.store_question``/``store_answer``), outside the hashed note, under
+        retention; the note's fingerprint marks them ``stored``."""
+        cfg = self.audit_config
+        if cfg is None or not (cfg.store_question or cfg.store_answer):
+            return None
+        texts = {}
+        if cfg.store_question:
+            texts["question"] = question
+            note["request"]["stored"] = True
+        if cfg.store_answer:
+            texts["answer"] = answer
+            note["response"]["stored"] = True
+        return texts
 
     def _fail(self, note: dict[str, Any], exc: BaseException) -> str:
         note["verdict"] = "error"

@@ -26,7 +26,7 @@ from decorum.bot.live_config import LiveConfig
 from decorum.bot.pipeline import Pipeline, Request, validate_request
 from decorum.bot.router import Router, RoutingConfig
 from decorum.errors import UsageError
-from decorum.guardrails.audit import Pseudonymiser, SqlAuditLog
+from decorum.guardrails.audit import ChainKey, Pseudonymiser, SqlAuditLog
 from decorum.guardrails.base import Classifier
 from decorum.guardrails.checks import Guardrails
 from decorum.guardrails.policy import ClassifierConfig, Policy
@@ -110,7 +110,8 @@ class Runtime:
 
     @cached_property
     def audit(self) -> SqlAuditLog:
-        return SqlAuditLog(self.db)
+        """The audit log, its chain keyed with the key outside the database (made on first use)."""
+        return SqlAuditLog(self.db, chain_key=ChainKey.open(self.settings.audit_chain_key_path, self.db))
 
     @cached_property
     def pseudonymiser(self) -> Pseudonymiser:
@@ -156,6 +157,7 @@ class Runtime:
                             generator=self.generator, audit=self.audit, pseudonymiser=self.pseudonymiser,
                             limits=self.config.limits)
         pipeline.live = self.live
+        pipeline.audit_config = self.config.audit
         return pipeline
 
     def _validate_routing(self, routing: RoutingConfig) -> None:

@@ -1,9 +1,16 @@
-"""The audit log of transparency notes: append-only and hash-chained.
+"""The audit log of transparency notes: append-only and hash-chained, with a keyed chain.
 
-Each record's ``hash`` is SHA-256 over its sequence number and its note's canonical JSON, and the note
-holds ``prev_hash``, the previous record's hash (the first record's is 64 zeros). Changing any stored
-field of any record, removing a record from the middle or reordering records breaks the chain, and
-``verify`` names the first record that does not hold.
+Each record's ``hash`` is HMAC-SHA256, with the chain key, over its sequence number and its note's
+canonical JSON, and the note holds ``prev_hash``, the previous record's hash (the first record's is 64
+zeros). Changing any stored field of any record, removing a record from the middle or reordering records
+breaks the chain, and ``verify`` names the first record that does not hold. The chain key lives outside the
+database (``ChainKey``): whoever can write the database but not read the key cannot recompute a valid chain
+after an edit. Records written before the key existed keep their plain SHA-256 hashes; the key file records
+from which sequence number on the chain is keyed, so nobody can downgrade later records to plain hashes.
+Signed checkpoints (``checkpoints.py``) add what a chain cannot show: that records at the end were removed.
+
+The note's filterable fields are copied into indexed columns and ``audit_score`` rows on append
+(``derived_fields``, ``score_rows``); ``verify`` checks that every copy agrees with its hashed note.
 
 Example::
 
@@ -14,10 +21,8 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 import logging
 import secrets
@@ -32,11 +37,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from decorum.errors import StoreError, UsageError
 from decorum.secrets_files import read_or_create_secret
 from decorum.store import Database
-from decorum.store.tables import AuditRecordRow
+from decorum.store.tables import AuditRecordRow, AuditScoreRow, AuditTextRow
 
 logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+TEXT_FIELDS = ("question", "answer")  # kept (when an admin turns it on) outside the note, under retention
 COLUMNS = ("id", "created_at", "surface", "verdict")
 
 
@@ -45,8 +51,96 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def record_hash(seq: int, note_json: str) -> str:
-    return hashlib.sha256(f"{seq}\n{note_json}".encode()).hexdigest()
+def record_hash(seq: int, note_json: str, key: bytes | None = None) -> str:
+    """SHA-256 of ``seq`` and the note; keyed (HMAC-SHA256) when ``key`` is given."""
+    data = f"{seq}\n{note_json}".encode()
+    return hmac.new(key, data, hashlib.sha256).hexdigest() if key else hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    """The key of the chain's HMACs, kept in a file outside the database, and the first seq it covers.
+
+    ``DECORUM_AUDIT_CHAIN_KEY`` names the file (default ``$DECORUM_DATA_DIR/audit-chain.key``, made 0600 on
+    first use). A log that already holds records when the key is made keeps their plain hashes; records
+    from ``keyed_from_seq`` on are keyed.
+    """
+
+    key: bytes
+    keyed_from_seq: int
+
+    @property
+    def key_id(self) -> str:
+        return hashlib.sha256(b"decorum-audit-chain-key:" + self.key).hexdigest()[:16]
+
+    def for_seq(self, seq: int) -> bytes | None:
+        return self.key if seq >= self.keyed_from_seq else None
+
+    @classmethod
+    def open(cls, path: Path, db: Database | None = None) -> ChainKey:
+        """Read the key at ``path``; when absent, make one that keys every record after the log's current end."""
+        def make() -> str:
+            start = 1
+            if db is not None:
+                with db.session() as s:
+                    start = int(s.execute(select(func.max(AuditRecordRow.seq))).scalar() or 0) + 1
+            return json.dumps({"format": "decorum-audit-chain-key/1", "key": secrets.token_hex(32),
+                               "keyed_from_seq": start})
+
+        raw = read_or_create_secret(path, make)
+        try:
+            data = json.loads(raw)
+            key, start = bytes.fromhex(data["key"]), int(data["keyed_from_seq"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path} is not a Decorum audit chain key") from exc
+        if len(key) < 16 or start < 1:
+            raise UsageError(f"{path} is not a Decorum audit chain key")
+        return cls(key, start)
+
+
+DERIVED = ("strategy", "template", "model", "adapter", "engine", "action", "channel", "user")
+
+
+def derived_fields(note: Mapping[str, Any]) -> dict[str, str | None]:
+    """The note's filterable fields, as stored in the record's indexed columns."""
+    def obj(name: str) -> Mapping[str, Any]:
+        value = note.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    route, tpl, model, guard, slack, change = (obj(n) for n in ("route", "template", "model", "guardrails",
+                                                                 "slack", "change"))
+    adapter = model.get("adapter") if isinstance(model.get("adapter"), Mapping) else {}
+    template = None
+    if tpl.get("name"):
+        template = f"{tpl['name']}@{tpl.get('version')}"
+    elif change.get("template"):
+        template = f"{change['template']}@{change.get('version')}"
+    user = note.get("user") or slack.get("user")
+
+    def cut(value: Any, size: int) -> str | None:
+        return None if value in (None, "") else str(value)[:size]
+
+    return {
+        "strategy": cut(route.get("strategy"), 32), "template": cut(template, 120),
+        "model": cut(model.get("name"), 160),
+        "adapter": cut(f"{adapter['name']}@{adapter.get('version')}" if adapter.get("name") else None, 120),
+        "engine": cut(model.get("engine"), 32), "action": cut(guard.get("action"), 16),
+        "channel": cut(slack.get("channel"), 64), "user": cut(user, 48),
+    }
+
+
+def score_rows(note: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The note's guardrail results (input and output stages), one row per check."""
+    guard = note.get("guardrails")
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    if isinstance(guard, Mapping):
+        for stage in ("input", "output"):
+            for r in guard.get(stage) or []:
+                if isinstance(r, Mapping) and isinstance(r.get("score"), int | float) and r.get("check"):
+                    rows[(stage, str(r["check"])[:40])] = {"stage": stage, "check": str(r["check"])[:40],
+                                                           "score": float(r["score"]),
+                                                           "passed": bool(r.get("passed"))}
+    return list(rows.values())
 
 
 class Pseudonymiser:
@@ -55,20 +149,42 @@ class Pseudonymiser:
     Without the key nobody can confirm a guessed question against a note; with it, an auditor can::
 
         hmac.new(key, question.encode(), hashlib.sha256).hexdigest() == note["request"]["hmac_sha256"]
+
+    Keys rotate (``decorum audit rotate-pseudonym-key``): the retired ones stay in ``<data_dir>/audit-keys/``
+    so that a person's older records are still found (``audit subject``) and kept texts still match their
+    notes; each note names the key that made its pseudonyms (``pseudonym_key``).
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *, retired: tuple[Pseudonymiser, ...] = ()) -> None:
         if len(key) < 16:
             raise UsageError("the audit key must be at least 16 bytes")
         self._key = key
+        self.retired = retired
 
     @classmethod
     def from_settings(cls, secret: str | None, data_dir: Path) -> Pseudonymiser:
-        """Use ``DECORUM_AUDIT_KEY`` or a key generated once into ``<data_dir>/audit.key`` (0600 from the start)."""
+        """Use ``DECORUM_AUDIT_KEY`` or a key generated once into ``<data_dir>/audit.key`` (0600 from the start);
+        the retired keys in ``<data_dir>/audit-keys/`` come along for lookups."""
+        retired_dir = data_dir / RETIRED_KEYS
+        retired = tuple(cls(p.read_text(encoding="utf-8").strip().encode())
+                        for p in sorted(retired_dir.glob("*.key"))) if retired_dir.is_dir() else ()
         if secret:
-            return cls(secret.encode())
+            return cls(secret.encode(), retired=retired)
         key = read_or_create_secret(data_dir / "audit.key", lambda: secrets.token_hex(32))
-        return cls(key.encode())
+        return cls(key.encode(), retired=retired)
+
+    @property
+    def key_id(self) -> str:
+        """A short public name of the key (not a secret: a hash of it)."""
+        return "k" + hashlib.sha256(b"decorum-pseudonym-key:" + self._key).hexdigest()[:11]
+
+    def keys(self) -> tuple[Pseudonymiser, ...]:
+        """This key first, then the retired ones."""
+        return (self, *self.retired)
+
+    def for_key(self, key_id: str | None) -> Pseudonymiser | None:
+        """The key (current or retired) named ``key_id``; notes without one were made by the current or oldest."""
+        return next((k for k in self.keys() if k.key_id == key_id), None)
 
     def user(self, user_id: str) -> str:
         digest = hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()
@@ -78,6 +194,31 @@ class Pseudonymiser:
         """What a note keeps of a question or answer: its keyed hash and length, never the text."""
         digest = hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
         return {"hmac_sha256": digest, "chars": len(text)}
+
+    @staticmethod
+    def rotate(secret: str | None, data_dir: Path) -> tuple[str, str]:
+        """Retire ``<data_dir>/audit.key`` into ``audit-keys/`` and make a new one; (old id, new id).
+
+        Processes read the key at start: restart them to use the new one. A key given as ``DECORUM_AUDIT_KEY``
+        is rotated by whoever set it (refused here).
+        """
+        if secret:
+            raise UsageError("the pseudonym key comes from DECORUM_AUDIT_KEY: rotate it there, and keep the old "
+                             f"value in {data_dir / RETIRED_KEYS}/<name>.key (0600) so older records stay findable")
+        current = data_dir / "audit.key"
+        old = Pseudonymiser.from_settings(None, data_dir)
+        retired_dir = data_dir / RETIRED_KEYS
+        retired_dir.mkdir(mode=0o700, exist_ok=True)
+        target = retired_dir / f"{old.key_id}.key"
+        read_or_create_secret(target, lambda: current.read_text(encoding="utf-8"))
+        if target.read_text(encoding="utf-8").strip().encode() != old._key:
+            raise UsageError(f"{target} exists with another key; nothing rotated")
+        current.unlink()
+        new = Pseudonymiser.from_settings(None, data_dir)
+        return old.key_id, new.key_id
+
+
+RETIRED_KEYS = "audit-keys"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +235,7 @@ class Verification:
 class AuditLog(Protocol):
     """Where transparency notes are kept. ``append`` returns the note with ``prev_hash`` and ``hash``."""
 
-    def append(self, note: Mapping[str, Any]) -> dict[str, Any]: ...
+    def append(self, note: Mapping[str, Any], *, texts: Mapping[str, str] | None = None) -> dict[str, Any]: ...
 
     def get(self, note_id: str) -> dict[str, Any]: ...
 
@@ -104,15 +245,29 @@ class AuditLog(Protocol):
 class SqlAuditLog:
     """The audit log in the project's database (SQLite or PostgreSQL)."""
 
-    def __init__(self, db: Database, *, retries: int = 20) -> None:
+    def __init__(self, db: Database, *, chain_key: ChainKey | None = None, retries: int = 20) -> None:
         self.db = db
+        self.chain_key = chain_key
         self.retries = retries
 
-    def append(self, note: Mapping[str, Any]) -> dict[str, Any]:
-        """Chain ``note`` after the last record. Safe across threads and processes."""
+    def _key(self, seq: int) -> bytes | None:
+        return self.chain_key.for_seq(seq) if self.chain_key else None
+
+    def append(self, note: Mapping[str, Any], *, texts: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Chain ``note`` after the last record. Safe across threads and processes.
+
+        ``texts`` (``question``/``answer``), when an admin keeps them, go to ``audit_text`` in the same
+        transaction, outside the hashed note (whose fingerprints commit to them), until purged.
+        """
+        bad = [k for k in (texts or {}) if k not in TEXT_FIELDS]
+        if bad:
+            raise UsageError(f"unknown audit text field {bad[0]!r}; known: {', '.join(TEXT_FIELDS)}")
         missing = [c for c in COLUMNS if not note.get(c)]
         if missing:
             raise UsageError(f"audit note lacks {', '.join(missing)}")
+        from decorum.guardrails.note_schema import validate_note
+
+        validate_note(note)  # the note schema (NoteSchemaError naming the field); a refused note stores nothing
         body = {k: v for k, v in note.items() if k not in ("hash", "prev_hash")}
         for _attempt in range(self.retries):
             try:
@@ -127,12 +282,18 @@ class SqlAuditLog:
                     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
                     chained = {**body, "prev_hash": prev}
                     note_json = canonical_json(chained)
-                    digest = record_hash(seq, note_json)
+                    digest = record_hash(seq, note_json, self._key(seq))
                     s.add(AuditRecordRow(
                         seq=seq, id=str(note["id"]), created_at=str(note["created_at"]),
                         surface=str(note["surface"]), verdict=str(note["verdict"]),
-                        note=note_json, prev_hash=prev, hash=digest,
+                        note=note_json, prev_hash=prev, hash=digest, **derived_fields(chained),
                     ))
+                    s.flush()
+                    for r in score_rows(chained):
+                        s.add(AuditScoreRow(seq=seq, **r))
+                    for name, value in (texts or {}).items():
+                        s.add(AuditTextRow(note_id=str(note["id"]), field=name, text=value,
+                                           stored_at=str(note["created_at"])))
                 return {**chained, "hash": digest}
             except IntegrityError as exc:
                 # Another writer took this place in the chain (or the id exists): read again.
@@ -142,6 +303,15 @@ class SqlAuditLog:
             except SQLAlchemyError as exc:
                 raise StoreError(f"audit append failed: {exc.__class__.__name__}") from exc
         raise StoreError(f"audit append lost the race {self.retries} times; database under heavy contention")
+
+    def append_change(self, kind: str, *, actor: str, surface: str, **facts: Any) -> dict[str, Any]:
+        """Record an admin or auditor action (``verdict: change``): ``kind`` like ``audit.purge``, who, and facts."""
+        from decorum.bot.note import new_id, utc_now
+        from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION
+
+        return self.append({"id": new_id(), "created_at": utc_now(), "surface": surface, "verdict": "change",
+                            "schema_version": NOTE_SCHEMA_VERSION,
+                            "change": {"kind": kind, "actor": actor, **facts}})
 
     def _exists(self, note_id: str) -> bool:
         with self.db.session() as s:
@@ -184,42 +354,76 @@ class SqlAuditLog:
             after = rows[-1].seq
 
     def verify(self) -> Verification:
-        """Walk the whole chain; the first record that does not hold is named."""
+        """Walk the whole chain; the first record that does not hold is named.
+
+        Each record's hash (keyed where the chain key covers it), its link to the previous record, its
+        columns and its score rows must all agree with its note.
+        """
         prev, expected_seq, checked = GENESIS, 1, 0
+        scores = self._iter_scores()
+        pending = next(scores, None)
         for row in self.iter_all():
-            reason = _check_row(row, prev, expected_seq)
+            reason = _check_row(row, prev, expected_seq, self._key(row.seq))
+            stored: list[dict[str, Any]] = []
+            while pending is not None and pending["seq"] <= row.seq:
+                if pending["seq"] < row.seq:  # score rows of a record that is not there
+                    return Verification(False, checked, row.id, row.seq,
+                                        f"score rows of seq {pending['seq']} have no record (a record was removed)")
+                stored.append({k: v for k, v in pending.items() if k != "seq"})
+                pending = next(scores, None)
+            if not reason:
+                reason = _check_scores(row, stored)
             if reason:
                 return Verification(False, checked, row.id, row.seq, reason)
             prev, expected_seq, checked = row.hash, row.seq + 1, checked + 1
+        if pending is not None:
+            return Verification(False, checked, None, pending["seq"],
+                                f"score rows of seq {pending['seq']} have no record (a record was removed)")
         return Verification(True, checked)
 
-    def export(self, fmt: str, out: io.TextIOBase | Any) -> int:
-        """Write every record (chain order) as ``jsonl`` or ``csv``; returns the count."""
-        if fmt not in ("jsonl", "csv"):
-            raise UsageError(f"unknown export format {fmt!r}; available: csv, jsonl")
-        writer = csv.writer(out) if fmt == "csv" else None
-        if writer:
-            writer.writerow(CSV_FIELDS)
-        n = 0
-        for row in self.iter_all():
-            note = _row_note(row)
-            if writer:
-                writer.writerow(csv_row(row.seq, note))
-            else:
-                out.write(canonical_json({"seq": row.seq, **note}) + "\n")
-            n += 1
-        return n
+    def verify_record(self, note_id: str) -> dict[str, Any]:
+        """One record's own check (what the console shows beside it): its hash (keyed where the chain key
+        covers it), its link to the record before it, its columns and score rows. ``verify`` walks them all."""
+        with self.db.session() as s:
+            row = s.execute(select(AuditRecordRow).where(AuditRecordRow.id == note_id)).scalar_one_or_none()
+            if row is None:
+                raise UsageError(f"no audit record with id {note_id!r}")
+            prev = s.execute(select(AuditRecordRow.seq, AuditRecordRow.hash).where(AuditRecordRow.seq < row.seq)
+                             .order_by(AuditRecordRow.seq.desc()).limit(1)).first()
+            scores = [{"stage": r.stage, "check": r.check, "score": r.score, "passed": r.passed}
+                      for r in s.execute(select(AuditScoreRow).where(AuditScoreRow.seq == row.seq)).scalars()]
+            s.expunge(row)
+        expected_seq, prev_hash = (prev[0] + 1, prev[1]) if prev else (1, GENESIS)
+        reason = _check_row(row, prev_hash, expected_seq, self._key(row.seq)) or _check_scores(row, scores)
+        return {"ok": not reason, "reason": reason, "seq": row.seq, "hash": row.hash, "prev_hash": row.prev_hash,
+                "keyed": self._key(row.seq) is not None}
+
+    def _iter_scores(self, batch: int = 2000) -> Iterator[dict[str, Any]]:
+        after: tuple[int, str, str] = (0, "", "")
+        while True:
+            with self.db.session() as s:
+                q = select(AuditScoreRow).order_by(AuditScoreRow.seq, AuditScoreRow.stage, AuditScoreRow.check)
+                q = q.where(
+                    (AuditScoreRow.seq > after[0])
+                    | ((AuditScoreRow.seq == after[0]) & (AuditScoreRow.stage > after[1]))
+                    | ((AuditScoreRow.seq == after[0]) & (AuditScoreRow.stage == after[1])
+                       & (AuditScoreRow.check > after[2])))
+                rows = s.execute(q.limit(batch)).scalars().all()
+            if not rows:
+                return
+            for r in rows:
+                yield {"seq": r.seq, "stage": r.stage, "check": r.check, "score": r.score, "passed": r.passed}
+            last = rows[-1]
+            after = (last.seq, last.stage, last.check)
 
 
-CSV_FIELDS = ("seq", "id", "created_at", "surface", "verdict", "strategy", "template", "model",
-              "adapter", "input_passed", "output_passed", "action", "total_ms", "prev_hash", "hash", "note")
+CSV_FIELDS = ("seq", "id", "created_at", "surface", "verdict", "strategy", "template", "model", "adapter", "engine",
+              "channel", "user", "input_passed", "output_passed", "action", "total_ms", "prev_hash", "hash", "note")
 
 
 def csv_row(seq: int, note: Mapping[str, Any]) -> list[Any]:
-    route = note.get("route") or {}
-    tpl = note.get("template") or {}
-    model = note.get("model") or {}
-    adapter = model.get("adapter") or {}
+    """One export row: the filterable fields as columns, then the whole note (canonical JSON, without hash)."""
+    derived = derived_fields(note)
     guard = note.get("guardrails") or {}
 
     def passed(stage: str) -> str:
@@ -228,9 +432,8 @@ def csv_row(seq: int, note: Mapping[str, Any]) -> list[Any]:
 
     return [
         seq, note.get("id"), note.get("created_at"), note.get("surface"), note.get("verdict"),
-        route.get("strategy", ""), f"{tpl['name']}@{tpl['version']}" if tpl else "", model.get("name", ""),
-        f"{adapter['name']}@{adapter.get('version', '')}" if adapter else "",
-        passed("input"), passed("output"), guard.get("action", ""),
+        derived["strategy"], derived["template"], derived["model"], derived["adapter"], derived["engine"],
+        derived["channel"], derived["user"], passed("input"), passed("output"), derived["action"],
         (note.get("latency_ms") or {}).get("total", ""), note.get("prev_hash"), note.get("hash"),
         canonical_json({k: v for k, v in note.items() if k != "hash"}),
     ]
@@ -244,13 +447,13 @@ def _row_note(row: AuditRecordRow) -> dict[str, Any]:
     return {**note, "hash": row.hash}
 
 
-def _check_row(row: AuditRecordRow, prev: str, expected_seq: int) -> str:
+def _check_row(row: AuditRecordRow, prev: str, expected_seq: int, key: bytes | None = None) -> str:
     if row.seq != expected_seq:
         return f"sequence gap: expected {expected_seq}, found {row.seq} (a record was removed)"
     if row.prev_hash != prev:
         return "prev_hash does not match the previous record's hash"
-    if record_hash(row.seq, row.note) != row.hash:
-        return "hash does not match the record's content"
+    if not hmac.compare_digest(record_hash(row.seq, row.note, key), row.hash):
+        return "hash does not match the record's content" + (" (keyed with the chain key)" if key else "")
     try:
         note = json.loads(row.note)
     except ValueError:
@@ -262,4 +465,18 @@ def _check_row(row: AuditRecordRow, prev: str, expected_seq: int) -> str:
     for col in COLUMNS:
         if str(note.get(col)) != str(getattr(row, col)):
             return f"column {col!r} differs from the note"
+    for col, value in derived_fields(note).items():
+        if getattr(row, col) != value:
+            return f"column {col!r} differs from the note"
+    return ""
+
+
+def _check_scores(row: AuditRecordRow, stored: list[dict[str, Any]]) -> str:
+    note = json.loads(row.note)
+    want = sorted(score_rows(note), key=lambda r: (r["stage"], r["check"]))
+    stored = sorted(stored, key=lambda r: (r["stage"], r["check"]))
+    if len(want) != len(stored) or any(
+            w["stage"] != g["stage"] or w["check"] != g["check"] or bool(w["passed"]) != bool(g["passed"])
+            or abs(w["score"] - g["score"]) > 1e-9 for w, g in zip(want, stored, strict=False)):
+        return "score rows differ from the note's guardrail results"
     return ""

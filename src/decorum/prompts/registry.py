@@ -348,12 +348,13 @@ class Registry:
                 extra: dict[str, Any] | None = None) -> None:
         """The change's audit record (its event went into the template tables with the change itself)."""
         from decorum.bot.note import new_id, utc_now
+        from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION
 
         change = {"kind": f"template.{action}", "template": tpl.name, "version": tpl.version, "label": label,
                   "from_version": from_version, "actor": actor, "reason": reason, "message": message,
                   "override": override, "sha256": tpl.sha256, **(extra or {})}
         self.audit.append({"id": new_id(), "created_at": utc_now(), "surface": self.surface, "verdict": "change",
-                           "change": change})
+                           "schema_version": NOTE_SCHEMA_VERSION, "change": change})
         logger.info("template %s %s by %s", action, tpl.ref, actor)
 
 

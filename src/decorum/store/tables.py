@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -118,6 +119,59 @@ class AuditRecordRow(Base):
     note: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON, without "hash"
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    # Copies of the note's filterable fields (``audit.derived_fields``), indexed; ``audit verify`` checks them.
+    strategy: Mapped[str | None] = mapped_column(String(32))
+    template: Mapped[str | None] = mapped_column(String(120))  # name@version
+    model: Mapped[str | None] = mapped_column(String(160))
+    adapter: Mapped[str | None] = mapped_column(String(120))  # name@version
+    engine: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    user: Mapped[str | None] = mapped_column("user_pseudonym", String(48))  # ("user" is reserved in PostgreSQL)
+
+
+class AuditScoreRow(Base):
+    """One guardrail result of a record (stage input/output), a copy of the note's for score-range filters."""
+
+    __tablename__ = "audit_score"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(8), primary_key=True)
+    check: Mapped[str] = mapped_column(String(40), primary_key=True)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    passed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class AuditTextRow(Base):
+    """A question or answer text kept (when an admin turns it on) outside the hashed note, until purged.
+
+    The note holds the text's keyed hash (``request``/``response.hmac_sha256``): the commitment that the
+    text here is the one answered, and what stays when the text is purged.
+    """
+
+    __tablename__ = "audit_text"
+
+    note_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    field: Mapped[str] = mapped_column(String(16), primary_key=True)  # question | answer
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    stored_at: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+
+
+class AuditReviewRow(Base):
+    """A record drawn into a review sample; ``mark`` (agree/disagree with the guardrail) once reviewed."""
+
+    __tablename__ = "audit_review"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sample: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    note_id: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    reviewer: Mapped[str | None] = mapped_column(String(128))
+    mark: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    marked_at: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (UniqueConstraint("sample", "note_id", name="uq_audit_review_sample_note"),)
 
 
 class FeedbackRow(Base):
@@ -325,3 +379,24 @@ class AuditCheckpointRow(Base):
     key_id: Mapped[str] = mapped_column(String(16), nullable=False)
     payload: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON
     signature: Mapped[str] = mapped_column(String(128), nullable=False)  # base64 Ed25519
+
+
+class AuditJobRunRow(Base):
+    """One period of a periodic audit job (``decorum.bot.audit_jobs``): a signed checkpoint, a weekly summary.
+
+    The unique (``job``, ``period``) is the claim: of several ``decorum serve`` replicas, the one whose INSERT wins
+    runs the job for that period. A run that failed (``status`` ``failed``) may be taken again later, a few times.
+    """
+
+    __tablename__ = "audit_job_run"
+    __table_args__ = (UniqueConstraint("job", "period", name="uq_audit_job_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(32), nullable=False)  # checkpoint | summary
+    period: Mapped[str] = mapped_column(String(32), nullable=False)  # the period's start, UTC
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # claimed, posted, signed, unchanged, failed, ...
+    detail: Mapped[str] = mapped_column(String(200), nullable=False, default="")  # ids and counts, never text
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    owner: Mapped[str] = mapped_column(String(80), nullable=False)  # host:pid
+    claimed_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    updated_at: Mapped[str] = mapped_column(String(32), nullable=False)

@@ -30,10 +30,12 @@ from starlette.routing import Route
 
 from decorum import metrics
 from decorum.access import ROLES, Principal, permissions_of
+from decorum.bot import audit_jobs
 from decorum.bot.pipeline import Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack import mount_slack
 from decorum.errors import Busy, DecorumError, RateLimited, Unauthenticated, UsageError
+from decorum.web.audit_api import audit_routes
 from decorum.web.auth import COOKIE, CsrfRefused, bearer, check_csrf, current_session, json_required, needs, refusal
 from decorum.web.policy_api import policy_routes
 from decorum.web.security import ASGIApp, guard
@@ -83,6 +85,7 @@ class Services:
         self.load_models = load_models
         self.slack_routes: list[Any] = []
         self.slack = mount_slack(self.slack_routes, runtime)  # POST /slack/events (+ OAuth pages) when SLACK_* set
+        self.audit_jobs: audit_jobs.AuditJobs | None = None  # checkpoints and the weekly summary, when configured
         self._users = 0
         self._lock = asyncio.Lock()
 
@@ -95,11 +98,17 @@ class Services:
                     self.loader.start()
                 if self.slack is not None:
                     await self.slack.start()  # Socket Mode connects here
+                self.audit_jobs = audit_jobs.for_server(self.runtime, self.slack)
+                if self.audit_jobs is not None:
+                    self.audit_jobs.start()
         try:
             yield
         finally:
             async with self._lock:
                 self._users -= 1
+                if self._users == 0 and self.audit_jobs is not None:
+                    await self.audit_jobs.stop()  # before Slack's session closes: a post in flight is cancelled
+                    self.audit_jobs = None
                 if self._users == 0 and self.slack is not None:
                     await self.slack.stop()  # answers in flight finish first
 
@@ -242,30 +251,6 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
             return _error(exc)
         return JSONResponse(answer.as_json(), status_code=200 if answer.verdict != "error" else 500)
 
-    @needs("audit.read")
-    async def api_audit_list(request: HttpRequest, _: Principal) -> JSONResponse:
-        try:
-            limit = min(500, max(1, int(request.query_params.get("limit", "50"))))
-        except ValueError:
-            return JSONResponse({"error": "limit must be an integer"}, status_code=400)
-        verdict = request.query_params.get("verdict") or None
-        notes = await asyncio.to_thread(runtime.audit.list, limit=limit, verdict=verdict)
-        return JSONResponse(notes)
-
-    @needs("audit.read")
-    async def api_audit_show(request: HttpRequest, _: Principal) -> JSONResponse:
-        try:
-            note = await asyncio.to_thread(runtime.audit.get, request.path_params["id"])
-        except UsageError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
-        return JSONResponse(note)
-
-    @needs("audit.read")
-    async def api_audit_verify(_: HttpRequest, __: Principal) -> JSONResponse:
-        v = await asyncio.to_thread(runtime.audit.verify)
-        return JSONResponse({"ok": v.ok, "checked": v.checked, "first_bad_id": v.first_bad_id, "reason": v.reason},
-                            status_code=200 if v.ok else 409)
-
     @needs("templates.read")
     async def api_templates(_: HttpRequest, __: Principal) -> JSONResponse:
         return JSONResponse(await asyncio.to_thread(runtime.templates.overview))
@@ -313,9 +298,7 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         Route("/api/logout", logout, methods=["POST"]),
         Route("/api/me", me),
         Route("/api/ask", api_ask, methods=["POST"]),
-        Route("/api/audit", api_audit_list),
-        Route("/api/audit/verify", api_audit_verify),
-        Route("/api/audit/{id}", api_audit_show),
+        *audit_routes(runtime),  # search, stats, charts, one record, verify, exports, the review queue
         Route("/api/templates", api_templates),
         *template_routes(runtime),  # create, edit, diff, publish, roll back, test
         *policy_routes(runtime),  # live routing and policy: versions, change, diff, test, publish, roll back

@@ -33,7 +33,8 @@ function refused(err) {
 }
 
 function showLogin() {
-  me = null; tpl = null; pol = null; el('tpl').hidden = true;
+  me = null; tpl = null; pol = null; reviewSample = null; el('tpl').hidden = true;
+  el('audit-detail').hidden = true; el('rv-sample').hidden = true; el('audit-export-links').hidden = true;
   el('app').hidden = true; el('whoami').hidden = true; el('login').hidden = false;
 }
 
@@ -76,20 +77,282 @@ async function openView(view) {
   }
 }
 
+// --- audit workbench: filter, pages, one record whole, charts, exports, the review queue ----------------------
+const AUDIT_PAGE = 25;
+const CHARTS = ['verdicts-over-time', 'strategy-mix', 'block-rate-by-template', 'feedback-by-strategy'];
+const SPANS = {'1h': 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, '30d': 30 * 86400e3};
+let auditFilter = {};   // the filter applied (times absolute, so every link of one view names the same records)
+let auditCursors = [];  // the `before` cursor of each page shown so far (null: the newest page)
+let auditPane = 'records';
+let auditTotal = 0;
+let reviewSample = null;
+
 const passed = rs => !rs || !rs.length ? '-' : rs.every(r => r.passed) ? 'ok' : 'FAIL';
+const qs = (filter, extra = {}) => new URLSearchParams({...filter, ...extra}).toString();
+const withQuery = (path, extra) => { const q = qs(auditFilter, extra); return q ? `${path}?${q}` : path; };
+
+// The filter in the form; a span back from now becomes an absolute `since`.
+function readFilter() {
+  const f = {};
+  for (const input of document.querySelectorAll('#audit-filter [data-field]')) {
+    const v = input.value.trim();
+    if (v !== '') f[input.dataset.field] = v;
+  }
+  const range = el('af-range').value;
+  if (SPANS[range]) f.since = new Date(Date.now() - SPANS[range]).toISOString();
+  if (range === 'custom') {
+    if (el('af-since').value.trim()) f.since = el('af-since').value.trim();
+    if (el('af-until').value.trim()) f.until = el('af-until').value.trim();
+  }
+  return f;
+}
+
 async function loadAudit() {
-  const {data} = await api('/api/audit?limit=50');
-  el('audit').replaceChildren(...data.map(n => {
-    const g = n.guardrails || {};
-    const link = txt('a', n.id); link.href = '#'; link.onclick = e => { e.preventDefault(); show(n.id).catch(refused); };
-    const tr = row([n.created_at, link, txt('span', n.verdict, n.verdict), (n.route || {}).strategy || '-',
-      n.template ? n.template.name + '@' + n.template.version : '-', passed(g.input), passed(g.output), (n.latency_ms || {}).total]);
+  auditFilter = readFilter();
+  auditCursors = [null];
+  el('audit-export-links').hidden = true; el('audit-export-result').hidden = true;
+  if (!await auditPage()) return;
+  if (auditPane === 'charts') await loadCharts();
+  if (auditPane === 'review') await loadSamples();
+}
+
+// A read whose 400/404 is shown in `resultId` (null then); a 401/403 throws, so the view shows the refusal.
+async function auditRead(resultId, url) {
+  const {status, data} = await api(url);
+  if (status < 400) return data;
+  say(resultId, false, `${STATUS[status] || 'HTTP ' + status}: ${data.error}`);
+  return null;
+}
+
+// One page of records (the cursor on top of `auditCursors`); false when the filter was refused.
+async function auditPage() {
+  const before = auditCursors[auditCursors.length - 1];
+  const data = await auditRead('audit-filter-result', withQuery('/api/audit', before ? {limit: AUDIT_PAGE, before} : {limit: AUDIT_PAGE}));
+  if (!data) { el('audit').replaceChildren(); el('audit-total').textContent = ''; el('audit-range').textContent = ''; return false; }
+  el('audit-filter-result').hidden = true;
+  auditTotal = data.total;
+  el('audit').replaceChildren(...data.records.map(n => {
+    const g = n.guardrails || {}, m = n.model || {};
+    const link = txt('a', n.id); link.href = '#'; link.dataset.id = n.id;
+    link.onclick = e => { e.preventDefault(); showRecord(n.id).catch(refused); };
+    const model = m.name ? m.name + (m.adapter ? ` + ${m.adapter.name}@${m.adapter.version}` : '') : '-';
+    const tr = row([n.seq, when(n.created_at), link, txt('span', n.verdict, n.verdict), g.action || (n.change ? n.change.kind : '-'),
+      (n.route || {}).strategy || '-', n.template ? n.template.name + '@' + n.template.version : '-', model,
+      txt('span', passed(g.input), passed(g.input) === 'FAIL' ? 'fail' : ''), txt('span', passed(g.output), passed(g.output) === 'FAIL' ? 'fail' : ''),
+      (n.latency_ms || {}).total]);
+    tr.dataset.id = n.id; tr.dataset.verdict = n.verdict;
     return tr;
   }));
+  const first = (auditCursors.length - 1) * AUDIT_PAGE + 1;
+  el('audit-total').textContent = `${data.total} record${data.total === 1 ? '' : 's'} match`;
+  el('audit-range').textContent = data.records.length ? `showing ${first}–${first + data.records.length - 1}, newest first` : 'nothing to show';
+  el('audit-newer').disabled = auditCursors.length <= 1;
+  el('audit-older').disabled = data.next_before == null;
+  el('audit-older').dataset.next = data.next_before == null ? '' : String(data.next_before);
+  return true;
 }
-async function show(id) {
-  const {data} = await api('/api/audit/' + encodeURIComponent(id));
-  const d = el('detail'); d.textContent = JSON.stringify(data, null, 2); d.hidden = false;
+
+// A section of the detail panel: a heading and a two-column table of the pairs that have a value.
+function kvSection(title, pairs, id) {
+  const shown = pairs.filter(([, v]) => v !== undefined && v !== null && v !== '');
+  if (!shown.length) return [];
+  const table = document.createElement('table'); table.className = 'kv';
+  const tbody = document.createElement('tbody'); kv(tbody, shown.map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : v]));
+  table.append(tbody);
+  if (id) table.id = id;
+  return [txt('h4', title), table];
+}
+const yesNo = v => v == null ? null : v ? 'yes' : 'no';
+const score = v => typeof v === 'number' ? v.toFixed(4) : v;
+
+function checksSection(guard) {
+  const rows = [];
+  for (const stage of ['input', 'first_output', 'output']) {
+    for (const c of guard[stage] || []) {
+      const tr = row([stage.replace('_', ' '), c.check, score(c.score), c.threshold, txt('span', c.passed ? 'pass' : 'FAIL', c.passed ? 'pass' : 'fail'),
+        c.label || '', c.scorer, c.explanation || '']);
+      tr.dataset.check = c.check; tr.dataset.stage = stage;
+      rows.push(tr);
+    }
+  }
+  const table = document.createElement('table'); table.id = 'ad-checks';
+  const head = document.createElement('thead'); head.append(row(['stage', 'check', 'score', 'threshold', 'result', 'label', 'scorer', 'why']));
+  for (const td of head.querySelectorAll('td')) td.replaceWith(txt('th', td.textContent));
+  const body = document.createElement('tbody'); body.replaceChildren(...(rows.length ? rows : [row(['', 'no checks ran', '', '', '', '', '', ''])]));
+  table.append(head, body);
+  return [txt('h4', `Guardrails (policy ${guard.policy || '?'}${guard.live_config != null ? ', live@' + guard.live_config : ''}): action ${guard.action || '-'}`), table];
+}
+
+async function showRecord(id) {
+  const {status, data} = await api('/api/audit/' + encodeURIComponent(id));
+  if (status !== 200) throw new Error(data.error);
+  const n = data.note, v = data.verify, ch = data.chain;
+  el('ad-title').textContent = `${n.verdict} · ${n.id} · ${when(n.created_at)} UTC`;
+  const ok = el('ad-verify');
+  ok.textContent = v.ok ? `verified: seq ${v.seq}, ${v.keyed ? 'keyed hash (HMAC-SHA256 with the chain key)' : 'plain SHA-256 (before the chain key)'}` : `NOT VERIFIED: ${v.reason}`;
+  ok.className = v.ok ? 'pass' : 'fail';
+  const links = el('ad-chain-links'); links.replaceChildren();
+  for (const [label, other] of [['← previous', ch.previous], ['next →', ch.next]]) {
+    if (!other) continue;
+    const a = txt('a', `${label} (seq ${other.seq})`); a.href = '#'; a.onclick = e => { e.preventDefault(); showRecord(other.id).catch(refused); };
+    links.append(a, ' ');
+  }
+  const s = [], slack = n.slack || {}, route = n.route, tpl = n.template, m = n.model, g = n.guardrails;
+  s.push(...kvSection('Who and where', [['surface', n.surface], ['user (pseudonym)', n.user || slack.user], ['pseudonym key', n.pseudonym_key],
+    ['Slack workspace', slack.team], ['Slack channel', slack.channel], ['thread', slack.thread_ts], ['schema version', n.schema_version]]));
+  const fp = f => f ? [['HMAC-SHA256', f.hmac_sha256], ['characters', f.chars], ['truncated', yesNo(f.truncated)], ['characters checked', f.chars_used], ['text kept', yesNo(f.stored)]] : [];
+  s.push(...kvSection('Request (fingerprint, never the text)', fp(n.request), 'ad-request'));
+  s.push(...kvSection('Response sent (fingerprint)', fp(n.response)));
+  if (route) s.push(...kvSection('Route and reason', [['strategy', route.strategy], ['reason', route.reason], ['rule', route.rule], ['domain', route.domain],
+    ['similarity', route.score], ['threshold', route.threshold], ['router', route.router]], 'ad-route'));
+  if (tpl) {
+    s.push(...kvSection('Template', [['version', `${tpl.name}@${tpl.version}`], ['sha256', tpl.sha256], ['prompt', tpl.variant]], 'ad-template'));
+    const hist = data.template_history || [];
+    const table = document.createElement('table'); table.id = 'ad-template-history';
+    const body = document.createElement('tbody');
+    body.replaceChildren(...(hist.length ? hist.map(h => row([when(h.created_at), h.change.kind, h.change.actor, h.change.label || '',
+      h.change.reason || h.change.message || '', h.id])) : [row(['', 'no recorded changes of this version (seeded or imported before the log)', '', '', '', ''])]));
+    table.append(body);
+    s.push(txt('h4', `Edit history of ${tpl.name}@${tpl.version}`), table);
+  }
+  if (m) s.push(...kvSection('Model', [['name', m.name], ['backend', m.backend], ['engine', m.engine], ['precision', m.precision], ['revision', m.revision],
+    ['artifact', m.artifact_revision], ['adapter', m.adapter ? `${m.adapter.name}@${m.adapter.version}` : null], ['adapter sha256', m.adapter ? m.adapter.sha256 : null]], 'ad-model'));
+  if (g) s.push(...checksSection(g));
+  if (n.streaming) s.push(...kvSection('Streaming', [['parts checked', n.streaming.chunks_checked], ['parts shown', n.streaming.chunks_shown],
+    ['first visible (ms)', n.streaming.first_visible_ms], ['retracted', yesNo(n.streaming.retracted)], ['parts withheld', n.streaming.withheld.length]]));
+  if (n.generation) s.push(...kvSection('Generation', [['finish', n.generation.finish_reason], ['prompt cut to fit', yesNo(n.generation.input_truncated)],
+    ['max new tokens', n.generation.max_new_tokens], ['temperature', n.generation.temperature]]));
+  const lat = n.latency_ms || {};
+  s.push(...kvSection('Latency (ms) and tokens', [['input checks', lat.input_checks], ['route', lat.route], ['generate', lat.generate],
+    ['output checks', lat.output_checks], ['total', lat.total], ['prompt tokens', (n.tokens || {}).prompt], ['completion tokens', (n.tokens || {}).completion]], 'ad-latency'));
+  if (n.error) s.push(...kvSection('Error', [['type', n.error.type], ['reason', n.error.reason]]));
+  if (n.change) s.push(...kvSection('Change', Object.entries(n.change), 'ad-change'));
+  s.push(...kvSection('Chain', [['seq', v.seq], ['hash', v.hash], ['prev_hash', v.prev_hash],
+    ['previous record', ch.previous ? `seq ${ch.previous.seq} · ${ch.previous.id}` : 'none (the first record)'],
+    ['next record', ch.next ? `seq ${ch.next.seq} · ${ch.next.id}` : 'none yet (the newest record)'], ['log length', ch.last_seq],
+    ['this record verifies', v.ok ? 'yes' : 'NO: ' + v.reason]], 'ad-chain'));
+  const fb = data.feedback || [];
+  const votes = document.createElement('table'); votes.id = 'ad-feedback';
+  const vb = document.createElement('tbody');
+  vb.replaceChildren(...(fb.length ? fb.map(f => row([f.value > 0 ? '👍 up' : '👎 down', f.user, when(f.created_at)])) : [row(['none', '', ''])]));
+  votes.append(vb);
+  s.push(txt('h4', `Feedback (${fb.filter(f => f.value > 0).length} up, ${fb.filter(f => f.value < 0).length} down)`), votes);
+  el('ad-sections').replaceChildren(...s);
+  const raw = el('detail'); raw.textContent = JSON.stringify(n, null, 2); raw.hidden = false;
+  el('audit-detail').hidden = false;
+  el('audit-detail').scrollIntoView({block: 'nearest'});
+}
+
+async function loadCharts() {
+  const stats = await auditRead('audit-filter-result', withQuery('/api/audit/stats'));
+  if (!stats) return;
+  const checks = [...new Set(stats.scores.map(e => e.check))];
+  el('audit-charts-note').textContent = `${stats.total} records; verdicts: ` +
+    (Object.entries(stats.verdicts).map(([k, v]) => `${k} ${v}`).join(', ') || 'none');
+  el('audit-charts').replaceChildren(...[...CHARTS, ...checks.map(c => 'scores-' + c)].map(name => {
+    const img = document.createElement('img');
+    img.alt = name; img.dataset.chart = name; img.width = 640; img.height = 320;
+    img.onload = () => img.classList.add('loaded');
+    img.onerror = () => { img.classList.add('broken'); img.alt = `${name}: the chart could not be drawn`; };
+    img.src = withQuery(`/api/audit/charts/${encodeURIComponent(name)}.svg`);
+    return img;
+  }));
+}
+
+// An export is pinned to a signed checkpoint first, so the file and its manifest name the same records.
+async function prepareExport(format) {
+  el('audit-export-links').hidden = true;
+  const data = await post('audit-export-result', '/api/audit/export/checkpoint', {});
+  if (!data) return;
+  el('audit-export-result').hidden = true;
+  const file = el('audit-export-file'), manifest = el('audit-export-manifest');
+  file.href = withQuery('/api/audit/export', {format, upto: data.upto});
+  file.textContent = `download ${format.toUpperCase()} (${auditTotal} record${auditTotal === 1 ? '' : 's'})`;
+  file.setAttribute('download', `decorum-audit-${data.upto}.${format}`);
+  manifest.href = withQuery('/api/audit/export/manifest', {format, upto: data.upto});
+  manifest.setAttribute('download', `decorum-audit-${data.upto}.${format}.manifest.json`);
+  el('audit-export-note').textContent = `pinned to the signed checkpoint at seq ${data.upto}; check both with: decorum audit verify --export FILE`;
+  el('audit-export-links').hidden = false;
+}
+
+async function openAuditPane(pane) {
+  auditPane = pane;
+  for (const b of document.querySelectorAll('[data-audit-tab]')) b.classList.toggle('active', b.dataset.auditTab === pane);
+  for (const d of document.querySelectorAll('[data-audit-pane]')) d.hidden = d.dataset.auditPane !== pane;
+  if (pane === 'charts') await loadCharts();
+  if (pane === 'review') await loadSamples();
+}
+
+// --- the review queue ---
+async function loadSamples() {
+  const {data} = await api('/api/audit/reviews');
+  el('rv-samples').replaceChildren(...data.samples.map(x => {
+    const link = txt('a', x.sample); link.href = '#'; link.dataset.sample = x.sample;
+    link.onclick = e => { e.preventDefault(); openSample(x.sample).catch(refused); };
+    return row([link, when(x.drawn_at), x.size, x.marked, x.agree, x.disagree, x.reviewers.join(', ')]);
+  }));
+  if (reviewSample) await openSample(reviewSample);
+}
+
+// "input: toxicity 0.9120 ✗, bias 0.0100; output: …" (✗: failed)
+const checkText = cs => ['input', 'first_output', 'output'].map(stage => {
+  const here = cs.filter(c => c.stage === stage);
+  return here.length ? `${stage.replace('_', ' ')}: ` + here.map(c => `${c.check} ${score(c.score)}${c.passed ? '' : ' ✗'}`).join(', ') : '';
+}).filter(Boolean).join('; ');
+
+async function openSample(sample) {
+  const {status, data} = await api('/api/audit/reviews/' + encodeURIComponent(sample));
+  if (status !== 200) throw new Error(data.error);
+  reviewSample = sample;
+  const sum = data.summary;
+  el('rv-title').textContent = `Sample ${sample}: ${sum.marked} of ${sum.size} marked (${sum.agree} agree, ${sum.disagree} disagree)`;
+  el('rv-export').href = `/api/audit/reviews/${encodeURIComponent(sample)}/export.csv`;
+  el('rv-items').replaceChildren(...data.items.map(item => {
+    const link = txt('a', item.note_id); link.href = '#';
+    link.onclick = e => { e.preventDefault(); openAuditPane('records').then(() => showRecord(item.note_id)).catch(refused); };
+    const comment = document.createElement('input'); comment.className = 'rv-comment'; comment.maxLength = 2000; comment.value = item.comment;
+    comment.placeholder = 'comment (your own words)';
+    const buttons = document.createElement('span');
+    for (const mark of ['agree', 'disagree']) {
+      const b = txt('button', mark === 'agree' ? 'Agree' : 'Disagree', 'rv-' + mark); b.type = 'button'; b.dataset.perm = 'audit.review';
+      b.onclick = () => markItem(sample, item.note_id, mark, comment.value);
+      buttons.append(b, ' ');
+    }
+    const tr = row([when(item.created_at), link, txt('span', item.verdict, item.verdict), item.action || '-', item.template || '-', checkText(item.checks),
+      txt('span', item.mark || 'unmarked', 'mark ' + (item.mark || 'unmarked')), item.reviewer || '', comment, buttons]);
+    tr.dataset.note = item.note_id;
+    return tr;
+  }));
+  el('rv-sample').hidden = false;
+}
+
+async function markItem(sample, noteId, mark, comment) {
+  const data = await post('rv-mark-result', `/api/audit/reviews/${encodeURIComponent(sample)}/${encodeURIComponent(noteId)}`, {mark, comment});
+  if (!data) return;
+  say('rv-mark-result', true, `marked ${noteId}: ${data.mark}` + (data.comment ? ' (with a comment)' : ''));
+  await loadSamples();
+}
+
+function auditForms() {
+  el('audit-filter').onsubmit = e => { e.preventDefault(); loadAudit().catch(refused); };
+  el('af-range').onchange = () => { el('af-custom').hidden = el('af-range').value !== 'custom'; };
+  el('af-reset').onclick = () => {
+    el('audit-filter').reset(); el('af-custom').hidden = true; loadAudit().catch(refused);
+  };
+  el('audit-older').onclick = () => { auditCursors.push(Number(el('audit-older').dataset.next)); auditPage().catch(refused); };
+  el('audit-newer').onclick = () => { if (auditCursors.length > 1) auditCursors.pop(); auditPage().catch(refused); };
+  for (const b of document.querySelectorAll('[data-audit-tab]')) b.onclick = () => openAuditPane(b.dataset.auditTab).catch(refused);
+  el('audit-export-csv').onclick = () => prepareExport('csv');
+  el('audit-export-jsonl').onclick = () => prepareExport('jsonl');
+  el('rv-draw').onsubmit = async e => {
+    e.preventDefault();
+    const data = await post('rv-draw-result', '/api/audit/reviews', {filter: auditFilter, n: Number(el('rv-n').value)});
+    if (!data) return;
+    say('rv-draw-result', true, `drew sample ${data.sample}: ${data.summary.size} record${data.summary.size === 1 ? '' : 's'}` +
+      (data.summary.size < Number(el('rv-n').value) ? ' (all that match the filter)' : ''));
+    reviewSample = data.sample;
+    await loadSamples();
+  };
 }
 
 async function loadUsers() {
@@ -432,6 +695,7 @@ document.addEventListener('DOMContentLoaded', () => {
   };
   templateForms();
   policyForms();
+  auditForms();
   el('logout').onclick = async () => { try { await api('/api/logout', {method: 'POST', body: {}}); } catch (e) { /* logged out anyway */ } showLogin(); };
   el('ask').onsubmit = async e => {
     e.preventDefault();

@@ -1,0 +1,347 @@
+"""``decorum audit …``: list, show, stats, export, verify, checkpoint, schema, subject, purge.
+
+The listing commands share the console's filters (``--since --until --verdict --strategy --template --model
+--adapter --engine --check NAME --min-score X --max-score X --action --surface --channel --user --feedback``).
+``verify --export FILE`` checks an export offline: it needs the signing key's public half (and, to recompute
+keyed hashes, the chain key), not the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAIL = 0, 1
+FILTERS = ("since", "until", "verdict", "strategy", "template", "model", "adapter", "engine", "check", "min_score",
+           "max_score", "action", "surface", "channel", "user", "feedback")
+
+
+def add_filters(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("filters (all given must hold)")
+    g.add_argument("--since", metavar="WHEN", help="from this date/datetime (UTC) or span back (30m, 24h, 7d, 2w)")
+    g.add_argument("--until", metavar="WHEN", help="before this datetime; a bare date includes that day")
+    g.add_argument("--verdict", help="answered, blocked_input, blocked_output, error, change (comma: any of)")
+    g.add_argument("--strategy", help="prompt_engineering or fine_tuned (comma: any of)")
+    g.add_argument("--template", metavar="NAME[@VERSION]", help="a template (every version) or one version")
+    g.add_argument("--model", help="the base model's name")
+    g.add_argument("--adapter", metavar="NAME[@VERSION]", help="a domain adapter (every version) or one version")
+    g.add_argument("--engine", help="the generation engine (comma: any of)")
+    g.add_argument("--check", metavar="NAME", help="records with this guardrail check (with --min/--max-score)")
+    g.add_argument("--min-score", type=float, metavar="X", help="a check's score at least X (0..1)")
+    g.add_argument("--max-score", type=float, metavar="X", help="a check's score at most X (0..1)")
+    g.add_argument("--action", help="allow, regenerated, fallback, block, error ... (comma: any of)")
+    g.add_argument("--surface", help="slack, web, cli (comma: any of)")
+    g.add_argument("--channel", help="a Slack channel id")
+    g.add_argument("--user", help="a pseudonym (hmac:...) as notes show it")
+    g.add_argument("--feedback", choices=["up", "down", "any", "none"], help="records with this feedback")
+
+
+def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    audit = sub.add_parser("audit", help="read, filter, export and verify the audit log")
+    asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=parser_class)
+    al = asub.add_parser("list", help="notes matching the filters, newest first, a page at a time")
+    al.add_argument("--json", action="store_true", help="a JSON list of the notes (with seq and hash)")
+    al.add_argument("--limit", type=int, default=20, help="records per page (1..500, default 20)")
+    al.add_argument("--before", type=int, metavar="SEQ", help="the page older than SEQ (the cursor printed last)")
+    add_filters(al)
+    ash = asub.add_parser("show", help="one whole note")
+    ash.add_argument("id")
+    ash.add_argument("--json", action="store_true")
+    ast = asub.add_parser("stats", help="figures over the matching notes: verdicts, strategies, scores, feedback")
+    ast.add_argument("--json", action="store_true")
+    add_filters(ast)
+    av = asub.add_parser("verify", help="check the hash chain and every signed checkpoint (exit 0 when all hold)")
+    av.add_argument("--checkpoints", metavar="FILE", help="also check the checkpoints in FILE (outside witnesses)")
+    av.add_argument("--export", metavar="FILE", help="check an export offline instead of the database")
+    av.add_argument("--manifest", metavar="FILE", help="the export's manifest (default FILE.manifest.json)")
+    av.add_argument("--public-key", metavar="PEM", help="the signing key's public half (default: this data dir's)")
+    av.add_argument("--chain-key", metavar="FILE", help="the chain key, to recompute keyed record hashes too")
+    ac = asub.add_parser("checkpoint", help="sign the log's head (seq, count, head hash, time) with the audit key")
+    ac.add_argument("--out", metavar="FILE", help="also append the checkpoint to FILE (one JSON line)")
+    ac.add_argument("--json", action="store_true")
+    ae = asub.add_parser("export", help="matching notes as CSV or JSONL, with a signed manifest")
+    ae.add_argument("--format", required=True, choices=["jsonl", "csv"])
+    ae.add_argument("--out", metavar="FILE", help="write here (and FILE.manifest.json) instead of stdout")
+    ae.add_argument("--manifest", metavar="FILE", help="where the manifest goes (default FILE.manifest.json)")
+    ae.add_argument("--as", dest="actor", default=None, help="who exports (recorded); default: the OS user")
+    add_filters(ae)
+    asub.add_parser("schema", help="the transparency note's JSON Schema (versioned)")
+    ap = asub.add_parser("purge", help="delete kept question/answer texts past their retention (verify stays green)")
+    ap.add_argument("--older-than", type=int, metavar="DAYS", help="default: audit.text_retention_days")
+    ap.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
+    asu = asub.add_parser("subject", help="one person's records (access or erasure request), every pseudonym key")
+    asu.add_argument("user_id", help="the person's Slack user id (U…) or web user name")
+    asu.add_argument("--texts", action="store_true", help="include the texts still kept (access request)")
+    asu.add_argument("--erase", action="store_true", help="delete their kept texts (the notes hold no text)")
+    asu.add_argument("--json", action="store_true")
+    asu.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
+    ar = asub.add_parser("rotate-pseudonym-key", help="retire the pseudonym key and make a new one (restart after)")
+    ar.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
+
+
+def _filter(args: argparse.Namespace) -> Any:
+    from decorum.guardrails.audit_query import AuditFilter
+
+    return AuditFilter.parse({k: getattr(args, k, None) for k in FILTERS})
+
+
+def run(args: argparse.Namespace) -> int:
+    cmd = args.audit_command
+    if cmd == "schema":
+        from decorum.guardrails.note_schema import note_json_schema
+
+        print(json.dumps(note_json_schema(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if cmd == "verify" and args.export:
+        return _verify_export(args)
+    from decorum.bot.runtime import Runtime
+
+    rt = Runtime.open()
+    if cmd == "list":
+        return _list(rt, args)
+    if cmd == "show":
+        note = rt.audit.get(args.id)
+        print(json.dumps(note, ensure_ascii=False, indent=None if args.json else 2))
+        return EXIT_OK
+    if cmd == "stats":
+        return _stats(rt, args)
+    if cmd == "checkpoint":
+        return _checkpoint(rt, args)
+    if cmd == "verify":
+        return _verify(rt, args)
+    if cmd == "export":
+        return _export(rt, args)
+    if cmd == "purge":
+        return _purge(rt, args)
+    if cmd == "subject":
+        return _subject(rt, args)
+    if cmd == "rotate-pseudonym-key":
+        return _rotate(rt, args)
+    raise AssertionError(cmd)
+
+
+def _purge(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.guardrails.audit_retention import purge_texts
+    from decorum.settings import local_actor
+
+    days = rt.config.audit.text_retention_days if args.older_than is None else args.older_than
+    report = purge_texts(rt.db, rt.audit, older_than_days=days, actor=local_actor(args.actor), dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(report))
+    elif args.dry_run:
+        print(f"would purge {report['would_purge']} kept texts stored before {report['cutoff']} ({days} days); "
+              f"{report['kept']} kept")
+    else:
+        print(f"purged {report['purged']} kept texts stored before {report['cutoff']} ({days} days retention); "
+              f"{report['kept']} kept; recorded as {report['record']}")
+    return EXIT_OK
+
+
+def _subject(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.guardrails.audit_retention import erase_texts, record_subject_request, subject
+    from decorum.settings import local_actor
+
+    actor = local_actor(args.actor)
+    found = subject(rt.db, rt.pseudonymiser, args.user_id, with_texts=args.texts)
+    erased = erase_texts(rt.db, [r["id"] for r in found["records"]]) if args.erase else 0
+    record = record_subject_request(rt.audit, found["pseudonyms"], action="erase" if args.erase else "lookup",
+                                    actor=actor, count=len(found["records"]))
+    found.update(erased=erased, record=record["id"])
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{len(found['records'])} records, {len(found['feedback'])} feedback votes, {found['texts_kept']} kept "
+          f"texts under pseudonyms {', '.join(found['pseudonyms'])} (keys {', '.join(found['keys'])})")
+    for r in found["records"]:
+        kept = f" kept: {', '.join(r['texts_kept'])}" if r["texts_kept"] else ""
+        print(f"  {r['created_at']}  seq {r['seq']}  {r['verdict']}  {r['surface']}  id {r['id']}{kept}")
+        for name, text in (r.get("texts") or {}).items():
+            print(f"      {name}: {text}")
+    if args.erase:
+        print(f"erased {erased} kept texts (the notes hold only pseudonyms and keyed hashes)")
+    print(f"this request is recorded as {record['id']}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _rotate(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.guardrails.audit import Pseudonymiser
+    from decorum.settings import local_actor
+
+    secret = rt.settings.audit_key.get_secret_value() if rt.settings.audit_key else None
+    old, new = Pseudonymiser.rotate(secret, rt.settings.data_dir)
+    record = rt.audit.append_change("audit.key_rotation", actor=local_actor(args.actor), surface="cli",
+                                    message=f"pseudonym key {old} retired, {new} in use after restart")
+    print(f"pseudonym key rotated: {old} retired (kept for lookups), {new} in use once Decorum restarts; "
+          f"recorded as {record['id']}")
+    return EXIT_OK
+
+
+def _list(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.bot.note import summary
+    from decorum.errors import UsageError
+    from decorum.guardrails.audit_query import PAGE_MAX, search
+
+    if not 1 <= args.limit <= PAGE_MAX:
+        raise UsageError(f"--limit must be between 1 and {PAGE_MAX}")
+    page = search(rt.db, _filter(args), limit=args.limit, before=args.before)
+    if args.json:
+        print(json.dumps(page.records, ensure_ascii=False))
+        return EXIT_OK
+    for n in page.records:
+        print(f"{n['created_at']}  {summary(n)}")
+    if page.next_before is not None:
+        print(f"(more: add --before {page.next_before})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _stats(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.guardrails.audit_query import stats
+
+    figures = stats(rt.db, _filter(args))
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+        return EXIT_OK
+    total = figures["total"]
+    print(f"{total} records" + (f" matching {json.dumps(figures['filter'])}" if figures["filter"] else ""))
+
+    def line(title: str, counts: dict[str, int]) -> None:
+        if counts:
+            print(f"  {title}: " + ", ".join(f"{k} {v} ({v / max(total, 1):.0%})" for k, v in counts.items()))
+
+    line("verdicts", figures["verdicts"])
+    line("strategies", figures["strategies"])
+    line("surfaces", figures["surfaces"])
+    line("actions", figures["actions"])
+    for t in figures["templates"][:10]:
+        print(f"  template {t['template']}: {t['total']} answers, {t['blocked']} blocked ({t['block_rate']:.1%})")
+    for s in figures["scores"]:
+        print(f"  {s['stage']} {s['check']}: {sum(s['bins'])} scored, {s['failed']} failed; "
+              f"histogram 0..1 {s['bins']}")
+    for strategy, fb in figures["feedback"].items():
+        print(f"  feedback {strategy}: {fb['up']} up, {fb['down']} down")
+    return EXIT_OK
+
+
+def _checkpoint(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.guardrails.checkpoints import Signer, create_checkpoint
+
+    cp = create_checkpoint(rt.db, Signer.open(rt.settings.audit_signing_key_path, create=True))
+    line = json.dumps(cp, sort_keys=True)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    p = cp["payload"]
+    print(line if args.json else f"checkpoint signed: seq {p['seq']}, {p['count']} records, head "
+                                 f"{p['head_hash'][:16]}…, key {p['key_id']}"
+                                 + (f" (appended to {args.out})" if args.out else ""))
+    return EXIT_OK
+
+
+def _verify(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.guardrails.audit_retention import check_texts
+    from decorum.guardrails.checkpoints import (
+        check_checkpoints,
+        load_public_key,
+        read_checkpoint_file,
+        stored_checkpoints,
+    )
+
+    witnesses = read_checkpoint_file(Path(args.checkpoints)) if args.checkpoints else []
+    result = rt.audit.verify()
+    if not result.ok:
+        print(f"audit chain broken at record {result.first_bad_id} (seq {result.first_bad_seq}): {result.reason}; "
+              f"{result.checked} records before it hold", file=sys.stderr)
+        print(result.first_bad_id)
+        return EXIT_FAIL
+    checkpoints = stored_checkpoints(rt.db) + witnesses
+    if checkpoints:
+        problems = check_checkpoints(rt.db, load_public_key(rt.settings.audit_signing_key_path), checkpoints)
+        if problems:
+            for line in problems:
+                print(f"audit log fails a signed checkpoint: {line}", file=sys.stderr)
+            return EXIT_FAIL
+    texts, problems = check_texts(rt.db, rt.pseudonymiser)
+    if problems:
+        for line in problems[:50]:
+            print(f"audit log fails: {line}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"audit chain holds: {result.checked} records verified"
+          + (f", {len(checkpoints)} signed checkpoints hold" if checkpoints else "")
+          + (f", {texts} kept texts match their notes" if texts else ""))
+    return EXIT_OK
+
+
+def _export(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.guardrails.audit_export import (
+        build_manifest,
+        export_to_file,
+        manifest_path,
+        start_export,
+        stream_export,
+    )
+    from decorum.guardrails.checkpoints import Signer
+    from decorum.progress import ProgressLine
+    from decorum.settings import local_actor
+
+    flt = _filter(args)
+    signer = Signer.open(rt.settings.audit_signing_key_path, create=True)
+    chain_key = rt.audit.chain_key
+    if args.out:
+        out = Path(args.out)
+        with ProgressLine(f"exporting audit records to {out.name}") as bar:
+            signed = export_to_file(rt.db, flt, args.format, out, signer=signer, chain_key=chain_key,
+                                    manifest_to=Path(args.manifest) if args.manifest else None,
+                                    on_record=lambda n, total: bar.update(n / max(total, 1), f"{n}/{total}"))
+        m = signed["manifest"]
+        rt.audit.append_change("audit.export", actor=local_actor(args.actor), surface="cli", format=args.format,
+                               upto=m["upto_seq"], filter=flt.active(), sha256=m["sha256"])
+        print(f"exported {m['count']} records to {out} (up to seq {m['upto_seq']}, sha256 {m['sha256'][:16]}…); "
+              f"manifest {args.manifest or manifest_path(out)}", file=sys.stderr)
+        return EXIT_OK
+    checkpoint = start_export(rt.db, signer)
+    rt.audit.append_change("audit.export", actor=local_actor(args.actor), surface="cli", format=args.format,
+                           upto=int(checkpoint["payload"]["seq"]), filter=flt.active())
+    for chunk in stream_export(rt.db, flt, args.format, upto=int(checkpoint["payload"]["seq"])):
+        sys.stdout.write(chunk)
+    sys.stdout.flush()
+    if args.manifest:
+        signed = build_manifest(rt.db, flt, args.format, checkpoint=checkpoint, signer=signer, chain_key=chain_key)
+        Path(args.manifest).write_text(json.dumps(signed, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    else:
+        print("no manifest written (give --manifest FILE, or --out FILE)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _verify_export(args: argparse.Namespace) -> int:
+    from decorum.errors import UsageError
+    from decorum.guardrails.audit import ChainKey
+    from decorum.guardrails.audit_export import verify_export
+    from decorum.guardrails.checkpoints import load_public_key
+    from decorum.settings import Settings
+
+    if not Path(args.export).is_file():
+        raise UsageError(f"{args.export}: no such export file")
+    settings = Settings()
+    public = load_public_key(Path(args.public_key) if args.public_key else settings.audit_signing_key_path)
+    chain_key = None
+    key_path = Path(args.chain_key) if args.chain_key else settings.audit_chain_key_path
+    if args.chain_key or key_path.exists():
+        chain_key = ChainKey.open(key_path) if key_path.exists() else None
+        if chain_key is None:
+            raise UsageError(f"{key_path}: no such chain key")
+    problems, facts = verify_export(Path(args.export), public_key=public,
+                                    manifest=Path(args.manifest) if args.manifest else None, chain_key=chain_key)
+    if problems:
+        for line in problems:
+            print(f"export fails: {line}", file=sys.stderr)
+        return EXIT_FAIL
+    what = "the whole log" if facts["whole_log"] else f"filter {json.dumps(facts['filter'])}"
+    print(f"export holds: {facts['count']} records ({what}, up to seq {facts['upto_seq']}), signed manifest and "
+          f"checkpoint verify" + (f", {facts['hashes_recomputed']} record hashes recomputed with the chain key"
+                                  if facts["hashes_recomputed"] else "; record hashes not recomputed (no chain key)"))
+    return EXIT_OK
