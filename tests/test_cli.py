@@ -136,7 +136,7 @@ def test_export_jsonl_and_csv(capsys, db_url, tmp_path) -> None:
     assert code == 0 and json.loads(out.splitlines()[0])["id"] == note["id"]
     dest = tmp_path / "audit.csv"
     code, _, err = run(capsys, "audit", "export", "--format", "csv", "--out", str(dest))
-    assert code == 0 and "exported 1 records" in err
+    assert code == 0 and "exported 2 records" in err  # the note and the first export's own audit.export record
     assert dest.read_text().splitlines()[0].startswith("seq,id,created_at")
 
 

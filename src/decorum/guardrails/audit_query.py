@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -241,20 +241,6 @@ def count(db: Database, flt: AuditFilter, *, session: Any = None) -> int:
         return int(session.execute(q).scalar_one())
     with db.session() as s:
         return int(s.execute(q).scalar_one())
-
-
-def iter_matching(db: Database, flt: AuditFilter, *, batch: int = 1000) -> Iterator[AuditRecordRow]:
-    """Every matching record in chain order (oldest first), a batch at a time: what exports stream."""
-    after = 0
-    clauses = flt.where()
-    while True:
-        with db.session() as s:
-            rows = s.execute(select(AuditRecordRow).where(AuditRecordRow.seq > after, *clauses)
-                             .order_by(AuditRecordRow.seq).limit(batch)).scalars().all()
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1].seq
 
 
 def stats(db: Database, flt: AuditFilter, *, bins: int = 10) -> dict[str, Any]:
