@@ -207,6 +207,7 @@ class SlackEmulator:
         self._calls: list[Call] = []
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
+        self._delays: list[tuple[str, float]] = []  # (method, seconds): the next call of method answers late
         self._messages: dict[str, list[dict[str, Any]]] = {}
         self._views: dict[str, dict[str, Any]] = {}  # view id -> the view as last opened, updated or published
         self._homes: dict[str, dict[str, Any]] = {}  # user id -> App Home as last published
@@ -221,6 +222,7 @@ class SlackEmulator:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._stopping: asyncio.Event  # made in the emulator's own loop
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -261,6 +263,7 @@ class SlackEmulator:
     def _serve(self) -> None:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
+        self._stopping = asyncio.Event()
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
@@ -273,6 +276,8 @@ class SlackEmulator:
         self._loop.close()
 
     async def _shutdown(self) -> None:
+        self._stopping.set()
+        await asyncio.sleep(0)  # delayed answers finish first
         for ws in list(self._sockets):
             await ws.close()
         if self._runner is not None:
@@ -296,6 +301,11 @@ class SlackEmulator:
         """Answer the next ``n`` calls (of ``method``, or any) with ``status`` (429 with ``Retry-After``)."""
         with self._lock:
             self._failures.extend(_Failure(status, retry_after, method) for _ in range(n))
+
+    def delay_next(self, method: str, seconds: float) -> None:
+        """Answer the next call of ``method`` only after ``seconds`` (a slow Slack, or a caller stuck mid-answer)."""
+        with self._lock:
+            self._delays.append((method, seconds))
 
     def add_message(self, channel: str, text: str, *, user: str = "U0ALICE", ts: str | None = None,
                     thread_ts: str | None = None, **extra: Any) -> str:
@@ -363,6 +373,13 @@ class SlackEmulator:
         args = await self._args(request)
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else args.get("token")
+        with self._lock:
+            delay = next((d for d in self._delays if d[0] == method), None)
+            if delay is not None:
+                self._delays.remove(delay)
+        if delay is not None:  # ends early when the emulator stops (no handler left pending)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay[1])
         failure = self._take_failure(method)
         if failure is not None:
             self._record(Call(method, args, token, failure.status, False))

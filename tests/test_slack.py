@@ -60,7 +60,7 @@ class Harness:
 
     async def idle(self) -> None:
         """Every job finished (answered, refused, deduplicated) and Slack calls settled."""
-        await self.surface.answerer.drain(30)
+        assert await self.surface.answerer.wait_idle(30)
         await self.emu.settle(0.1)
 
     def posts(self, method: str = "chat.postMessage") -> list[dict[str, Any]]:
@@ -631,34 +631,62 @@ async def test_two_replicas_sharing_a_database_answer_each_event_once(emu: Slack
         assert (answered, duplicates) == (10, 30)
 
 
-async def test_claims_left_by_a_dead_process_get_an_apology(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
-                                                            db_url: str) -> None:
+async def test_claims_left_by_a_dead_process_are_taken_over_and_answered(emu: SlackEmulator,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        db_url: str) -> None:
+    """A replica that died leaves claims whose leases lapse: this one takes each over and answers the message
+    (read back from Slack); a message gone from Slack, or one that already had three owners, gets an apology."""
     from sqlalchemy import update
 
     from decorum.bot.slack.dedupe import EventClaims, message_key
     from decorum.store.tables import SlackEventRow
 
+    def key(ts: str) -> str:
+        return message_key("C0GENERAL", ts)
+
+    for ts in ("1700000000.000100", "1700000000.000500"):  # still in Slack; .000200 and .000400 are gone
+        emu.add_message("C0GENERAL", f"<@{BOT_USER}> How do I reset my VPN password?", ts=ts)
+    emu.add_message("C0GENERAL", f"<@{BOT_USER}> How do I book a room?", ts="1700000000.000400")
+
     def crashed_earlier(rt: Runtime) -> None:
         claims = EventClaims(rt.db, owner="dead-host:1")
         for ts, status in (("1700000000.000100", "claimed"), ("1700000000.000200", "answering"),
-                           ("1700000000.000300", "answered")):
-            claims.claim(message_key("C0GENERAL", ts), kind="app_mention", team="T0EMU", channel="C0GENERAL",
-                         thread_ts=ts)
-            claims.finish(message_key("C0GENERAL", ts), status)
-        claims.claim(message_key("C0GENERAL", "9999999999.000001"), kind="app_mention", team="T0EMU",
-                     channel="C0GENERAL", thread_ts="9999999999.000001")  # fresh: another replica is on it
+                           ("1700000000.000300", "answered"), ("1700000000.000400", "claimed"),
+                           ("1700000000.000500", "claimed")):
+            claims.claim(key(ts), kind="app_mention", team="T0EMU", channel="C0GENERAL", thread_ts=ts)
+            claims.finish(key(ts), status)
+        claims.claim(key("9999999999.000001"), kind="app_mention", team="T0EMU", channel="C0GENERAL",
+                     thread_ts="9999999999.000001")  # its lease runs: another replica is on it
         with rt.db.session() as s:
-            s.execute(update(SlackEventRow).where(SlackEventRow.key != message_key("C0GENERAL", "9999999999.000001"))
-                      .values(updated_at="2020-01-01T00:00:00.000Z"))
+            s.execute(update(SlackEventRow).where(SlackEventRow.key != key("9999999999.000001"))
+                      .values(lease_until="2020-01-01T00:00:00.000Z"))
+            s.execute(update(SlackEventRow).where(SlackEventRow.key == key("1700000000.000400"))
+                      .values(attempts=3))  # three owners already: not a fourth
+            s.execute(update(SlackEventRow).where(SlackEventRow.key == key("1700000000.000500"))
+                      .values(lease_until=None, updated_at="2020-01-01T00:00:00.000Z"))  # made before leases
 
     async with running(emu, monkeypatch, before=crashed_earlier) as h:
-        await emu.wait_for(lambda e: len(e.calls_to("chat.postMessage")) == 2)
-        await h.idle()
-        posts = h.posts()
-        assert sorted(p["thread_ts"] for p in posts) == ["1700000000.000100", "1700000000.000200"]
-        assert all("restarted before I could answer" in p["text"] for p in posts)
-        assert h.surface.claims.status(message_key("C0GENERAL", "1700000000.000100")) == "abandoned"
-        assert h.surface.claims.status(message_key("C0GENERAL", "9999999999.000001")) == "claimed"
+        await emu.wait_for(lambda e: len(e.calls_to("chat.postMessage")) == 4)
+        assert await h.surface.answerer.wait_idle(30)
+        await emu.settle(0.2)
+        by_thread = {p["thread_ts"]: p for p in h.posts()}
+        assert sorted(by_thread) == ["1700000000.000100", "1700000000.000200", "1700000000.000400",
+                                     "1700000000.000500"]
+        for ts in ("1700000000.000100", "1700000000.000500"):
+            assert by_thread[ts]["metadata"]["event_payload"]["verdict"] == "answered"
+            assert h.surface.claims.status(key(ts)) == "answered"
+        for ts in ("1700000000.000200", "1700000000.000400"):
+            assert "restarted before I could answer" in by_thread[ts]["text"]
+            assert h.surface.claims.status(key(ts)) == "abandoned"
+        assert h.surface.claims.status(key("1700000000.000300")) == "answered"
+        assert h.surface.claims.status(key("9999999999.000001")) == "claimed"
+        assert len(h.generator.requests) == 2
+        # Slack's retry of a message answered after a takeover is a duplicate
+        r, _ = await h.sender.event(app_mention(f"<@{BOT_USER}> How do I reset my VPN password?",
+                                                ts="1700000000.000100"), retry_num=1)
+        assert r.status_code == 200
+        assert await h.surface.answerer.wait_idle(30)
+        assert len(h.posts()) == 4 and h.surface.answerer.outcomes["duplicate"] == 1
 
 
 async def test_answers_beyond_the_concurrency_limit_wait_their_turn(emu: SlackEmulator,

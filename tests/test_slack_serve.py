@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from tests.slack_emulator import BOT_USER, SlackEmulator, SlackSender, app_menti
 pytestmark = pytest.mark.models
 
 SECRET = "e2e-signing-secret"
+LEASE_S, SWEEP_S = 3, 1
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen[str], within_s: float = 600) -> None:
@@ -64,7 +66,9 @@ def replicas(db_url: str, tmp_path: Path) -> Iterator[Replicas]:
     with SlackEmulator() as emu:
         env = {**os.environ, "DECORUM_DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-e2e",
                "SLACK_SIGNING_SECRET": SECRET, "DECORUM_SLACK_API_URL": emu.url, "DECORUM_CONFIG": str(config),
-               "DECORUM_AUDIT_KEY": "e2e-audit-key-0123456789abcdef"}
+               "DECORUM_AUDIT_KEY": "e2e-audit-key-0123456789abcdef",
+               # short leases, frequent sweeps: a killed replica's message is taken over within seconds
+               "DECORUM_SLACK_LEASE_S": str(LEASE_S), "DECORUM_SLACK_SWEEP_S": str(SWEEP_S)}
         made = subprocess.run([sys.executable, "-m", "decorum", "users", "add", "auditor-e2e", "--role", "auditor"],
                               env=env, capture_output=True, text=True, check=True)
         token = made.stdout.strip().splitlines()[-1]
@@ -136,9 +140,51 @@ async def test_decorum_serve_answers_refuses_and_dedupes_across_replicas(replica
         assert (await a.client.get(f"{admins[0]}/api/audit/verify", headers=auth)).json()["ok"] is True
         # same replicas (one pair of model loads for the whole module): an oversized body cannot blow up memory
         await _oversized_unsigned_slack_body_is_refused_with_flat_memory(replicas)
+        # and, last (it kills replica A): a replica killed mid-answer loses nothing
+        await _a_replica_killed_mid_answer_loses_nothing(replicas, a, b)
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def _a_replica_killed_mid_answer_loses_nothing(replicas: Replicas, a: SlackSender, b: SlackSender) -> None:
+    """The probe: replica A acked a mention and was killed 1 s later; Slack's retries went to B and were
+    dropped as duplicates of A's claim (no answer, no audit record). Now B takes the lapsed claim over and
+    answers once, with one audit record; Slack's retries stay duplicates."""
+    emu, auth = replicas.emu, {"authorization": f"Bearer {replicas.token}"}
+    audit_url = f"{replicas.admins[1]}/api/audit"
+
+    async def records() -> list[dict[str, Any]]:
+        return (await b.client.get(audit_url, params={"limit": 100}, headers=auth)).json()["records"]
+
+    before = {r["id"] for r in await records()}
+    text = f"<@{BOT_USER}> How do I set up two-factor authentication?"
+    event = app_mention(text)
+    emu.add_message(event["channel"], text, ts=event["ts"], user=event["user"])  # Slack keeps the message
+    emu.delay_next("reactions.add", 60)  # A is mid-answer (claimed, acked, its progress call out) when killed
+    r, _ = await a.event(event)
+    assert r.status_code == 200
+    await asyncio.sleep(1.0)
+    replicas.procs[0].kill()
+    killed = time.monotonic()
+    r, _ = await b.event(event, retry_num=1)  # A's lease still runs: a duplicate, as before
+    assert r.status_code == 200
+
+    def answered(e: SlackEmulator) -> list[dict[str, Any]]:
+        return [c.args for c in e.calls_to("chat.postMessage") if c.args.get("thread_ts") == event["ts"]]
+
+    await emu.wait_for(answered, within_s=120)
+    took = time.monotonic() - killed
+    r, _ = await b.event(event, retry_num=2)  # Slack's last retry: answered already
+    assert r.status_code == 200
+    await emu.settle(2.0, within_s=120)
+    [post] = [m for m in emu.messages(event["channel"]) if m.get("bot_id") and m.get("thread_ts") == event["ts"]]
+    assert len(answered(emu)) == 1 and post["metadata"]["event_payload"]["verdict"] == "answered"
+    new = [r for r in await records() if r["id"] not in before]
+    assert [(r["id"], r["verdict"]) for r in new] == [(post["metadata"]["event_payload"]["note_id"], "answered")]
+    # the bound: A's lease lapses (LEASE_S), B's next sweep takes it (SWEEP_S), then one answer on 2 cores
+    assert took < LEASE_S + SWEEP_S + 60, took
+    print(f"killed replica's message answered by the other replica {took:.1f} s after the kill")
 
 
 async def _send_big(base: str, *, chunked: bool, total: int = 200 << 20) -> tuple[str, int]:

@@ -210,6 +210,9 @@ class SlackEventRow(Base):
     owner: Mapped[str] = mapped_column(String(80), nullable=False)  # host:pid of the claiming process
     claimed_at: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
     updated_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The owner's lease: renewed while it works; once past, another replica may take the claim over.
+    lease_until: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")  # owners so far
 
 
 class SlackUserNoticeRow(Base):

@@ -88,6 +88,7 @@ class Services:
         self.audit_jobs: audit_jobs.AuditJobs | None = None  # checkpoints and the weekly summary, when configured
         self._users = 0
         self._lock = asyncio.Lock()
+        self.draining = False
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -112,7 +113,15 @@ class Services:
                 if self._users == 0 and self.slack is not None:
                     await self.slack.stop()  # answers in flight finish first
 
+    def begin_drain(self) -> None:
+        """SIGTERM: readiness turns 503 (``draining``) and Slack requests get 503, so work goes to other replicas."""
+        self.draining = True
+        if self.slack is not None:
+            self.slack.begin_drain()
+
     def health(self, *, detail: bool) -> JSONResponse:
+        if self.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
         if self.loader.error:
             return JSONResponse({"status": "error", "error": self.loader.error}, status_code=500)
         if not self.loader.ready.is_set():
@@ -162,7 +171,11 @@ def create_public_app(runtime: Runtime, services: Services) -> ASGIApp:
     async def healthz(_: HttpRequest) -> JSONResponse:
         return services.health(detail=False)
 
-    app = Starlette(routes=[Route("/healthz", healthz), *services.slack_routes], lifespan=services.lifespan)
+    async def livez(_: HttpRequest) -> JSONResponse:
+        return JSONResponse({"status": "alive"})  # the process serves (models may still load: see /healthz)
+
+    app = Starlette(routes=[Route("/healthz", healthz), Route("/livez", livez), *services.slack_routes],
+                    lifespan=services.lifespan)
     app.state.runtime = runtime
     return guard(app, hosts=runtime.settings.public_host_names(), body_limits={"/slack/": SLACK_MAX_BODY},
                  default_body_limit=0, console=False)

@@ -1,8 +1,11 @@
 """``decorum serve``: one process, two listeners.
 
-The public listener (``--host``/``--port``) serves only ``/slack/*`` and ``/healthz``; the admin listener
-(``DECORUM_ADMIN_HOST``/``DECORUM_ADMIN_PORT``, 127.0.0.1:8001 by default) serves the console, ``/api/*``
-and ``/metrics``. Both run in one event loop over one runtime; SIGINT/SIGTERM stop both.
+The public listener (``--host``/``--port``) serves only ``/slack/*``, ``/healthz`` (ready: models loaded, not
+draining) and ``/livez`` (the process serves); the admin listener (``DECORUM_ADMIN_HOST``/``DECORUM_ADMIN_PORT``,
+127.0.0.1:8001 by default) serves the console, ``/api/*`` and ``/metrics``. Both run in one event loop over one
+runtime. SIGINT/SIGTERM drain, then stop both: readiness turns 503, Slack requests get 503 (Slack retries them
+on another replica), queued Slack work is released to other replicas, answers in flight finish for up to
+``DECORUM_SLACK_DRAIN_S``, audit records are written before each answer is delivered.
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_ho
     loop = asyncio.get_running_loop()
 
     def stop(*_: Any) -> None:
+        if not apps.services.draining:
+            logger.info("decorum serve stopping: draining (no new Slack work; answers in flight finish)")
+        apps.services.begin_drain()
         public.should_exit = admin.should_exit = True
 
     for sig in (signal.SIGINT, signal.SIGTERM):

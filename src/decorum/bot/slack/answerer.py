@@ -1,9 +1,12 @@
 """The work after the ack: claim, notice, progress, history, the pipeline, the reply. Bounded, never dropped.
 
 Listeners ack and hand a ``Job`` to ``Answerer.submit``; each job is an asyncio task that first claims its
-key (the database decides, across replicas), then shows progress and waits for one of ``concurrency``
-slots: jobs beyond that queue on the semaphore in arrival order. The CPU work happens in the pipeline's
-own batching threads, so the event loop, and with it every ack, stays free.
+key (the database decides, across replicas; the claim is a lease this process renews every third of
+``lease_s`` while the job runs), then shows progress and waits for one of ``concurrency`` slots: jobs
+beyond that queue on the semaphore in arrival order. A job whose lease another replica took over (this
+process stalled) is not delivered. ``drain`` (shutdown) releases the queued jobs' claims at once, so another
+replica takes them over, lets the answering ones finish for up to ``drain_s``, and releases the rest. The
+CPU work happens in the pipeline's own batching threads, so the event loop, and with it every ack, stays free.
 
 Bounded: before queueing, the asker's rate limit is checked (``Pipeline.check_rate``: one person cannot fill
 the queue), and with ``max_queued`` jobs already waiting a new one is refused at once. A job that waits
@@ -26,7 +29,7 @@ Example::
 
     answerer = Answerer(runtime, SlackSettings(), claims, notices)
     answerer.submit(Job(kind="app_mention", key=message_key("C1", ts), client=client, ...))
-    await answerer.drain(grace_s=30)
+    await answerer.drain(grace_s=30)  # shutdown: queued work released, answers in flight finish
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class Job:
     bot_user_id: str | None = None
     bot_id: str | None = None
     follow_up: bool = False  # a thread reply without a mention: only in threads the bot is in
+    claimed: bool = False  # already this process's claim (taken over from a replica that died)
     command: str | None = None
     respond: Callable[..., Awaitable[Any]] | None = None  # slash commands answer through response_url
     set_status: Callable[..., Awaitable[Any]] | None = None  # assistant threads show a status
@@ -120,6 +124,11 @@ class Answerer:
         self._slots_loop: asyncio.AbstractEventLoop | None = None
         self.waiting = 0  # jobs waiting for a slot
         self._depth = metrics.QUEUE_DEPTH.labels("slack")
+        self.held: set[str] = set()  # keys whose leases this process renews
+        self.lost: set[str] = set()  # keys whose leases another replica took over (not delivered here)
+        self.draining = False  # stop() began: nothing new is answered here; what waits is released
+        self._queued: set[asyncio.Task[str]] = set()  # jobs not answering yet (released first on drain)
+        self._renewer: asyncio.Task[None] | None = None
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -129,26 +138,72 @@ class Answerer:
 
     def submit(self, job: Job) -> asyncio.Task[str]:
         """Start ``job`` in the background (call after the ack); the task's result is the outcome."""
-        task = asyncio.get_running_loop().create_task(self.run(job), name=f"slack-{job.key}")
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self.run(job), name=f"slack-{job.key}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        if self._renewer is None or self._renewer.done() or self._renewer.get_loop() is not loop:
+            self._renewer = loop.create_task(self._renew_leases(), name="slack-leases")
         return task
 
+    async def _renew_leases(self) -> None:
+        """Every third of the lease, extend the leases of the claims in work here; note those taken over."""
+        every = max(0.2, self.claims.lease_s / 3)
+        while True:
+            await asyncio.sleep(every)
+            keys = set(self.held)
+            if not keys:
+                if not self.tasks:
+                    return  # started again by the next submit
+                continue
+            try:
+                still = await asyncio.to_thread(self.claims.renew, keys)
+            except Exception as exc:  # the database blipped: the leases may lapse; try again next round
+                logger.error("slack lease renewal failed (%s keys) error=%s", len(keys), exc.__class__.__name__)
+                continue
+            for key in keys - still - self.lost:
+                if key in self.held:
+                    logger.warning("slack lease lost key=%s: another replica took the message over", key)
+                    self.lost.add(key)
+
+    async def wait_idle(self, timeout_s: float | None = None) -> bool:
+        """Wait until no job is in work here (new ones keep being taken); False when ``timeout_s`` passed first."""
+        loop = asyncio.get_running_loop()
+        until = None if timeout_s is None else loop.time() + timeout_s
+        while self.tasks:
+            left = None if until is None else until - loop.time()
+            if left is not None and left <= 0:
+                return False
+            await asyncio.wait(set(self.tasks), timeout=left)
+        return True
+
     async def drain(self, grace_s: float | None = None) -> int:
-        """Wait for the jobs in flight; returns how many were still running after ``grace_s`` (then cancelled)."""
-        if not self.tasks:
-            return 0
-        _done, pending = await asyncio.wait(set(self.tasks), timeout=grace_s)
-        for task in pending:
+        """Stop: release the jobs still queued (another replica takes them over at once), let those answering
+        finish for up to ``grace_s``, then cancel and release the rest. Returns how many were cut off."""
+        self.draining = True
+        for task in list(self._queued):
             task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=5)
-            logger.warning("slack shutdown: %s answers unfinished; their claims stay open for recovery", len(pending))
+        pending: set[asyncio.Task[str]] = set()
+        if self.tasks:
+            _done, pending = await asyncio.wait(set(self.tasks), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+                logger.warning("slack shutdown: %s answers cut off and released for another replica", len(pending))
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
         return len(pending)
 
     async def run(self, job: Job) -> str:
         """Answer ``job`` once. Returns the outcome (``answered``, ``refused``, ``duplicate``, ...)."""
-        outcome = await self._run(job)
+        try:
+            outcome = await self._run(job)
+        except asyncio.CancelledError:  # drained: its claim was released for another replica
+            self.outcomes["released"] += 1
+            JOBS.labels(job.kind, "released").inc()
+            raise
         self.outcomes[outcome] += 1
         JOBS.labels(job.kind, outcome).inc()
         return outcome
@@ -156,11 +211,21 @@ class Answerer:
     async def _run(self, job: Job) -> str:
         if job.follow_up and not await asyncio.to_thread(self.claims.in_thread, job.channel, job.thread_ts or ""):
             return "ignored"
-        claimed = await asyncio.to_thread(self.claims.claim, job.key, kind=job.kind, event_id=job.event_id,
-                                          team=job.team, channel=job.channel, thread_ts=job.thread_ts)
-        if not claimed:
-            logger.info("slack duplicate %s", job.ids())
+        if job.key in self.held:  # a job of this process is on it already (its lease lost or not): never two
+            logger.info("slack duplicate (in work here) %s", job.ids())
             return "duplicate"
+        if not job.claimed:
+            claimed = await asyncio.to_thread(self.claims.claim, job.key, kind=job.kind, event_id=job.event_id,
+                                              team=job.team, channel=job.channel, thread_ts=job.thread_ts)
+            if not claimed:
+                logger.info("slack duplicate %s", job.ids())
+                return "duplicate"
+        self.held.add(job.key)
+        if self.draining:  # acked while stopping: leave it to a replica that stays
+            await asyncio.to_thread(self.claims.release, job.key)
+            self.held.discard(job.key)
+            logger.info("slack released while draining %s", job.ids())
+            return "released"
         IN_FLIGHT.inc()
         outcome, ref, clear = "error", None, None
         delivered = False
@@ -207,6 +272,13 @@ class Answerer:
                     delivered = True
                     return outcome
                 ref = answer.id
+                if job.key in self.lost or not await asyncio.to_thread(self.claims.holds, job.key):
+                    # this process stalled past its lease and another replica took the message over: it answers
+                    logger.warning("slack answer not delivered %s note=%s: the claim was taken over", job.ids(), ref)
+                    if live is not None:
+                        await live.close()
+                    outcome = "superseded"
+                    return outcome
                 outcome = await self._deliver(job, answer, await live.close() if live else None)
                 delivered = True
             finally:
@@ -215,9 +287,10 @@ class Answerer:
                         round((time.monotonic() - job.received) * 1000))
             return outcome
         except asyncio.CancelledError:
-            outcome = "claimed"  # shutdown: left for ``recover_stale`` of the next start
+            outcome = "released"  # shutdown: another replica (or this one's next start) takes it over at once
             if live is not None:
                 await live.close()
+            await asyncio.to_thread(self.claims.release, job.key)
             raise
         except Exception as exc:
             ref = ref or new_id()
@@ -232,9 +305,11 @@ class Answerer:
             return outcome
         finally:
             IN_FLIGHT.dec()
+            self.held.discard(job.key)
+            self.lost.discard(job.key)
             if clear is not None:
                 await clear(delivered)
-            if outcome != "claimed":
+            if outcome != "released":  # only while this process owns it (a superseded one no longer does)
                 await asyncio.to_thread(self.claims.finish, job.key, outcome, ref)
 
     # --- capacity ------------------------------------------------------------------------------------
@@ -245,6 +320,9 @@ class Answerer:
         self.waiting += 1
         WAITING.inc()
         self._depth.set(self.waiting)
+        task = asyncio.current_task()
+        if task is not None:
+            self._queued.add(task)  # drain releases it rather than wait
         try:
             notice_at = min(deadline, time.monotonic() + self.config.queued_notice_s)
             for until, notify in ((notice_at, True), (deadline, False)):
@@ -257,6 +335,8 @@ class Answerer:
                         await self._tell_queued(job, ahead)
             return False
         finally:
+            if task is not None:
+                self._queued.discard(task)
             self.waiting -= 1
             WAITING.dec()
             self._depth.set(self.waiting)

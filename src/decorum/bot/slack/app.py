@@ -9,9 +9,10 @@ Example::
 
     surface = SlackSurface(runtime)
     routes.extend(surface.routes())
-    await surface.start()   # ASGI lifespan: Socket Mode connects, stale claims get their apology
+    await surface.start()   # ASGI lifespan: Socket Mode connects, the sweep for lapsed claims starts
     ...
-    await surface.stop()    # answers in flight finish (up to ``drain_s``)
+    surface.begin_drain()   # SIGTERM: new Slack requests get 503 (Slack retries them elsewhere)
+    await surface.stop()    # queued work released, answers in flight finish (up to ``drain_s``)
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ from starlette.routing import BaseRoute, Route
 from decorum.bot import messages
 from decorum.bot.note import new_id
 from decorum.bot.runtime import Runtime
-from decorum.bot.slack.answerer import Answerer
+from decorum.bot.slack.answerer import Answerer, Job
 from decorum.bot.slack.blocks import apology_message
 from decorum.bot.slack.config import SlackSettings
-from decorum.bot.slack.dedupe import EventClaims
+from decorum.bot.slack.dedupe import EventClaims, StaleClaim, parse_message_key
 from decorum.bot.slack.feedback import FeedbackStore
 from decorum.bot.slack.installations import SqlInstallationStore, SqlOAuthStateStore
 from decorum.bot.slack.listeners import register
@@ -120,7 +121,7 @@ class SlackSurface:
         self.mode = s.slack_mode
         self.bolt_logger = _quiet_logger("decorum.bot.slack.bolt")
         self.bolt_logger.setLevel(logging.INFO)  # Bolt copies it; IdsOnly rewrites the one INFO it needs
-        self.claims = EventClaims(runtime.db)
+        self.claims = EventClaims(runtime.db, lease_s=self.config.lease_s, max_attempts=self.config.max_attempts)
         self.notices = FirstContact(runtime.db)
         self.feedback = FeedbackStore(runtime.db)
         self.answerer = Answerer(runtime, self.config, self.claims, self.notices)
@@ -157,7 +158,8 @@ class SlackSurface:
         quiet_slack_libraries()
         self.socket: Any = None
         self._session: Any = None
-        self._recovery: asyncio.Task[int] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.draining = False
 
     # --- HTTP ------------------------------------------------------------------------------------------
 
@@ -175,7 +177,11 @@ class SlackSurface:
         """Events, slash commands and interactivity, verified by Bolt, acked before any work.
 
         Bodies are bounded before they get here (``decorum.web.app.SLACK_MAX_BODY``, counted while they stream).
+        While this process drains, every request gets 503 before Bolt acks it: Slack retries an event that was
+        not acked, and the load balancer sends the retry to a replica that stays.
         """
+        if self.draining:
+            return PlainTextResponse("draining", status_code=503, headers={"Retry-After": "1"})
         try:
             return await self.handler.handle(request)
         except Exception as exc:  # a body Bolt cannot parse (after a valid signature): Slack's own never are
@@ -208,16 +214,24 @@ class SlackSurface:
             quiet_slack_libraries()
             await self.socket.connect_async()
             logger.info("slack socket mode connected")
-        self._recovery = asyncio.get_running_loop().create_task(self.recover_stale())
+        self.draining = False
+        self._sweeper = asyncio.get_running_loop().create_task(self.sweep_forever(), name="slack-sweep")
+
+    def begin_drain(self) -> None:
+        """Take no new Slack work here (503 to Slack, which retries elsewhere); called on SIGTERM."""
+        self.draining = True
 
     async def stop(self) -> None:
-        """Let answers in flight finish (up to ``drain_s``), then disconnect."""
-        left = await self.answerer.drain(self.config.drain_s)
-        if self._recovery is not None and not self._recovery.done():
-            self._recovery.cancel()
-        if self.socket is not None:
+        """Drain: no new work, no more sweeps, queued work released to other replicas, answers in flight finish
+        (up to ``drain_s``; those cut off are released too), then disconnect."""
+        self.begin_drain()
+        if self._sweeper is not None and not self._sweeper.done():
+            self._sweeper.cancel()
+        self._sweeper = None
+        if self.socket is not None:  # no new events arrive; the acked ones are claimed
             await self.socket.close_async()
             self.socket = None
+        left = await self.answerer.drain(self.config.drain_s)
         if self._session is not None:
             self.client.session = self.bot_client.session = None
             await self._session.close()
@@ -241,32 +255,88 @@ class SlackSurface:
         client.session = self._session
         return client
 
-    async def recover_stale(self) -> int:
-        """Apologise in the thread of each message a process claimed and never answered (it died); prune old claims."""
-        try:
-            pruned = await asyncio.to_thread(self.claims.prune, self.config.keep_days)
-            if pruned:
-                logger.info("slack claims pruned: %s", pruned)
-            stale = await asyncio.to_thread(self.claims.take_stale, self.config.stale_claim_s)
-        except Exception as exc:
-            logger.error("slack stale-claim sweep failed: %s", exc.__class__.__name__)
-            return 0
-        for claim in stale:
-            ref = new_id()
-            try:
-                client = await self.client_for(claim.team)
-                if client is None or not claim.channel:
-                    raise LookupError("no client for the workspace")
-                msg = apology_message(messages.slack_restarted_apology(ref), ref)
-                await client.chat_postMessage(channel=claim.channel, thread_ts=claim.thread_ts, **msg.kwargs())
-                status = "abandoned"
-            except (SlackApiError, LookupError) as exc:
-                logger.error("slack stale apology failed key=%s error=%s", claim.key, exc.__class__.__name__)
-                status = "lost"
-            await asyncio.to_thread(self.claims.finish, claim.key, status, ref)
-            logger.warning("slack stale claim key=%s team=%s ref=%s status=%s", claim.key, claim.team, ref, status)
-        return len(stale)
+    async def sweep_forever(self) -> None:
+        """Every ``sweep_s``: take over the messages whose owner stopped renewing its lease, and answer them."""
+        pruned_at = 0.0
+        while True:
+            loop = asyncio.get_running_loop()
+            if loop.time() - pruned_at > 3600:
+                pruned_at = loop.time()
+                try:
+                    pruned = await asyncio.to_thread(self.claims.prune, self.config.keep_days)
+                    if pruned:
+                        logger.info("slack claims pruned: %s", pruned)
+                except Exception as exc:
+                    logger.error("slack claim pruning failed: %s", exc.__class__.__name__)
+            await self.recover_lapsed()
+            await asyncio.sleep(self.config.sweep_s)
 
+    async def recover_lapsed(self) -> int:
+        """Take over each lapsed claim and answer its message here (fetched from Slack: the database keeps ids,
+        never text); after ``max_attempts`` owners, or when the message cannot be read, apologise in its thread."""
+        if self.draining:
+            return 0
+        try:
+            taken = await asyncio.to_thread(self.claims.take_lapsed, skip=set(self.answerer.held))
+        except Exception as exc:
+            logger.error("slack lapsed-claim sweep failed: %s", exc.__class__.__name__)
+            return 0
+        for claim in taken:
+            job = None
+            if claim.attempts <= self.config.max_attempts:
+                try:
+                    job = await self._recovered_job(claim)
+                except Exception as exc:  # Slack unreachable or the message gone: apologise instead
+                    logger.warning("slack message of lapsed claim unreadable key=%s error=%s", claim.key,
+                                   exc.__class__.__name__)
+            if job is not None:
+                logger.warning("slack answering a message taken over key=%s team=%s attempt=%s", claim.key,
+                               claim.team, claim.attempts)
+                self.answerer.submit(job)
+            else:
+                await self._apologise(claim)
+        return len(taken)
+
+    async def _recovered_job(self, claim: StaleClaim) -> Job | None:
+        """The job of a message taken over: its text and author from Slack (``conversations.replies``)."""
+        where = parse_message_key(claim.key)
+        client = await self.client_for(claim.team)
+        if where is None or client is None:
+            return None
+        channel, ts = where
+        bot_user_id, bot_id = await self._bot_identity(claim.team)
+        resp = await client.conversations_replies(channel=channel, ts=claim.thread_ts or ts, oldest=ts, latest=ts,
+                                                  inclusive=True, limit=20)
+        msg = next((m for m in resp.get("messages") or [] if str(m.get("ts")) == ts), None)
+        if msg is None or not msg.get("user"):
+            return None
+        return Job(kind=claim.kind, key=claim.key, client=client, user=str(msg["user"]), channel=channel,
+                   text=str(msg.get("text") or ""), team=claim.team,
+                   channel_type="im" if channel.startswith("D") else "channel", ts=ts,
+                   thread_ts=claim.thread_ts or ts, bot_user_id=bot_user_id, bot_id=bot_id, claimed=True)
+
+    async def _bot_identity(self, team: str | None) -> tuple[str | None, str | None]:
+        if self.installations is None:
+            auth = await self.authorize()
+            return auth.bot_user_id, auth.bot_id
+        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team)
+        return (bot.bot_user_id, bot.bot_id) if bot is not None else (None, None)
+
+    async def _apologise(self, claim: StaleClaim) -> None:
+        ref = new_id()
+        try:
+            client = await self.client_for(claim.team)
+            if client is None or not claim.channel:
+                raise LookupError("no client for the workspace")
+            msg = apology_message(messages.slack_restarted_apology(ref), ref)
+            await client.chat_postMessage(channel=claim.channel, thread_ts=claim.thread_ts, **msg.kwargs())
+            status = "abandoned"
+        except (SlackApiError, LookupError) as exc:
+            logger.error("slack apology failed key=%s error=%s", claim.key, exc.__class__.__name__)
+            status = "lost"
+        await asyncio.to_thread(self.claims.finish, claim.key, status, ref)
+        logger.warning("slack claim given up key=%s team=%s ref=%s status=%s attempts=%s", claim.key, claim.team,
+                       ref, status, claim.attempts)
 
 def _secret(value: Any) -> str | None:
     if value is None:

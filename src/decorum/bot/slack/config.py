@@ -29,7 +29,11 @@ class SlackSettings(BaseSettings):
     history_turns: int = Field(default=6, ge=0, le=50)  # earlier question/answer pairs of a thread given to the model
     history_chars: int = Field(default=2000, ge=100)  # per earlier message
     drain_s: float = Field(default=30.0, ge=0)  # on shutdown, how long answers in flight may finish
-    stale_claim_s: float = Field(default=900.0, ge=30)  # a claim unanswered this long belongs to a process that died
+    # A claim is a lease the live process renews every lease_s/3; a replica that finds it lapsed (a dead or
+    # hung owner) takes the message over and answers it: at Slack's retry, or at its sweep every sweep_s.
+    lease_s: float = Field(default=30.0, ge=2, le=3600)
+    sweep_s: float = Field(default=10.0, ge=0.2, le=3600)
+    max_attempts: int = Field(default=3, ge=1, le=10)  # owners a message may have; then the asker gets an apology
     keep_days: float = Field(default=90.0, gt=0)  # claims (ids only) kept this long: dedupe and thread membership
     progress_reaction: str = "hourglass_flowing_sand"
     stream: bool = True  # show answers in threads as they are generated (checked sentences only)
