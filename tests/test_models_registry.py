@@ -132,3 +132,27 @@ def test_route_explain_refuses_bad_input(capsys, monkeypatch, db_url, argv, stdi
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_a_retirement_in_another_process_reaches_this_replica_within_its_cache_bound(capsys, db_url) -> None:
+    """Replicas share nothing but the database: a promotion or retirement made by another process (here the
+    CLI, as a real subprocess) is served by this one within ``CACHE_S`` (issue 13)."""
+    import subprocess
+    import sys
+    import time
+
+    from decorum.adapters.model_registry import CACHE_S
+    from decorum.settings import Settings
+    from decorum.store import Database
+
+    assert run(capsys, "models", "list")[0] == 0  # seeds the shipped adapter
+    replica = ModelRegistry(Database.open(Settings().resolved_database_url))  # its own engine and cache
+    assert [m.ref for m in replica.production()] == ["helpdesk-lora@1"]
+    done = subprocess.run([sys.executable, "-m", "decorum", "models", "retire", "helpdesk-lora", "1", "--reason",
+                           "withdrawn on another replica"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    changed = time.monotonic()
+    while replica.production() and time.monotonic() - changed < CACHE_S + 5:
+        time.sleep(0.05)
+    seen_after = time.monotonic() - changed
+    assert replica.production() == [] and seen_after <= CACHE_S + 0.5, seen_after
