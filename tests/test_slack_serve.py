@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -142,6 +143,7 @@ async def test_decorum_serve_answers_refuses_and_dedupes_across_replicas(replica
         await _oversized_unsigned_slack_body_is_refused_with_flat_memory(replicas)
         # and, last (it kills replica A): a replica killed mid-answer loses nothing
         await _a_replica_killed_mid_answer_loses_nothing(replicas, a, b)
+        await _sigterm_lets_the_answer_in_flight_finish(replicas, b)
     finally:
         await a.aclose()
         await b.aclose()
@@ -185,6 +187,25 @@ async def _a_replica_killed_mid_answer_loses_nothing(replicas: Replicas, a: Slac
     # the bound: A's lease lapses (LEASE_S), B's next sweep takes it (SWEEP_S), then one answer on 2 cores
     assert took < LEASE_S + SWEEP_S + 60, took
     print(f"killed replica's message answered by the other replica {took:.1f} s after the kill")
+
+
+async def _sigterm_lets_the_answer_in_flight_finish(replicas: Replicas, b: SlackSender) -> None:
+    """SIGTERM to B mid-answer: B finishes that answer (its audit record written), then exits 0."""
+    emu, proc = replicas.emu, replicas.procs[1]
+    event = app_mention(f"<@{BOT_USER}> How do I connect to the office printer?")
+    emu.delay_next("reactions.add", 2.0)  # mid-answer when the signal comes
+    r, _ = await b.event(event)
+    assert r.status_code == 200
+    await asyncio.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    code = await asyncio.to_thread(proc.wait, 90)
+    took = time.monotonic() - stopped
+    posts = [m for m in emu.messages(event["channel"]) if m.get("bot_id") and m.get("thread_ts") == event["ts"]]
+    assert code == 0 and len(posts) == 1 and posts[0]["metadata"]["event_payload"]["verdict"] == "answered"
+    out = proc.stdout.read() if proc.stdout else ""
+    assert "draining" in out and "unfinished answers: 0" in out, out[-2000:]
+    print(f"SIGTERM mid-answer: answered, then exited 0 after {took:.1f} s")
 
 
 async def _send_big(base: str, *, chunked: bool, total: int = 200 << 20) -> tuple[str, int]:
