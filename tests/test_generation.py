@@ -135,7 +135,7 @@ def test_openai_compat_backend(openai_server, tmp_path: Path) -> None:
     gen = OpenAICompatGenerator(url, "smollm2", timeout_s=1)
     ref = AdapterRef(name="helpdesk-lora", version=1, path=tmp_path)
     plain, tuned = gen.generate([GenerationRequest(messages=VPN), GenerationRequest(messages=VPN, adapter=ref)])
-    assert plain.text == "echo smollm2" and tuned.text == "echo helpdesk-lora"
+    assert plain.text == "echo smollm2" and tuned.text == "echo helpdesk-lora@1"  # adapters are name@version
     assert plain.prompt_tokens == 7 and plain.completion_tokens == 2
     assert state["seen"][0]["temperature"] == 0
     for mode, match in [("500", "HTTP 500"), ("slow", "timed out"), ("garbage", "unexpected body")]:

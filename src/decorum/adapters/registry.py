@@ -5,6 +5,8 @@ Example YAML::
     models:
       generator:
         kind: onnx                  # the default; or transformers (the reference), openai_compat
+        # openai_compat: base_url (required), api_key, connect_timeout_s 5, read_timeout_s 30, retries 3,
+        # backoff_s 0.5, backoff_max_s 8, adapter_model "{name}@{version}", concurrency 8
         precision: int8             # onnx: fp32 | int8 | int4
         max_new_tokens: 128
       adapters:
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from decorum.adapters.base import AdapterRef, Generator
 from decorum.errors import ConfigError
@@ -30,18 +32,44 @@ class GeneratorConfig(BaseModel):
     source: Path | None = None  # onnx, transformers: a GGUF file or model folder; default: packaged SmolLM2
     precision: Literal["fp32", "int8", "int4"] = "int8"  # onnx only (transformers runs fp32)
     name: str = "smollm2-135m-instruct"
-    base_url: str | None = None  # openai_compat
+    base_url: str | None = None  # openai_compat: the API root, http(s)://host:port/v1
     api_key: str | None = None
     max_input_tokens: int = Field(1024, ge=16, le=32768)
     max_new_tokens: int = Field(128, ge=1, le=4096)
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(60.0, gt=0)  # one answer's wall time (openai_compat: retries and waits included)
     threads: int | None = Field(None, ge=1)
+    # openai_compat only: see decorum.adapters.openai_compat
+    connect_timeout_s: float = Field(5.0, gt=0, le=300)  # to open a connection
+    read_timeout_s: float = Field(30.0, gt=0, le=3600)  # each read: a plain answer's first byte, a stream's next event
+    retries: int = Field(3, ge=0, le=10)  # after connection errors, time-outs, 5xx, 429; never once text was shown
+    backoff_s: float = Field(0.5, ge=0, le=60)  # the first wait; doubled each retry, 50-100% jitter
+    backoff_max_s: float = Field(8.0, ge=0, le=300)  # cap on a wait, Retry-After included
+    adapter_model: str = Field("{name}@{version}", min_length=1, max_length=200)  # an adapter's name as the model
+    concurrency: int = Field(8, ge=1, le=64)  # answers of one batch requested at once
 
     @model_validator(mode="after")
     def _precision_is_onnx_only(self) -> GeneratorConfig:
         if "precision" in self.model_fields_set and self.kind != "onnx":
             raise ValueError(f"precision applies to kind: onnx only (kind {self.kind} runs its own precision)")
         return self
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {value!r})")
+        return value
+
+    @field_validator("adapter_model")
+    @classmethod
+    def _names_the_adapter(cls, value: str) -> str:
+        try:
+            probe = value.format(name="\x00", version=1)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise ValueError(f"may use only {{name}} and {{version}} (got {value!r})") from exc
+        if "\x00" not in probe:
+            raise ValueError(f"must contain {{name}} (got {value!r})")
+        return value
 
 
 class AdapterConfig(BaseModel):
@@ -89,7 +117,10 @@ def _openai_compat(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
     if not cfg.base_url:
         raise ConfigError("models.generator.base_url is required for kind: openai_compat")
     return OpenAICompatGenerator(cfg.base_url, cfg.name, api_key=cfg.api_key, max_new_tokens=cfg.max_new_tokens,
-                                 timeout_s=cfg.timeout_s)
+                                 timeout_s=cfg.timeout_s, connect_timeout_s=cfg.connect_timeout_s,
+                                 read_timeout_s=cfg.read_timeout_s, retries=cfg.retries, backoff_s=cfg.backoff_s,
+                                 backoff_max_s=cfg.backoff_max_s, adapter_model=cfg.adapter_model,
+                                 concurrency=cfg.concurrency)
 
 
 GENERATORS: dict[str, Callable[[GeneratorConfig, Path], Generator]] = {
