@@ -92,6 +92,19 @@ def test_first_start_builds_once_second_start_loads_corrupt_or_half_built_is_reb
     assert verify(folder, want) is None
     assert not [p for p in (own_cache / "onnx").iterdir() if p.name.startswith((".build-", ".broken-"))]
 
+    # a complete build is loaded without touching the cache (no lock file): an image's cache may be read-only
+    from decorum.adapters import onnx_build
+
+    def no_writes(*_a: object, **_k: object) -> None:
+        raise PermissionError("read-only file system")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(onnx_build, "_locked", no_writes)
+        mp.setattr(Path, "mkdir", no_writes)
+        art = ensure_onnx_model(own_cache / "models" / "smollm2-135m-instruct", model["revision"], own_cache, "int8",
+                                show_progress=False)
+    assert not art.built and art.folder == folder
+
 
 def test_greedy_answers_are_deterministic_capped_and_streamed(onnx_smollm) -> None:
     pieces: list[str] = []

@@ -95,6 +95,10 @@ def _read(path: Path, *, attempts: int = 20) -> str:
 def _tighten(path: Path, st: os.stat_result) -> None:
     """A secret file others can read (made by an older version, or copied in) is narrowed to 0600."""
     if stat.S_IMODE(st.st_mode) & 0o077:
+        if hasattr(os, "geteuid") and st.st_uid != os.geteuid():  # a mounted secret (Kubernetes, compose): its owner
+            logger.info("secret file %s is group/other-readable and owned by another user (a mount?); left as is",
+                        path)  # sets its mode; nothing to narrow from here
+            return
         try:
             os.chmod(path, SECRET_MODE)
             logger.warning("secret file %s was readable by others; now mode 0600", path)

@@ -107,11 +107,13 @@ def ensure_onnx_model(source: Path, source_revision: str, cache_dir: Path, preci
         raise ModelLoadError(f"adapter {adapter.name}@{adapter.version} has no sha256 to key its build by")
     key = artifact_key(source_revision, precision, adapter_sha)
     root = cache_dir / "onnx"
-    root.mkdir(parents=True, exist_ok=True)
     target = root / key
+    expected = {"source_revision": source_revision, "precision": precision, "adapter_sha256": adapter_sha,
+                "engine_version": engine_version()}
+    if verify(target, expected) is None:  # a complete build is never changed in place (builds land by rename):
+        return _artifact(target, built=False)  # no lock needed, so a cache baked into an image may be read-only
+    root.mkdir(parents=True, exist_ok=True)
     with _locked(root / f"{key}.lock"):
-        expected = {"source_revision": source_revision, "precision": precision, "adapter_sha256": adapter_sha,
-                    "engine_version": engine_version()}
         problem = verify(target, expected)
         if problem is None:
             return _artifact(target, built=False)
