@@ -33,7 +33,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from decorum import metrics
+from decorum import metrics, tracing
 from decorum.adapters.base import Generation, GenerationRequest, Generator
 from decorum.bot import messages
 from decorum.bot.batching import MicroBatcher
@@ -175,11 +175,13 @@ class Pipeline:
                 busy = Busy(f"at capacity ({self.limits.max_in_flight} requests in progress)", retry_after_s=10.0)
                 raise self.refuse(req, ref, busy)
             self._in_flight += 1
+            metrics.IN_FLIGHT.inc()
         try:
             return await self._answer_request(req, stream, ref, deadline)
         finally:
             with self._in_flight_lock:
                 self._in_flight -= 1
+                metrics.IN_FLIGHT.dec()
 
     def refuse(self, req: Request, ref: str, exc: Busy) -> Busy:
         """Log and count a capacity refusal (no note); the exception then carries ``ref``.
@@ -217,7 +219,7 @@ class Pipeline:
         if applied:  # the admins' live routing/policy version this answer ran under (None: the file alone)
             note["guardrails"]["live_config"] = applied["version"]
         latency: dict[str, int] = {}
-        attempts = _Attempts(stream=stream, started=t0, deadline=deadline)
+        attempts = _Attempts(stream=stream, started=t0, deadline=deadline, trace=tracing.start(t0))
         timeout = asyncio.timeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
         try:
             try:
@@ -246,8 +248,12 @@ class Pipeline:
             note["streaming"] = attempts.record.as_note()
         note["response"] = self.pseudonymiser.fingerprint(text)
         texts = self._kept_texts(note, req.text, text)
+        t = time.perf_counter()
         stored = await asyncio.to_thread(self.audit.append, note, texts=texts)  # DB I/O off the event loop
-        metrics.observe(stored)
+        audit_s = time.perf_counter() - t
+        attempts.trace.stage("decorum.audit_append", t)
+        metrics.observe(stored, audit_s=audit_s)
+        attempts.trace.finish(stored)  # the answer's spans (when tracing is on): no text, no user ids
         logger.info("request %s surface=%s verdict=%s total_ms=%s", note["id"], req.surface, note["verdict"],
                     latency["total"])
         return Answer(text=text, note=stored)
@@ -279,6 +285,8 @@ class Pipeline:
         t = time.perf_counter()
         input_results = await self._checks.submit((question, "input"), deadline=attempts.deadline)
         latency["input_checks"] = _ms(t)
+        attempts.trace.checks("decorum.input_checks", t, input_results, stage="input",
+                              fail_action="refused" if self.policy.on_input_fail == "refuse" else "warned")
         guard["input"] = [r.as_note() for r in input_results]
         failed = [r.check for r in input_results if not r.passed]
         if failed and self.policy.on_input_fail == "refuse":
@@ -295,6 +303,9 @@ class Pipeline:
         decision = await asyncio.to_thread(self.router.route, ctx, strategy=req.strategy, template=req.template)
         template = await asyncio.to_thread(self.templates.get, decision.template.name, decision.template.version)
         latency["route"] = _ms(t)
+        attempts.trace.stage("decorum.route", t, {"decorum.strategy": decision.strategy,
+                                                  "decorum.route.reason": decision.reason,
+                                                  "decorum.template": f"{template.name}@{template.version}"})
 
         gen, results, decision, template = await self._generate_checked(req, question, decision, template, note,
                                                                          latency, attempts)
@@ -363,11 +374,16 @@ class Pipeline:
                                                                 adapter=decision.adapter, temperature=temperature,
                                                                 on_text=guard.sink() if guard else None),
                                           deadline=attempts.deadline)
-        except BaseException:
+        except BaseException as exc:
+            attempts.trace.generation(t, info=self.generator.info, adapter=decision.adapter, max_tokens=max_new,
+                                      temperature=temperature, strategy=decision.strategy, error=exc)
             if guard is not None:
                 await guard.abort()
             raise
         latency["generate"] = latency.get("generate", 0) + _ms(t)
+        attempts.generations += 1
+        attempts.trace.generation(t, info=self.generator.info, adapter=decision.adapter, max_tokens=max_new,
+                                  temperature=temperature, gen=gen, strategy=decision.strategy)
         # The engine's revisions are known once weights are loaded; the artifact is the one that ran.
         model.update(self.generator.info.as_note())
         if gen.artifact_revision:
@@ -385,7 +401,18 @@ class Pipeline:
             # Every streamed part was checked too (with the text before it): one that failed fails the answer.
             results = [*results, *chunk_failed]
         latency["output_checks"] = latency.get("output_checks", 0) + _ms(t)
+        attempts.trace.checks("decorum.output_checks", t, results, stage="output",
+                              fail_action=self._output_fail_action(first=attempts.generations == 1))
         return gen, results
+
+    def _output_fail_action(self, *, first: bool) -> str:
+        """What a failed output check leads to (for the check spans): the policy's retry once, then refusal."""
+        policy = self.policy.on_output_fail
+        if policy == "warn":
+            return "warned"
+        if first and policy in ("regenerate", "fallback"):
+            return "regenerated" if policy == "regenerate" else "fallback"
+        return "refused"
 
 
 @dataclass(slots=True)
@@ -397,6 +424,8 @@ class _Attempts:
     record: StreamRecord = field(default_factory=StreamRecord)
     attempt: int = 0
     deadline: float | None = None  # time.monotonic() when the whole request must be over
+    trace: tracing.Recorder = tracing.NO_TRACE  # the answer's spans (no-op when off)
+    generations: int = 0  # generation attempts that returned
 
 
 def refusal_ref(exc: BaseException) -> str | None:
