@@ -31,7 +31,8 @@ Measured per configuration:
 
 Generators: ``onnx`` (the default engine, in each replica), ``openai_compat`` (an external OpenAI-compatible
 server at ``--base-url``), ``llama`` (starts llama.cpp's server itself, with the Python and GGUF of
-``tests/llama_server.py``, on the same CPUs as the replicas, ``interrupt_requests`` off: see ``llama_server``). The ack is sent before any model work, so ack latency shows whether the replicas stay
+``tests/llama_server.py``, on the same CPUs as the replicas, ``interrupt_requests`` off: see
+``llama_server``). The ack is sent before any model work, so ack latency shows whether the replicas stay
 responsive under load; answers/min is bounded by the CPU the models get.
 """
 

@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from decorum import tracing
+from decorum import offline, tracing
 from decorum.access import local_admin
 from decorum.bot.pipeline import Request
 from decorum.bot.runtime import Runtime
@@ -107,7 +107,7 @@ def otel_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """No OTEL_* variable from outside; tracing re-reads the environment before and after the test."""
     for var in OTEL_VARS:
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(tracing, "_OPERATOR_SDK_DISABLED", None)
+    monkeypatch.setitem(offline._OPERATOR_ENV, "OTEL_SDK_DISABLED", None)  # as if the operator left it unset
     tracing.shutdown()
     yield monkeypatch
     tracing.shutdown()
@@ -311,12 +311,25 @@ def test_settings_from_the_standard_variables(env: dict[str, str], expected: tup
         assert got.timeout_s == tracing.DEFAULT_TIMEOUT_S
 
 
-def test_the_operators_otel_sdk_disabled_wins_over_an_endpoint(otel_env: pytest.MonkeyPatch) -> None:
-    otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
-    otel_env.setenv("OTEL_SDK_DISABLED", "true")  # as decorum.offline leaves it: forced, not the operator's
-    assert tracing.settings_from_env() is not None
-    otel_env.setattr(tracing, "_OPERATOR_SDK_DISABLED", "true")  # the operator's own, read before ensure_offline
-    assert tracing.settings_from_env() is None and not tracing.configure()
+@pytest.mark.parametrize("operator_value, on", [(None, True), ("false", True), ("true", False)])
+def test_the_operators_otel_sdk_disabled_wins_over_an_endpoint(operator_value: str | None, on: bool) -> None:
+    # A fresh process, as `decorum serve` starts: ensure_offline forces OTEL_SDK_DISABLED=true for the libraries
+    # before or after tracing is imported; tracing still reads what the operator set.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
+    if operator_value is not None:
+        env["OTEL_SDK_DISABLED"] = operator_value
+    for order in ("offline-first", "tracing-first"):
+        code = ("import os, sys\n"
+                "from decorum import offline\n"
+                + ("offline.ensure_offline()\nfrom decorum import tracing\n" if order == "offline-first" else
+                   "from decorum import tracing\noffline.ensure_offline()\n")
+                + "assert os.environ['OTEL_SDK_DISABLED'] == 'true'\n"
+                "print(tracing.configure(), tracing.enabled())\n"
+                "tracing.shutdown()\n")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                             check=True)
+        assert out.stdout.split() == [str(on), str(on)], (order, out.stdout, out.stderr[-2000:])
 
 
 def test_a_dead_collector_never_fails_or_slows_an_answer(settings: Settings, otel_env: pytest.MonkeyPatch) -> None:

@@ -25,11 +25,26 @@ OFFLINE_ENV = {
 }
 
 
+# What the operator had set for each switch before ensure_offline first overwrote it (None: unset). Decorum's own
+# features read these where the operator's choice is theirs to make (tracing reads OTEL_SDK_DISABLED here: the
+# forced "true" keeps the libraries' own OpenTelemetry silent, not Decorum's traces to the operator's collector).
+_OPERATOR_ENV: dict[str, str | None] = {}
+
+
 def ensure_offline() -> None:
     """Set the offline switches in this process's environment and turn guardrails-ai metrics off."""
     for key, value in OFFLINE_ENV.items():
+        if key not in _OPERATOR_ENV:
+            _OPERATOR_ENV[key] = os.environ.get(key)
         os.environ[key] = value
     write_guardrailsrc(Path.home() / ".guardrailsrc")
+
+
+def operator_value(key: str) -> str | None:
+    """``key`` as the operator set it: before ``ensure_offline`` forced it, else as the environment has it now."""
+    if key in _OPERATOR_ENV:
+        return _OPERATOR_ENV[key]
+    return os.environ.get(key)
 
 
 def write_guardrailsrc(path: Path) -> None:

@@ -12,8 +12,8 @@ The provider is Decorum's own: the global one (``trace.set_tracer_provider``) is
 ever made current in the global context, so guardrails-ai (which traces through the global provider) and any
 other library stay silent, and cannot add attributes to Decorum's spans.
 
-``OTEL_SDK_DISABLED`` is read as the operator set it: ``decorum.offline.ensure_offline`` forces it to ``true``
-for the libraries Decorum uses, after this module was imported (``decorum.bot.pipeline`` imports it).
+``OTEL_SDK_DISABLED`` is read as the operator set it (``decorum.offline.operator_value``):
+``decorum.offline.ensure_offline`` forces it to ``true`` so the libraries Decorum uses stay silent.
 
 Off, ``start`` returns a shared no-op recorder: no OpenTelemetry module is imported, no object is built.
 
@@ -62,10 +62,6 @@ DEFAULT_SERVICE_NAME = "decorum"
 DEFAULT_TIMEOUT_S = 2.0
 TRACER_NAME = "decorum"
 
-# The operator's value, read before ``ensure_offline`` forces "true" into the environment.
-_OPERATOR_SDK_DISABLED = os.environ.get("OTEL_SDK_DISABLED")
-_FORCED_SDK_DISABLED = "true"  # decorum.offline.OFFLINE_ENV["OTEL_SDK_DISABLED"]
-
 
 @dataclass(frozen=True, slots=True)
 class TraceSettings:
@@ -78,10 +74,11 @@ class TraceSettings:
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> TraceSettings | None:
     """The trace settings ``env`` (default ``os.environ``) asks for; None when tracing is off."""
+    from decorum.offline import operator_value
+
     environ = os.environ if env is None else env
-    disabled = environ.get("OTEL_SDK_DISABLED")
-    if env is None and disabled == _FORCED_SDK_DISABLED and _OPERATOR_SDK_DISABLED != _FORCED_SDK_DISABLED:
-        disabled = _OPERATOR_SDK_DISABLED  # forced by decorum.offline, not by the operator
+    # Without env: the operator's value, not the "true" decorum.offline forces for the libraries.
+    disabled = operator_value("OTEL_SDK_DISABLED") if env is None else environ.get("OTEL_SDK_DISABLED")
     if (disabled or "").strip().lower() == "true":
         return None
     if (environ.get("OTEL_TRACES_EXPORTER") or "otlp").strip().lower() == "none":
@@ -145,17 +142,21 @@ def _build(settings: TraceSettings) -> tuple[Any, Any]:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import NoOpTracer
 
     from decorum import __version__
 
     resource = Resource.create({"service.name": settings.service_name, "service.version": __version__})
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    # The SDK reads OTEL_SDK_DISABLED itself, and decorum.offline forces it to "true" (for the libraries):
-    # the operator's value was already honoured by settings_from_env.
+    # The SDK reads OTEL_SDK_DISABLED from the environment, where decorum.offline forced "true" for the libraries;
+    # the operator's own value was honoured by settings_from_env, and the SDK has no public switch for this.
     provider._disabled = False
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.endpoint,
                                                                     timeout=settings.timeout_s)))
-    return provider, provider.get_tracer(TRACER_NAME, __version__)
+    tracer = provider.get_tracer(TRACER_NAME, __version__)
+    if isinstance(tracer, NoOpTracer):  # an SDK that no longer honours _disabled hands back a no-op
+        raise RuntimeError("the OpenTelemetry SDK returned a no-op tracer (OTEL_SDK_DISABLED in the environment)")
+    return provider, tracer
 
 
 def enabled() -> bool:

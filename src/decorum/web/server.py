@@ -17,6 +17,8 @@ import socket
 import sys
 from typing import Any
 
+from decorum import tracing
+
 logger = logging.getLogger(__name__)
 
 
@@ -31,6 +33,7 @@ def serve(host: str, port: int) -> int:
         raise UsageError(f"the admin listener (DECORUM_ADMIN_HOST/PORT) cannot share {host}:{port} "
                          "with the public one")
     apps = create_apps(runtime)
+    tracing.configure()  # on only with an OTLP endpoint; says so in the log at start, not on the first answer
     users = len(runtime.access.list_users())
     # Both ports are bound before anything starts: a taken port is one clear error, not a half-started server.
     public_sock = _bind(host, port, "the public listener (--host/--port)")
@@ -112,5 +115,9 @@ async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_ho
     print("\n".join(lines), file=sys.stdout, flush=True)
     for line in lines:
         logger.info(line)
-    await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        # Spans of the last answers reach the collector before the process exits (bounded by the export timeout).
+        await asyncio.to_thread(tracing.shutdown)
     return 0
