@@ -53,7 +53,7 @@ GENERATIONS = Counter("decorum_generations_total", "Requests that reached the ge
 # Values outside these sets are counted as "other": a label never takes an unexpected (unbounded) value.
 _SURFACES = frozenset({"cli", "slack", "web"})
 _VERDICTS = frozenset({"answered", "blocked_input", "blocked_output", "error"})
-_ACTIONS = frozenset({"allow", "warned", "refused", "regenerated", "fallback", "error"})
+_ACTIONS = frozenset({"allow", "warned", "refused", "regenerated", "fallback", "fixed", "error"})
 _STRATEGIES = frozenset({"prompt_engineering", "fine_tuned"})
 _FINISH = frozenset({"stop", "length", "timeout", "cancelled"})
 _STAGES = frozenset({"input_checks", "route", "generate", "output_checks", "total"})

@@ -110,7 +110,7 @@ class Pipeline:
         self.generator = generator
         self.audit = audit
         self.pseudonymiser = pseudonymiser
-        self._checks: MicroBatcher[tuple[str, Stage], list[CheckResult]] = MicroBatcher(
+        self._checks: MicroBatcher[tuple[str, Stage, str | None], list[CheckResult]] = MicroBatcher(
             self._run_checks, max_batch=guardrails.policy.classifier.batch_size, name="checks",
             max_pending=self.limits.max_pending)
         self._generate: MicroBatcher[GenerationRequest, Generation] = MicroBatcher(
@@ -126,13 +126,37 @@ class Pipeline:
         self._checks.close()
         self._generate.close()
 
-    def _run_checks(self, items: list[tuple[str, Stage]]) -> list[list[CheckResult]]:
+    def _run_checks(self, items: list[tuple[str, Stage, str | None]]) -> list[list[CheckResult]]:
+        """One batch of (text, stage, channel profile): the checks run once per stage and profile."""
         out: list[list[CheckResult]] = [[] for _ in items]
-        for stage in dict.fromkeys(s for _, s in items):
-            idx = [i for i, (_, s) in enumerate(items) if s == stage]
-            for i, res in zip(idx, self.guardrails.run([items[i][0] for i in idx], stage=stage), strict=True):
+        for stage, profile in dict.fromkeys((s, p) for _, s, p in items):
+            idx = [i for i, (_, s, p) in enumerate(items) if (s, p) == (stage, profile)]
+            for i, res in zip(idx, self.guardrails.run([items[i][0] for i in idx], stage=stage, profile=profile),
+                              strict=True):
                 out[i] = res
         return out
+
+    def _check_action(self, policy: Policy, r: CheckResult, stage: Stage) -> str:
+        """What a failed result leads to: the check's own action, else its stage's (a fix that could not
+        repair the text refuses)."""
+        default = policy.on_input_fail if stage == "input" else policy.on_output_fail
+        cp = policy.checks.get(r.check)
+        if cp is not None:
+            action: str = cp.action(stage, default)
+        else:  # empty_output and other pipeline results
+            action = "refuse" if stage != "output" and default in ("regenerate", "fallback") else default
+        return "refuse" if action == "fix" and r.fixed is None else action
+
+    def _apply_fixes(self, profile: str | None, text: str, fixes: list[CheckResult], stage: Stage) -> str:
+        """``text`` repaired by every fixing check that failed on it, in order (the first one's fix is known)."""
+        for n, r in enumerate(fixes):
+            if n == 0 and r.fixed is not None:
+                text = r.fixed
+                continue
+            fixer = self.guardrails.fixer(r.check, profile)
+            if fixer is not None:
+                text = fixer.fix(text, stage=stage)  # type: ignore[attr-defined]
+        return text
 
     def validate(self, req: Request) -> None:
         validate_request(req, self.templates, self.router)
@@ -206,20 +230,25 @@ class Pipeline:
         elif req.user:
             note["user"] = self.pseudonymiser.user(req.user)
         question = req.text
-        limit = self.policy.max_question_chars
+        profile = self.policy.profile_for(req.channel) if req.surface == "slack" else None
+        policy = self.guardrails.view(profile)[0]
+        limit = policy.max_question_chars
         note["request"] = {**self.pseudonymiser.fingerprint(question), "truncated": len(question) > limit}
         note["pseudonym_key"] = self.pseudonymiser.key_id  # the key of the pseudonyms and fingerprints (it rotates)
         if len(question) > limit:
             question = question[:limit]
             note["request"]["chars_used"] = limit
         note.update(route=None, template=None, model=None,
-                    guardrails={"policy": self.policy.ref, "input": [], "output": [], "action": "allow"},
+                    guardrails={"policy": policy.ref, "input": [], "output": [], "action": "allow"},
                     tokens={"prompt": 0, "completion": 0})
         applied = self.live.applied if self.live is not None else None
         if applied:  # the admins' live routing/policy version this answer ran under (None: the file alone)
             note["guardrails"]["live_config"] = applied["version"]
+        if profile is not None:
+            note["guardrails"]["profile"] = profile
         latency: dict[str, int] = {}
-        attempts = _Attempts(stream=stream, started=t0, deadline=deadline, trace=tracing.start(t0))
+        attempts = _Attempts(stream=stream, started=t0, deadline=deadline, trace=tracing.start(t0), policy=policy,
+                             profile=profile)
         timeout = asyncio.timeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
         try:
             try:
@@ -247,7 +276,7 @@ class Pipeline:
         if stream is not None:
             note["streaming"] = attempts.record.as_note()
         note["response"] = self.pseudonymiser.fingerprint(text)
-        texts = self._kept_texts(note, req.text, text)
+        texts = self._kept_texts(note, attempts.fixed_question or req.text, text)
         t = time.perf_counter()
         stored = await asyncio.to_thread(self.audit.append, note, texts=texts)  # DB I/O off the event loop
         audit_s = time.perf_counter() - t
@@ -282,18 +311,25 @@ class Pipeline:
     async def _answer(self, req: Request, question: str, note: dict[str, Any], latency: dict[str, int],
                       attempts: _Attempts) -> str:
         guard = note["guardrails"]
+        policy, profile = attempts.policy, attempts.profile
         t = time.perf_counter()
-        input_results = await self._checks.submit((question, "input"), deadline=attempts.deadline)
+        input_results = await self._checks.submit((question, "input", profile), deadline=attempts.deadline)
         latency["input_checks"] = _ms(t)
         attempts.trace.checks("decorum.input_checks", t, input_results, stage="input",
-                              fail_action="refused" if self.policy.on_input_fail == "refuse" else "warned")
+                              fail_action="refused" if policy.on_input_fail == "refuse" else "warned")
         guard["input"] = [r.as_note() for r in input_results]
-        failed = [r.check for r in input_results if not r.passed]
-        if failed and self.policy.on_input_fail == "refuse":
+        failed = [r for r in input_results if not r.passed]
+        actions = [self._check_action(policy, r, "input") for r in failed]
+        if "refuse" in actions:
             note["verdict"] = "blocked_input"
             guard["action"] = "refused"
-            return messages.refusal_input(failed, note["id"])
-        if failed:
+            return messages.refusal_input([r.check for r in failed], note["id"])
+        fixes = [r for r, a in zip(failed, actions, strict=True) if a == "fix"]
+        if fixes:  # the repaired question (a redaction) is what routing and the model see, and what is kept
+            question = await asyncio.to_thread(self._apply_fixes, profile, question, fixes, "input")
+            attempts.fixed_question = question
+            guard["action"] = "fixed"
+        elif failed:
             guard["action"] = "warned"
 
         t = time.perf_counter()
@@ -310,25 +346,35 @@ class Pipeline:
         gen, results, decision, template = await self._generate_checked(req, question, decision, template, note,
                                                                          latency, attempts)
         guard["output"] = [r.as_note() for r in results]
-        out_failed = [r.check for r in results if not r.passed]
-        if out_failed and self.policy.on_output_fail != "warn":
+        out_failed = [r for r in results if not r.passed]
+        actions = [self._check_action(policy, r, "output") for r in out_failed]
+        if any(a in ("refuse", "regenerate", "fallback") for a in actions):  # the one retry was spent
             note["verdict"] = "blocked_output"
             guard["action"] = "refused"
-            return messages.refusal_output(out_failed, note["id"])
-        if out_failed:
+            return messages.refusal_output([r.check for r in out_failed], note["id"])
+        text = gen.text
+        fixes = [r for r, a in zip(out_failed, actions, strict=True) if a == "fix"]
+        if fixes:  # the repaired answer is what is shown (a streamed answer's last update replaces what was shown)
+            text = await asyncio.to_thread(self._apply_fixes, profile, text, fixes, "output")
+            guard["action"] = "fixed"
+        elif out_failed and guard["action"] == "allow":
             guard["action"] = "warned"
         note["verdict"] = "answered"
-        return gen.text
+        return text
 
     async def _generate_checked(self, req: Request, question: str, decision: RouteDecision, template: Template,
                                 note: dict[str, Any], latency: dict[str, int], attempts: _Attempts
                                 ) -> tuple[Generation, list[CheckResult], RouteDecision, Template]:
         """Generate, check the output, and apply the policy's one retry (safer template or other strategy)."""
         gen, results = await self._attempt(req, question, decision, template, note, latency, attempts, safer=False)
-        if all(r.passed for r in results) or self.policy.on_output_fail not in ("regenerate", "fallback"):
-            return gen, results, decision, template
+        policy = attempts.policy
+        actions = {self._check_action(policy, r, "output") for r in results if not r.passed}
+        if not actions or "refuse" in actions or not actions & {"regenerate", "fallback"}:
+            return gen, results, decision, template  # passed, refused at once, or only fixed/warned
+        retry = policy.on_output_fail if policy.on_output_fail in actions else (
+            "regenerate" if "regenerate" in actions else "fallback")
         note["guardrails"]["first_output"] = [r.as_note() for r in results]
-        if self.policy.on_output_fail == "fallback":
+        if retry == "fallback":
             decision = self._other_strategy(decision, req)
             template = await asyncio.to_thread(self.templates.get, decision.template.name, decision.template.version)
             note["guardrails"]["action"] = "fallback"
@@ -363,9 +409,12 @@ class Pipeline:
         guard = None
         if attempts.stream is not None:
             attempts.attempt += 1
-            guard = StreamGuard(attempts.stream, check=lambda text: self._checks.submit((text, "output")),
+            policy, profile = attempts.policy, attempts.profile
+            warn_only = all(cp.action("output", policy.on_output_fail) == "warn" for cp in policy.checks.values()
+                            if cp.enabled and "output" in cp.stages)
+            guard = StreamGuard(attempts.stream, check=lambda text: self._checks.submit((text, "output", profile)),
                                 started=attempts.started, record=attempts.record, attempt=attempts.attempt,
-                                stop_on_fail=self.policy.on_output_fail != "warn")
+                                stop_on_fail=not warn_only)
         t = time.perf_counter()
         try:
             max_new = req.max_new_tokens or template.generation.get("max_tokens")  # the caller's, else the template's
@@ -393,7 +442,8 @@ class Pipeline:
         note["generation"] = {"finish_reason": gen.finish_reason, "input_truncated": gen.input_truncated,
                               "max_new_tokens": max_new, "temperature": temperature or 0.0}
         t = time.perf_counter()
-        results = await self._checks.submit((gen.text, "output"), deadline=attempts.deadline) if gen.text else []
+        results = (await self._checks.submit((gen.text, "output", attempts.profile), deadline=attempts.deadline)
+                   if gen.text else [])
         if not gen.text:
             results = [CheckResult(check="empty_output", score=1.0, threshold=0.5, passed=False,
                                    scorer="pipeline", explanation="the model produced no text")]
@@ -402,12 +452,13 @@ class Pipeline:
             results = [*results, *chunk_failed]
         latency["output_checks"] = latency.get("output_checks", 0) + _ms(t)
         attempts.trace.checks("decorum.output_checks", t, results, stage="output",
-                              fail_action=self._output_fail_action(first=attempts.generations == 1))
+                              fail_action=self._output_fail_action(attempts.policy, first=attempts.generations == 1))
         return gen, results
 
-    def _output_fail_action(self, *, first: bool) -> str:
+    @staticmethod
+    def _output_fail_action(applied: Policy, *, first: bool) -> str:
         """What a failed output check leads to (for the check spans): the policy's retry once, then refusal."""
-        policy = self.policy.on_output_fail
+        policy = applied.on_output_fail
         if policy == "warn":
             return "warned"
         if first and policy in ("regenerate", "fallback"):
@@ -426,6 +477,9 @@ class _Attempts:
     deadline: float | None = None  # time.monotonic() when the whole request must be over
     trace: tracing.Recorder = tracing.NO_TRACE  # the answer's spans (no-op when off)
     generations: int = 0  # generation attempts that returned
+    policy: Policy = field(default_factory=Policy)  # the policy this request runs under (its channel's profile applied)
+    profile: str | None = None  # the channel profile applied (None: the policy's own settings)
+    fixed_question: str | None = None  # the question as a fixing input check repaired it
 
 
 def refusal_ref(exc: BaseException) -> str | None:

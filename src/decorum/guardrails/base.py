@@ -30,10 +30,13 @@ class CheckResult:
     span: tuple[int, int] | None = None  # character span of the riskiest window
     details: Mapping[str, float] = field(default_factory=dict)
     explanation: str = ""
+    # The text repaired by a fixing check (guardrails-ai ``fix``): for the pipeline to go on with; never in a note.
+    fixed: str | None = field(default=None, repr=False, compare=False)
 
     def as_note(self) -> dict[str, Any]:
         """The form kept in the transparency note (rounded, no text)."""
         out = asdict(self)
+        del out["fixed"]
         out["score"] = round(self.score, 4)
         out["details"] = {k: round(v, 4) for k, v in self.details.items()}
         out["span"] = list(self.span) if self.span else None

@@ -148,23 +148,60 @@ class Guardrails:
     def __init__(self, policy: Policy, classifier: Classifier) -> None:
         self.scores = ClassifierScores(classifier, window_chars=policy.classifier.window_chars,
                                        cache_size=policy.classifier.cache_size)
+        self._validator_cache: dict[tuple[object, ...], Check] = {}
         self.set_policy(policy)
 
     def set_policy(self, policy: Policy) -> None:
-        """Apply ``policy``'s checks, thresholds and stages from now on (live changes; same classifier)."""
-        unknown = sorted(set(policy.checks) - set(CHECKS))
+        """Apply ``policy``'s checks, thresholds, stages and profiles from now on (live changes; same classifier)."""
+        unknown = sorted(name for name, cp in policy.checks.items() if cp.validator is None and name not in CHECKS)
         if unknown:
-            raise ConfigError(f"unknown check {unknown[0]!r}; available: {', '.join(sorted(CHECKS))}")
-        checks: list[Check] = [CHECKS[name](name, cp, self.scores) for name, cp in policy.checks.items() if cp.enabled]
-        self.policy, self.checks = policy, checks
+            raise ConfigError(f"unknown check {unknown[0]!r}; available: {', '.join(sorted(CHECKS))}, or any "
+                              f"installed guardrails-ai validator as {{validator: {{name: ...}}}}")
+        views: dict[str | None, tuple[Policy, list[Check]]] = {None: (policy, self._build(policy))}
+        for name in policy.profiles:
+            profiled = policy.with_profile(name)
+            views[name] = (profiled, self._build(profiled))
+        self._views = views
+        self.policy, self.checks = views[None]
 
-    def run(self, texts: Sequence[str], *, stage: Stage) -> list[list[CheckResult]]:
-        """Per text, the results of every check enabled for ``stage``."""
-        policy, checks = self.policy, self.checks  # one consistent pair, even while set_policy runs
+    def _build(self, policy: Policy) -> list[Check]:
+        checks: list[Check] = []
+        for name, cp in policy.checks.items():
+            if not cp.enabled:
+                continue
+            if cp.validator is not None:
+                checks.append(self._validator_check(name, cp))
+            else:
+                checks.append(CHECKS[name](name, cp, self.scores))
+        return checks
+
+    def _validator_check(self, name: str, cp: CheckPolicy) -> Check:
+        """A guardrails-ai validator check, reused across policy versions while its settings are the same."""
+        from decorum.guardrails.validator_checks import ValidatorCheck
+
+        key = (name, cp.model_dump_json())
+        cached = self._validator_cache.get(key)
+        if cached is None:
+            cached = self._validator_cache[key] = ValidatorCheck(name, cp)
+        return cached
+
+    def view(self, profile: str | None = None) -> tuple[Policy, list[Check]]:
+        """The policy and checks that apply under ``profile`` (None, or a profile this policy lacks: its own)."""
+        views = self._views
+        return views.get(profile) or views[None]
+
+    def fixer(self, name: str, profile: str | None = None) -> Check | None:
+        """The enabled check ``name`` (under ``profile``) when it can repair a text (``fix``), else None."""
+        return next((c for c in self.view(profile)[1] if c.name == name and hasattr(c, "fix")), None)
+
+    def run(self, texts: Sequence[str], *, stage: Stage, profile: str | None = None) -> list[list[CheckResult]]:
+        """Per text, the results of every check enabled for ``stage`` (under the channel profile ``profile``)."""
+        policy, checks = self.view(profile)  # one consistent pair, even while set_policy runs
         active = [c for c in checks if stage in policy.checks[c.name].stages]
         if not texts:
             return []
-        self.scores.score(texts)  # one batched pass; the checks read the cache
+        if any(policy.checks[c.name].validator is None for c in active):
+            self.scores.score(texts)  # one batched pass; the classifier checks read the cache
         per_check = [c.check(texts, stage=stage) for c in active]
         return [list(results) for results in zip(*per_check, strict=True)] if per_check else [[] for _ in texts]
 

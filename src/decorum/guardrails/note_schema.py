@@ -55,7 +55,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 Verdict = Literal["answered", "blocked_input", "blocked_output", "error", "change"]
 Surface = Literal["cli", "slack", "web", "console"]
-Action = Literal["allow", "warned", "regenerated", "fallback", "refused", "error"]
+Action = Literal["allow", "warned", "regenerated", "fallback", "fixed", "refused", "error"]
 
 _HEX64 = r"^[0-9a-f]{64}$"
 _PSEUDONYM = r"^hmac:[0-9a-f]{16,64}$"
@@ -169,6 +169,9 @@ class Guardrails(_Owned):
     live_config: Count | None = Field(None, description=(
         "The live routing/policy version (set by admins over the configuration file) the answer ran under; "
         "absent when the file alone applied."))
+    profile: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")] | None = Field(None, description=(
+        "The channel profile (policy.profiles, chosen by policy.channel_profiles) whose thresholds and actions "
+        "applied over the policy's own; absent when none did."))
     input: list[CheckResultNote] = Field(description="Checks on the question (empty when none ran).")
     first_output: list[CheckResultNote] | None = Field(None, description=(
         "Checks on the first answer, when it failed and was regenerated (action regenerated) or replaced by "
@@ -178,7 +181,8 @@ class Guardrails(_Owned):
     action: Action = Field(description=(
         "What the policy did: allow (all passed), warned (a check failed and the policy only warns), "
         "regenerated (answered with the safer prompt after a failed output), fallback (answered by the other "
-        "strategy), refused (blocked), error (the request failed)."))
+        "strategy), fixed (a check's fix repaired the question or the answer: guardrails-ai on_fail fix), "
+        "refused (blocked), error (the request failed)."))
 
 
 class LatencyMs(_Owned):
@@ -324,7 +328,7 @@ class VerdictRule:
 _ANSWER = ("request", "response", "guardrails", "latency_ms", "tokens")
 _GENERATED = ("route", "template", "model")
 VERDICT_RULES: dict[str, VerdictRule] = {
-    "answered": VerdictRule((*_ANSWER, *_GENERATED), ("allow", "warned", "regenerated", "fallback")),
+    "answered": VerdictRule((*_ANSWER, *_GENERATED), ("allow", "warned", "regenerated", "fallback", "fixed")),
     "blocked_input": VerdictRule(_ANSWER, ("refused",), "input"),
     "blocked_output": VerdictRule((*_ANSWER, *_GENERATED), ("refused",), "output"),
     "error": VerdictRule((*_ANSWER, "error"), ("error",)),

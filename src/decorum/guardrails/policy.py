@@ -7,6 +7,16 @@ Example YAML (``DECORUM_CONFIG``)::
       checks:
         toxicity: {threshold: 0.4}
       on_output_fail: refuse
+
+A check may also be any installed guardrails-ai validator (one a team registered itself, imported through
+``DECORUM_GUARDRAILS_MODULES``, or one from the hub installed as a package), run through a ``Guard`` on the
+stages it lists; its on-fail action maps onto Decorum's (:data:`GUARDRAILS_AI_ON_FAIL`)::
+
+    policy:
+      checks:
+        secrets:
+          validator: {name: acme/no-secrets, args: {min_length: 20}, on_fail: fix}
+          stages: [input, output]
 """
 
 from __future__ import annotations
@@ -14,22 +24,76 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from decorum.guardrails.base import Stage
 
 TOXICITY_LABELS = ["toxicity", "severe_toxicity", "threat", "identity_attack", "insult"]
 
 
+# What a failed check does. refuse: block (input: refuse the question; output: refuse the answer, no retry);
+# regenerate / fallback: retry the answer once (safer prompt / the other strategy), then refuse; on input they
+# refuse (a question cannot be regenerated); fix: go on with the text the check repaired (guardrails-ai fix
+# values: a redacted question is what the model sees, a redacted answer is what is shown); warn: record only.
+CheckAction = Literal["refuse", "regenerate", "fallback", "fix", "warn"]
+
+# guardrails-ai on-fail actions (OnFailAction) as Decorum's check actions.
+GUARDRAILS_AI_ON_FAIL: dict[str, CheckAction] = {
+    "exception": "refuse", "refrain": "refuse", "filter": "refuse", "reask": "regenerate",
+    "fix_reask": "regenerate", "fix": "fix", "noop": "warn",
+}
+_GUARDRAILS_AI_ACTIONS = Literal["exception", "refrain", "filter", "reask", "fix_reask", "fix", "noop"]
+
+
+class ValidatorSpec(BaseModel):
+    """An installed guardrails-ai validator used as a check: its registered name, arguments and on-fail action.
+
+    ``name`` is the name it was registered under (``@register_validator(name=...)``; ``hub://`` prefix allowed).
+    ``on_fail`` takes guardrails-ai's vocabulary (exception, refrain, filter, reask, fix_reask, fix, noop) or
+    Decorum's (refuse, regenerate, fallback, fix, warn).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=3, max_length=200, pattern=r"^(hub://)?[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+$")
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+    on_fail: _GUARDRAILS_AI_ACTIONS | CheckAction = "exception"
+
+    @property
+    def action(self) -> CheckAction:
+        return GUARDRAILS_AI_ON_FAIL.get(self.on_fail, self.on_fail)  # type: ignore[return-value]
+
+
 class CheckPolicy(BaseModel):
-    """How one check is applied."""
+    """How one check is applied: a classifier check (``labels``) or a guardrails-ai validator (``validator``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     threshold: float = Field(0.5, ge=0.0, le=1.0)
-    labels: list[str]
+    labels: list[str] = Field(default_factory=list)
     stages: list[Stage] = ["input", "output", "template"]
     enabled: bool = True
+    validator: ValidatorSpec | None = None
+    # This check's own action when it fails; None: the stage's (on_input_fail / on_output_fail), or for a
+    # validator its on_fail.
+    on_fail: CheckAction | None = None
+
+    @model_validator(mode="after")
+    def _labels_or_validator(self) -> CheckPolicy:
+        if self.validator is None and not self.labels:
+            raise ValueError("a check needs classifier labels, or a guardrails-ai validator: "
+                             "{validator: {name: <registered name>, on_fail: ...}}")
+        if self.validator is not None and self.labels:
+            raise ValueError("a guardrails-ai validator check takes no classifier labels")
+        return self
+
+    def action(self, stage: Stage, default: str) -> CheckAction:
+        """What a failure of this check does on ``stage``, given the stage's policy action ``default``."""
+        own = self.on_fail or (self.validator.action if self.validator is not None else None)
+        action: CheckAction = own or default  # type: ignore[assignment]
+        if stage != "output" and action in ("regenerate", "fallback"):
+            return "refuse"
+        return action
 
 
 class DetoxifyModel(BaseModel):
@@ -93,6 +157,43 @@ def _default_checks() -> dict[str, CheckPolicy]:
     }
 
 
+class CheckOverride(BaseModel):
+    """A profile's change to one check: any of threshold, stages, enabled, on_fail, and labels (a subset only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    labels: list[str] | None = None  # narrower only: which of the check's labels count here
+    stages: list[Stage] | None = None
+    enabled: bool | None = None
+    on_fail: CheckAction | None = None
+
+
+class PolicyProfile(BaseModel):
+    """Stricter or looser settings for some Slack channels, over the policy's own.
+
+    Example YAML (``#random`` allows profanity with no target: the generic toxicity label stops counting there,
+    insults, threats and identity attacks still do; ``#customers`` blocks earlier)::
+
+        policy:
+          profiles:
+            relaxed: {checks: {toxicity: {labels: [severe_toxicity, threat, identity_attack, insult]}}}
+            strict: {checks: {toxicity: {threshold: 0.2}, bias: {threshold: 0.3}}, on_output_fail: refuse}
+          channel_profiles: {C0RANDOM1: relaxed, C0CUSTOM1: strict}
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field("", max_length=500)
+    checks: dict[str, CheckOverride] = Field(default_factory=dict)
+    on_input_fail: Literal["refuse", "warn"] | None = None
+    on_output_fail: Literal["regenerate", "fallback", "refuse", "warn"] | None = None
+
+
+_PROFILE_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+_CHANNEL_ID = r"^[CDG][A-Z0-9]{2,30}$"
+
+
 class Policy(BaseModel):
     """The whole guardrail policy. ``ref`` (``name@version``) goes into every transparency note."""
 
@@ -105,6 +206,52 @@ class Policy(BaseModel):
     on_output_fail: Literal["regenerate", "fallback", "refuse", "warn"] = "regenerate"
     max_question_chars: int = Field(4000, ge=1)
     classifier: ClassifierConfig = ClassifierConfig()
+    # Per-channel profiles: name -> overrides, and Slack channel id -> profile name (see PolicyProfile).
+    profiles: dict[str, PolicyProfile] = Field(default_factory=dict)
+    channel_profiles: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _profiles_are_consistent(self) -> Policy:
+        import re
+
+        for name, profile in self.profiles.items():
+            if not re.match(_PROFILE_NAME, name):
+                raise ValueError(f"profiles.{name}: a profile name is 1-40 of a-z, 0-9, _ and - (starting with a "
+                                 f"letter or digit)")
+            for check, override in profile.checks.items():
+                base = self.checks.get(check)
+                if base is None:
+                    raise ValueError(f"profiles.{name}.checks.{check}: no such check in the policy "
+                                     f"(checks: {', '.join(sorted(self.checks))})")
+                if override.labels is not None:
+                    extra = sorted(set(override.labels) - set(base.labels))
+                    if extra or not override.labels:
+                        raise ValueError(f"profiles.{name}.checks.{check}.labels: a profile may only narrow the "
+                                         f"check's labels {base.labels}" + (f"; not {extra}" if extra else ""))
+        for channel, name in self.channel_profiles.items():
+            if not re.match(_CHANNEL_ID, channel):
+                raise ValueError(f"channel_profiles.{channel}: not a Slack channel id (C..., G... or D..., "
+                                 f"upper case)")
+            if name not in self.profiles:
+                raise ValueError(f"channel_profiles.{channel}: no profile {name!r} (profiles: "
+                                 f"{', '.join(sorted(self.profiles)) or 'none'})")
+        return self
+
+    def profile_for(self, channel: str | None) -> str | None:
+        """The profile name that applies to ``channel`` (None: the policy's own settings)."""
+        return self.channel_profiles.get(channel) if channel else None
+
+    def with_profile(self, name: str) -> Policy:
+        """This policy with profile ``name`` applied (no profiles of its own): what the checks run under."""
+        profile = self.profiles[name]
+        data = self.model_dump(exclude={"profiles", "channel_profiles"})
+        for check, override in profile.checks.items():
+            data["checks"][check].update(override.model_dump(exclude_none=True))
+        for key in ("on_input_fail", "on_output_fail"):
+            value = getattr(profile, key)
+            if value is not None:
+                data[key] = value
+        return Policy.model_validate(data)
 
     @field_validator("checks", mode="before")
     @classmethod
