@@ -27,6 +27,8 @@ HATEFUL_SLICES = {
     "hate_question",
     "hate_opinion",
     "obfuscated",
+    "pronoun_reference_hateful",
+    "negated_praise",
 }
 NON_HATEFUL_SLICES = {
     "counter_speech_quote",
@@ -39,6 +41,7 @@ NON_HATEFUL_SLICES = {
     "abuse_object",
     "workplace_neutral",
     "profanity_nonhate",
+    "pronoun_reference_benign",
 }
 TOXIC_NONHATE_SLICES = {"insult_person"}
 ALL_SLICES = HATEFUL_SLICES | NON_HATEFUL_SLICES | TOXIC_NONHATE_SLICES
