@@ -139,3 +139,18 @@ def test_every_family_is_contrastive(rows: list[dict]) -> None:
         toxicity[row["family"]].add(row["labels"]["toxicity"])
     one_sided = sorted(family for family, values in toxicity.items() if values != {0, 1})
     assert not one_sided, one_sided
+
+
+def test_training_reads_the_families_as_their_own_source_split_by_family() -> None:
+    # `decorum guardrails train --context` adds them like --contrastive: train/dev by family, suite texts dropped.
+    from decorum.guardrails.training.datasets import CONTEXT as TRAINING_CONTEXT
+    from decorum.guardrails.training.datasets import contrastive_examples
+
+    hashes: dict[str, str] = {}
+    train, dev = contrastive_examples(hashes, TRAINING_CONTEXT, source="context")
+    rows = _rows(CONTEXT)
+    assert len(train) + len(dev) == len(rows)  # nothing in it is a suite text
+    assert {ex.source for ex in train + dev} == {"context"}
+    dev_families = {r["family"] for r in rows if r["split"] == "dev"}
+    assert {ex.group for ex in dev} == dev_families and not {ex.group for ex in train} & dev_families
+    assert set(hashes) == {"decorum/context.jsonl"} and len(hashes["decorum/context.jsonl"]) == 64

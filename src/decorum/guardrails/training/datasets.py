@@ -784,6 +784,7 @@ def load_corpus(
     max_dev_per_source: int | None = None,
     with_augmentation: bool = False,
     with_contrastive: bool = False,
+    with_context: bool = False,
 ) -> Corpus:
     """Load every source, split deterministically, and cap sizes.
 
@@ -798,6 +799,9 @@ def load_corpus(
         with_contrastive: Add the team's contrastive families (``data/contrastive.jsonl``): its
             ``train`` split to training, its ``dev`` split to dev; texts that also occur in the
             functional test suite (``tests/functional``) are dropped.
+        with_context: Add the round-2 context families (``data/context.jsonl``: negation, homonyms, anger at
+            things, counter-speech by reference and by quote, implicit derogation, questions, pronouns) the
+            same way.
 
     Returns:
         The corpus with SHA-256 digests of every file read.
@@ -866,17 +870,24 @@ def load_corpus(
         train_rows, dev_rows = contrastive_examples(corpus.file_hashes)
         corpus.train.extend(train_rows)
         corpus.dev.extend(dev_rows)
+    if with_context:
+        train_rows, dev_rows = contrastive_examples(corpus.file_hashes, CONTEXT, source="context")
+        corpus.train.extend(train_rows)
+        corpus.dev.extend(dev_rows)
     corpus.train.sort(key=lambda ex: (ex.source, ex.key, ex.text))
     rng.shuffle(corpus.train)
     return corpus
 
 
 CONTRASTIVE = Path(__file__).parent / "data" / "contrastive.jsonl"
+CONTEXT = Path(__file__).parent / "data" / "context.jsonl"
 FUNCTIONAL_SUITE = Path(__file__).resolve().parents[4] / "tests" / "functional"
 
 
-def contrastive_examples(hashes: dict[str, str]) -> tuple[list[Example], list[Example]]:
-    """The contrastive families as (train, dev) examples, decontaminated against the functional suite."""
+def contrastive_examples(hashes: dict[str, str], families: Path = CONTRASTIVE, *, source: str = "contrastive"
+                         ) -> tuple[list[Example], list[Example]]:
+    """Generated contrastive families (the JSONL file ``families``) as (train, dev) examples of ``source``, decontaminated against the
+    functional suite."""
     held_out: set[str] = set()
     for name in ("hate_suite.jsonl", "stereotype_pairs.jsonl"):
         path = FUNCTIONAL_SUITE / name
@@ -886,8 +897,8 @@ def contrastive_examples(hashes: dict[str, str]) -> tuple[list[Example], list[Ex
                 for key in ("text", "stereotype", "anti_stereotype"):
                     if key in row:
                         held_out.add(_decontam_key(row[key]))
-    raw = CONTRASTIVE.read_bytes()
-    hashes["decorum/contrastive.jsonl"] = hashlib.sha256(raw).hexdigest()
+    raw = families.read_bytes()
+    hashes[f"decorum/{families.name}"] = hashlib.sha256(raw).hexdigest()
     train: list[Example] = []
     dev: list[Example] = []
     for line in raw.decode("utf-8").splitlines():
@@ -895,7 +906,7 @@ def contrastive_examples(hashes: dict[str, str]) -> tuple[list[Example], list[Ex
         if _decontam_key(row["text"]) in held_out:
             continue
         target = tuple(float(row["labels"][label]) for label in LABELS)
-        ex = Example(normalise(row["text"]), target, "contrastive", row["family"] + ":" + row["text"], row["family"])
+        ex = Example(normalise(row["text"]), target, source, row["family"] + ":" + row["text"], row["family"])
         (dev if row.get("split") == "dev" else train).append(ex)
     return train, dev
 

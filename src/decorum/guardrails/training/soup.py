@@ -31,7 +31,12 @@ from decorum.errors import UsageError
 
 # Manifest fields that must agree for ingredients to be averaged.
 _SAME_LORA = ("target_modules", "r", "alpha")
-_SAME_TRAINING = ("seed", "contrastive")
+_SAME_TRAINING = ("seed", "contrastive", "context")
+
+
+def _training(manifest: dict[str, Any], key: str) -> Any:
+    value = manifest["training"].get(key)
+    return bool(value) if key in ("contrastive", "context") else value  # absent in older manifests: off
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +58,7 @@ def _check_compatible(manifests: list[dict[str, Any]]) -> None:
             if m["lora"][key] != first["lora"][key]:
                 raise UsageError(f"ingredients differ in LoRA {key}: {first['lora'][key]!r} vs {m['lora'][key]!r}")
         for key in _SAME_TRAINING:
-            if m["training"].get(key) != first["training"].get(key):
+            if _training(m, key) != _training(first, key):
                 raise UsageError(f"ingredients differ in training {key} (their held-out splits differ)")
         if m["training"].get("smoke") or first["training"].get("smoke"):
             raise UsageError("smoke-test artifacts are not soup ingredients")
@@ -162,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
     tr = main["training"]
-    corpus = load_corpus(args.data, seed=tr["seed"], with_contrastive=bool(tr.get("contrastive")))
+    corpus = load_corpus(args.data, seed=tr["seed"], with_contrastive=bool(tr.get("contrastive")),
+                         with_context=bool(tr.get("context")))
     with tempfile.TemporaryDirectory(prefix="decorum-soup-") as tmp:
         clf = DetoxifyClassifier(out, Path(tmp), max_length=int(tr["max_length"]))
         scores = clf.predict([ex.text for ex in corpus.dev])

@@ -157,6 +157,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add the team's contrastive families (guardrails/training/data/contrastive.jsonl), decontaminated",
     )
+    parser.add_argument(
+        "--context",
+        action="store_true",
+        help="add the round-2 context families (guardrails/training/data/context.jsonl), decontaminated",
+    )
 
 
 def _seed_everything(seed: int, threads: int, device: str = "cpu") -> None:
@@ -828,6 +833,7 @@ def run(args: argparse.Namespace) -> int:
         max_dev_per_source=args.max_dev,
         with_augmentation=args.augment,
         with_contrastive=args.contrastive,
+        with_context=args.context,
     )
     print(f"[train] {len(corpus.train)} train rows, {len(corpus.dev)} dev rows", flush=True)
 
@@ -979,6 +985,7 @@ def run(args: argparse.Namespace) -> int:
             "smoke": bool(args.smoke),
             "augment": bool(args.augment),
             "contrastive": bool(args.contrastive),
+            "context": bool(args.context),
             "clp": args.clp,
             "clp_rows": len(swappable),
             "pair_rank": args.pair_rank,
