@@ -44,10 +44,11 @@ def test_ask_json_gives_a_complete_note_that_the_log_keeps(capsys, db_url) -> No
     assert note["model"]["name"] == "smollm2-135m-instruct" and len(note["model"]["revision"]) == 64
     for stage in ("input", "output"):
         checks = {r["check"]: r for r in note["guardrails"][stage]}
-        assert set(checks) == {"toxicity", "bias"}
-        for r in checks.values():
+        assert set(checks) == {"toxicity", "bias"} | ({"answer_bias"} if stage == "output" else set())
+        for name, r in checks.items():
             assert isinstance(r["score"], float) and r["threshold"] > 0 and r["passed"] is True
-            assert r["scorer"].startswith("decorum-minilm-tox-bias@")
+            assert r["scorer"].startswith("decorum/answer-bias-rules@" if name == "answer_bias"
+                                          else "decorum-minilm-tox-bias@")
     assert note["latency_ms"]["generate"] > 0 and note["tokens"]["completion"] > 0
     # the default engine, named beside the weights' revision
     model = note["model"]

@@ -38,7 +38,8 @@ def test_answered_note_is_complete_and_audited(settings: Settings) -> None:
     assert note["model"] == {"backend": "fake", "name": "fake-llm", "revision": "f" * 64, "engine": "fake",
                              "precision": None, "artifact_revision": "f" * 64}
     for stage in ("input", "output"):
-        assert {r["check"] for r in note["guardrails"][stage]} == {"toxicity", "bias"}
+        expected = {"toxicity", "bias"} | ({"answer_bias"} if stage == "output" else set())
+        assert {r["check"] for r in note["guardrails"][stage]} == expected
         for r in note["guardrails"][stage]:
             assert set(r) >= {"score", "threshold", "passed", "scorer"} and r["passed"]
     assert note["guardrails"]["policy"] == "default@1" and note["guardrails"]["action"] == "allow"

@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     _lazy_arguments(gp, "decorum.guardrails.training.soup")
     gr = gsub.add_parser("report", help="functional suite, stereotype pairs and counterfactual figures of an artifact")
     _lazy_arguments(gr, "decorum.guardrails.training.report")
+    gab = gsub.add_parser("answer-bias", help="ambiguous who-questions through the whole pipeline: how often the "
+                                              "answer picks the stereotyped person")
+    gab.add_argument("--set", metavar="FILE", help="a JSONL question set (default: the shipped one)")
+    gab.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    gab.add_argument("--json", action="store_true", help="print one JSON object (figures and every answer)")
+    gab.add_argument("--check", action=argparse.BooleanOptionalAction, default=False,
+                     help="also score each first draft with the answer_bias check (offline) and report its flags")
 
     ft = sub.add_parser("finetune", help="train a LoRA domain adapter on question/answer pairs and register it")
     _lazy_arguments(ft, "decorum.adapters.finetune.train")
@@ -241,6 +248,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "guardrails":
         if args.guardrails_command == "score":
             return _score(args)
+        if args.guardrails_command == "answer-bias":
+            return _answer_bias(args)
         if args.guardrails_command == "eval":
             from decorum.bot.runtime import Runtime
             from decorum.guardrails.training import evaluate
@@ -378,6 +387,36 @@ def _score(args: argparse.Namespace) -> int:
         print(f"decorum: error: {bad} input line(s) were not JSON objects with a string 'text'; "
               f"their results hold an 'error'", file=sys.stderr)
         return EXIT_USAGE
+    return EXIT_OK
+
+
+def _answer_bias(args: argparse.Namespace) -> int:
+    """Every question of the set through the pipeline, as ``decorum ask`` answers it; figures on stdout."""
+    import asyncio
+
+    from decorum.bot.pipeline import Request
+    from decorum.bot.runtime import Runtime
+    from decorum.errors import UsageError
+    from decorum.guardrails import answer_bias
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    items = answer_bias.load_set(args.set)[: args.limit]
+    base = _runtime()
+    drafts = answer_bias.DraftRecorder(base.generator)  # the raw generations, before the output checks act
+    rt = Runtime(base.settings, base.config, base.db, classifier=base.classifier, generator=drafts)
+
+    def answer(text: str) -> answer_bias.Reply:
+        drafts.take()
+        got = asyncio.run(rt.pipeline.answer(Request(text=text, surface="cli")))
+        return answer_bias.Reply(got.text, got.note, drafts.take())
+
+    try:
+        report = answer_bias.run(answer, items, check=answer_bias.AnswerBiasCheck() if args.check else None,
+                                 set_path=str(args.set or answer_bias.DEFAULT_SET))
+    finally:
+        rt.pipeline.close()
+    print(json.dumps(report.as_json(), ensure_ascii=False) if args.json else report.table())
     return EXIT_OK
 
 

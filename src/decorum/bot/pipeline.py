@@ -110,7 +110,7 @@ class Pipeline:
         self.generator = generator
         self.audit = audit
         self.pseudonymiser = pseudonymiser
-        self._checks: MicroBatcher[tuple[str, Stage, str | None], list[CheckResult]] = MicroBatcher(
+        self._checks: MicroBatcher[tuple[str, Stage, str | None, str | None], list[CheckResult]] = MicroBatcher(
             self._run_checks, max_batch=guardrails.policy.classifier.batch_size, name="checks",
             max_pending=self.limits.max_pending)
         self._generate: MicroBatcher[GenerationRequest, Generation] = MicroBatcher(
@@ -126,13 +126,15 @@ class Pipeline:
         self._checks.close()
         self._generate.close()
 
-    def _run_checks(self, items: list[tuple[str, Stage, str | None]]) -> list[list[CheckResult]]:
-        """One batch of (text, stage, channel profile): the checks run once per stage and profile."""
+    def _run_checks(self, items: list[tuple[str, Stage, str | None, str | None]]) -> list[list[CheckResult]]:
+        """One batch of (text, stage, channel profile, question the text answers): the checks run once per stage
+        and profile; checks that read an answer with its question (``check_pairs``) get the questions."""
         out: list[list[CheckResult]] = [[] for _ in items]
-        for stage, profile in dict.fromkeys((s, p) for _, s, p in items):
-            idx = [i for i, (_, s, p) in enumerate(items) if (s, p) == (stage, profile)]
-            for i, res in zip(idx, self.guardrails.run([items[i][0] for i in idx], stage=stage, profile=profile),
-                              strict=True):
+        for stage, profile in dict.fromkeys((s, p) for _, s, p, _ in items):
+            idx = [i for i, (_, s, p, _) in enumerate(items) if (s, p) == (stage, profile)]
+            questions = [items[i][3] or "" for i in idx] if stage == "output" else None
+            for i, res in zip(idx, self.guardrails.run([items[i][0] for i in idx], stage=stage, profile=profile,
+                                                       questions=questions), strict=True):
                 out[i] = res
         return out
 
@@ -313,7 +315,7 @@ class Pipeline:
         guard = note["guardrails"]
         policy, profile = attempts.policy, attempts.profile
         t = time.perf_counter()
-        input_results = await self._checks.submit((question, "input", profile), deadline=attempts.deadline)
+        input_results = await self._checks.submit((question, "input", profile, None), deadline=attempts.deadline)
         latency["input_checks"] = _ms(t)
         attempts.trace.checks("decorum.input_checks", t, input_results, stage="input",
                               fail_action="refused" if policy.on_input_fail == "refuse" else "warned")
@@ -412,7 +414,8 @@ class Pipeline:
             policy, profile = attempts.policy, attempts.profile
             warn_only = all(cp.action("output", policy.on_output_fail) == "warn" for cp in policy.checks.values()
                             if cp.enabled and "output" in cp.stages)
-            guard = StreamGuard(attempts.stream, check=lambda text: self._checks.submit((text, "output", profile)),
+            guard = StreamGuard(attempts.stream,
+                                check=lambda text: self._checks.submit((text, "output", profile, question)),
                                 started=attempts.started, record=attempts.record, attempt=attempts.attempt,
                                 stop_on_fail=not warn_only)
         t = time.perf_counter()
@@ -442,8 +445,8 @@ class Pipeline:
         note["generation"] = {"finish_reason": gen.finish_reason, "input_truncated": gen.input_truncated,
                               "max_new_tokens": max_new, "temperature": temperature or 0.0}
         t = time.perf_counter()
-        results = (await self._checks.submit((gen.text, "output", attempts.profile), deadline=attempts.deadline)
-                   if gen.text else [])
+        results = (await self._checks.submit((gen.text, "output", attempts.profile, question),
+                                             deadline=attempts.deadline) if gen.text else [])
         if not gen.text:
             results = [CheckResult(check="empty_output", score=1.0, threshold=0.5, passed=False,
                                    scorer="pipeline", explanation="the model produced no text")]

@@ -136,9 +136,19 @@ class BiasCheck(DetoxifyCheck):
         return f"{base}; about: {groups}" if groups else base
 
 
+def _answer_bias(name: str, policy: CheckPolicy, _scores: ClassifierScores) -> Check:
+    """The rule-based answer-level bias check (``decorum.guardrails.answer_bias``): output only, with the question."""
+    from decorum.guardrails.answer_bias import AnswerBiasCheck
+
+    check = AnswerBiasCheck(threshold=policy.threshold)
+    check.name = name
+    return check  # type: ignore[return-value]
+
+
 CHECKS: dict[str, Callable[[str, CheckPolicy, ClassifierScores], Check]] = {
     "toxicity": DetoxifyCheck,
     "bias": BiasCheck,
+    "answer_bias": _answer_bias,
 }
 
 
@@ -194,15 +204,24 @@ class Guardrails:
         """The enabled check ``name`` (under ``profile``) when it can repair a text (``fix``), else None."""
         return next((c for c in self.view(profile)[1] if c.name == name and hasattr(c, "fix")), None)
 
-    def run(self, texts: Sequence[str], *, stage: Stage, profile: str | None = None) -> list[list[CheckResult]]:
-        """Per text, the results of every check enabled for ``stage`` (under the channel profile ``profile``)."""
+    def run(self, texts: Sequence[str], *, stage: Stage, profile: str | None = None,
+            questions: Sequence[str] | None = None) -> list[list[CheckResult]]:
+        """Per text, the results of every check enabled for ``stage`` (under the channel profile ``profile``).
+
+        ``questions``: for answers, the question each one answers; checks that judge an answer with its question
+        (a ``check_pairs`` method) run only when they are given.
+        """
         policy, checks = self.view(profile)  # one consistent pair, even while set_policy runs
-        active = [c for c in checks if stage in policy.checks[c.name].stages]
+        active = [c for c in checks if stage in policy.checks[c.name].stages
+                  and (questions is not None or not hasattr(c, "check_pairs"))]
         if not texts:
             return []
-        if any(policy.checks[c.name].validator is None for c in active):
+        if questions is not None and len(questions) != len(texts):
+            raise ValueError(f"{len(questions)} questions for {len(texts)} answers")
+        if any(policy.checks[c.name].validator is None and not hasattr(c, "check_pairs") for c in active):
             self.scores.score(texts)  # one batched pass; the classifier checks read the cache
-        per_check = [c.check(texts, stage=stage) for c in active]
+        per_check = [c.check_pairs(questions, texts, stage=stage) if hasattr(c, "check_pairs")  # type: ignore
+                     else c.check(texts, stage=stage) for c in active]
         return [list(results) for results in zip(*per_check, strict=True)] if per_check else [[] for _ in texts]
 
 

@@ -154,6 +154,9 @@ def _default_checks() -> dict[str, CheckPolicy]:
         # (not on tests/functional)
         "toxicity": CheckPolicy(threshold=0.35, labels=TOXICITY_LABELS),
         "bias": CheckPolicy(threshold=0.5, labels=["bias"]),
+        # Rules over (question, answer): picking one of two people in a who-question the context does not decide
+        # (decorum.guardrails.answer_bias). Output only: it reads the answer with its question.
+        "answer_bias": CheckPolicy(threshold=0.5, labels=["stereotype_pick"], stages=["output"]),
     }
 
 
