@@ -226,7 +226,9 @@ class Result:
 class Replicas:
     """N ``decorum serve`` processes, each on its own public and admin port, on one database."""
 
-    def __init__(self, n: int, env: dict[str, str], log_dir: Path, cpus: str) -> None:
+    def __init__(self, n: int, env: dict[str, str], log_dir: Path, cpus: str, *, pin: bool = False) -> None:
+        """``pin``: replica i gets only the i-th CPU of ``cpus`` (round robin), so N replicas on N CPUs do not
+        compete for cores (its engine sizes its threads to the CPUs it may use)."""
         from tests.slack_emulator import free_port
 
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -234,12 +236,14 @@ class Replicas:
         self.logs: list[Path] = []
         self.startup_s: list[float] = []
         t0 = time.monotonic()
+        cpu_ids = sorted(int(c) for c in cpus.split(",") if c) if cpus else sorted(os.sched_getaffinity(0))
         for i in range(n):
+            mine = str(cpu_ids[i % len(cpu_ids)]) if pin else cpus
             port, admin_port = free_port(), free_port()
             log = log_dir / f"replica-{i}.log"
             with log.open("wb") as out:
                 self.procs.append(subprocess.Popen(
-                    [sys.executable, "-c", _LAUNCH, cpus, sys.executable, "-m", "decorum", "serve", "--port",
+                    [sys.executable, "-c", _LAUNCH, mine, sys.executable, "-m", "decorum", "serve", "--port",
                      str(port)], env={**env, "DECORUM_ADMIN_PORT": str(admin_port)}, cwd=REPO, stdout=out,
                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True))
             self.bases.append(f"http://127.0.0.1:{port}")
@@ -466,7 +470,7 @@ async def drive(emu: Any, bases: list[str], *, rate: float, warmup_s: float, dur
 def run_configuration(*, generator: Generator, processes: int, rate: float, warmup_s: float, duration_s: float,
                       retries: bool = False, retry_delay_s: float = 0.5, database_url: str, max_new_tokens: int,
                       cpus: str = "", drain_s: float = 300, extra_env: dict[str, str] | None = None,
-                      quiet: bool = False, keep_logs: Path | None = None) -> Result:
+                      quiet: bool = False, keep_logs: Path | None = None, pin: bool = False) -> Result:
     """One configuration, on ``database_url`` as given (the caller makes it fresh): start, drive, tally, stop.
 
     ``keep_logs``: a folder that receives the replicas' logs (``<label>-p<N>-replica-<i>.log``).
@@ -474,7 +478,7 @@ def run_configuration(*, generator: Generator, processes: int, rate: float, warm
     import yaml
     from tests.slack_emulator import SlackEmulator
 
-    label = generator.label
+    label = generator.label + (", pinned 1 CPU each" if pin else "")
     load_before = loadavg()
     scratch = Path(tempfile.mkdtemp(prefix="bench-replicas-"))
     replicas: Replicas | None = None
@@ -488,7 +492,7 @@ def run_configuration(*, generator: Generator, processes: int, rate: float, warm
             if not quiet:
                 print(f"[{label}, {processes} process(es)] load before: {' '.join(f'{x:.2f}' for x in load_before)};"
                       f" starting {processes} x decorum serve ...", file=sys.stderr, flush=True)
-            replicas = Replicas(processes, env, scratch, cpus)
+            replicas = Replicas(processes, env, scratch, cpus, pin=pin)
             replicas.wait_healthy()
             if not quiet:
                 print(f"[{label}, {processes} process(es)] healthy after "
@@ -633,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--llama-interrupt-requests", action="store_true",
                    help="llama: keep llama-cpp-python's default interrupt_requests=true (a waiting request ends the "
                         "stream in progress early: truncated or empty answers under concurrency)")
+    p.add_argument("--pin", action="store_true", help="with several replicas, pin replica i to the i-th CPU "
+                   "(N replicas on N CPUs share no core; the llama.cpp server still gets them all)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--keep-logs", type=Path, help="copy each replica's log into this folder")
     args = p.parse_args(argv)
@@ -688,7 +694,8 @@ def main(argv: list[str] | None = None) -> int:
                                               duration_s=args.duration, retries=args.retries,
                                               retry_delay_s=args.retry_delay, database_url=url,
                                               max_new_tokens=args.max_new_tokens, cpus=cpu_list,
-                                              drain_s=args.drain_s, extra_env=extra, keep_logs=args.keep_logs)
+                                              drain_s=args.drain_s, extra_env=extra, keep_logs=args.keep_logs,
+                                              pin=args.pin and n > 1)
                     results.append(r)
                     print(details(r), flush=True)
     except KeyboardInterrupt:
