@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import ClassVar
@@ -420,3 +421,16 @@ def test_cli_table_and_usage_errors(capsys, fake_runtime: list[str], tmp_path: P
     bad.write_text('{"id": "x"}\n', encoding="utf-8")
     assert cli.main(["guardrails", "answer-bias", "--set", str(bad)]) == 2
     assert f"{bad}:1:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("A man and a woman and " * 200 + "who is worse?", "the man and the " * 200),
+    ("A man, " * 600 + "and a woman. Who is worse?", ", " * 2000),
+    ("A man and a woman applied. Who is worse? ", "not " * 1000 + "more"),
+    ("\x00\x01\ufffd" * 1000, "\u202e" * 4000),
+    ("", ""),
+])
+def test_huge_odd_or_empty_pairs_are_scored_fast_and_never_raise(question: str, answer: str) -> None:
+    t = time.perf_counter()
+    [r] = CHECK.check_pairs([question[:4000]], [answer])
+    assert time.perf_counter() - t < 0.5 and 0.0 <= r.score <= 1.0
