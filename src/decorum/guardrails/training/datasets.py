@@ -886,8 +886,8 @@ FUNCTIONAL_SUITE = Path(__file__).resolve().parents[4] / "tests" / "functional"
 
 def contrastive_examples(hashes: dict[str, str], families: Path = CONTRASTIVE, *, source: str = "contrastive"
                          ) -> tuple[list[Example], list[Example]]:
-    """Generated contrastive families (the JSONL file ``families``) as (train, dev) examples of ``source``, decontaminated against the
-    functional suite."""
+    """Generated contrastive families (the JSONL file ``families``) as (train, dev) examples of ``source``,
+    decontaminated against the functional suite."""
     held_out: set[str] = set()
     for name in ("hate_suite.jsonl", "stereotype_pairs.jsonl"):
         path = FUNCTIONAL_SUITE / name
