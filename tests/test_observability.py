@@ -156,7 +156,8 @@ def test_spans_reach_a_real_otlp_receiver_with_genai_attributes_and_no_text(sett
     names = sorted(s["name"] for s in trace)
     assert names == sorted(["decorum.answer", "decorum.input_checks", "decorum.route", "chat fake-llm",
                             "decorum.output_checks", "decorum.audit_append", "decorum.check toxicity",
-                            "decorum.check bias", "decorum.check toxicity", "decorum.check bias"])
+                            "decorum.check bias", "decorum.check toxicity", "decorum.check bias",
+                            "decorum.check answer_bias"])  # answer_bias: output only
     one = {s["name"]: s for s in trace}
     root = one["decorum.answer"]
     assert root["parent"] == "" and root["scope"] == "decorum"
@@ -167,10 +168,10 @@ def test_spans_reach_a_real_otlp_receiver_with_genai_attributes_and_no_text(sett
         assert root["start"] <= one[name]["start"] <= one[name]["end"] <= root["end"], name
     stage_of = {s["span_id"]: s["name"] for s in trace}
     checks = [s for s in trace if s["name"].startswith("decorum.check ")]
-    assert sorted(stage_of[c["parent"]] for c in checks) == ["decorum.input_checks"] * 2 + ["decorum.output_checks"] * 2
+    assert sorted(stage_of[c["parent"]] for c in checks) == ["decorum.input_checks"] * 2 + ["decorum.output_checks"] * 3
     for c in checks:
         a = c["attrs"]
-        assert a["decorum.check.name"] in ("toxicity", "bias") and a["decorum.check.action"] == "allow"
+        assert a["decorum.check.name"] in ("toxicity", "bias", "answer_bias") and a["decorum.check.action"] == "allow"
         assert a["decorum.check.passed"] is True and 0.0 <= a["decorum.check.score"] <= 1.0
         stage = "input" if stage_of[c["parent"]] == "decorum.input_checks" else "output"
         [result] = [r for r in note["guardrails"][stage] if r["check"] == a["decorum.check.name"]]
