@@ -47,7 +47,7 @@ from decorum.guardrails.audit_config import AuditConfig
 from decorum.guardrails.base import CheckResult, Stage
 from decorum.guardrails.checks import Guardrails
 from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION
-from decorum.guardrails.policy import Policy
+from decorum.guardrails.policy import Policy, stage_action
 from decorum.prompts.base import Template, TemplateRef, TemplateStore
 from decorum.prompts.render import render_messages
 
@@ -142,11 +142,8 @@ class Pipeline:
         """What a failed result leads to: the check's own action, else its stage's (a fix that could not
         repair the text refuses)."""
         default = policy.on_input_fail if stage == "input" else policy.on_output_fail
-        cp = policy.checks.get(r.check)
-        if cp is not None:
-            action: str = cp.action(stage, default)
-        else:  # empty_output and other pipeline results
-            action = "refuse" if stage != "output" and default in ("regenerate", "fallback") else default
+        cp = policy.checks.get(r.check)  # None: empty_output and other pipeline results
+        action: str = cp.action(stage, default) if cp is not None else stage_action(default, stage)
         return "refuse" if action == "fix" and r.fixed is None else action
 
     def _apply_fixes(self, profile: str | None, text: str, fixes: list[CheckResult], stage: Stage) -> str:

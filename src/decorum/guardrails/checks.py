@@ -218,7 +218,7 @@ class Guardrails:
             return []
         if questions is not None and len(questions) != len(texts):
             raise ValueError(f"{len(questions)} questions for {len(texts)} answers")
-        if any(policy.checks[c.name].validator is None and not hasattr(c, "check_pairs") for c in active):
+        if any(isinstance(c, DetoxifyCheck) for c in active):
             self.scores.score(texts)  # one batched pass; the classifier checks read the cache
         per_check = [c.check_pairs(questions, texts, stage=stage) if hasattr(c, "check_pairs")  # type: ignore
                      else c.check(texts, stage=stage) for c in active]

@@ -21,6 +21,7 @@ stages it lists; its on-fail action maps onto Decorum's (:data:`GUARDRAILS_AI_ON
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -90,10 +91,14 @@ class CheckPolicy(BaseModel):
     def action(self, stage: Stage, default: str) -> CheckAction:
         """What a failure of this check does on ``stage``, given the stage's policy action ``default``."""
         own = self.on_fail or (self.validator.action if self.validator is not None else None)
-        action: CheckAction = own or default  # type: ignore[assignment]
-        if stage != "output" and action in ("regenerate", "fallback"):
-            return "refuse"
-        return action
+        return stage_action(own or default, stage)
+
+
+def stage_action(action: str, stage: Stage) -> CheckAction:
+    """``action`` as it applies on ``stage``: only an answer can be regenerated or replaced, elsewhere that refuses."""
+    if stage != "output" and action in ("regenerate", "fallback"):
+        return "refuse"
+    return action  # type: ignore[return-value]
 
 
 class DetoxifyModel(BaseModel):
@@ -215,8 +220,6 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _profiles_are_consistent(self) -> Policy:
-        import re
-
         for name, profile in self.profiles.items():
             if not re.match(_PROFILE_NAME, name):
                 raise ValueError(f"profiles.{name}: a profile name is 1-40 of a-z, 0-9, _ and - (starting with a "
