@@ -89,3 +89,21 @@ def test_serve_refuses_a_taken_port_in_one_line(db_url: str) -> None:
             r = subprocess.run([sys.executable, "-m", "decorum", "serve", *args], env={**env, **extra},
                                capture_output=True, text=True, timeout=120)
             assert r.returncode == 2 and what in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_port_another_process_bound_but_does_not_yet_listen_on_is_refused_at_bind() -> None:
+    # With SO_REUSEADDR a second bind succeeds beside a socket that is bound but not listening (two replicas given
+    # the same port); listening at bind time turns that into the one clear error, not a failure inside uvicorn.
+    from decorum.errors import UsageError
+    from decorum.web.server import _bind
+
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", 0))
+        port = other.getsockname()[1]
+        first = _bind("127.0.0.1", port, "the public listener")  # listens at once
+        try:
+            with pytest.raises(UsageError, match=rf"the admin listener cannot listen on 127\.0\.0\.1:{port}"):
+                _bind("127.0.0.1", port, "the admin listener")
+        finally:
+            first.close()

@@ -53,6 +53,9 @@ def _bind(host: str, port: int, what: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listen now: with SO_REUSEADDR a bind succeeds beside a socket that is bound but not yet listening (another
+        # process given the same port), and the conflict would only surface inside uvicorn's start-up.
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise UsageError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -101,10 +104,12 @@ async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_ho
     tasks = [asyncio.create_task(public.serve(sockets=[public_sock]), name="public"),
              asyncio.create_task(admin.serve(sockets=[admin_sock]), name="admin")]
     while not (public.started and admin.started):
-        if any(t.done() for t in tasks):  # one could not bind: stop the other
+        if any(t.done() for t in tasks):  # one could not start: stop the other
             stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            logger.error("decorum serve could not start both listeners")
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            why = "; ".join(f"{t.get_name()}: {r.__class__.__name__}: {r}" for t, r in zip(tasks, results, strict=True)
+                            if isinstance(r, BaseException))
+            logger.error("decorum serve could not start both listeners%s", f" ({why})" if why else "")
             return 1
         await asyncio.sleep(0.05)
     slack = " (Slack: /slack/events)" if apps.services.slack is not None else " (Slack not configured)"
