@@ -75,8 +75,12 @@ def replicas(db_url: str, tmp_path: Path) -> Iterator[Replicas]:
         token = made.stdout.strip().splitlines()[-1]
         procs, bases, admins = [], [], []
         try:
-            for _ in range(2):
-                port, admin_port = free_port(), free_port()
+            ports: list[int] = []
+            while len(ports) < 4:  # four different ports: a repeat would make two listeners share one
+                if (p := free_port()) not in ports:
+                    ports.append(p)
+            for i in range(2):
+                port, admin_port = ports[2 * i], ports[2 * i + 1]
                 procs.append(subprocess.Popen([sys.executable, "-m", "decorum", "serve", "--port", str(port)],
                                               env={**env, "DECORUM_ADMIN_PORT": str(admin_port)},
                                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
