@@ -882,15 +882,16 @@ def load_corpus(
 CONTRASTIVE = Path(__file__).parent / "data" / "contrastive.jsonl"
 CONTEXT = Path(__file__).parent / "data" / "context.jsonl"
 FUNCTIONAL_SUITE = Path(__file__).resolve().parents[4] / "tests" / "functional"
+# Suites never trained on: the team's, and one written independently of both it and the training families.
+HELD_OUT_SUITES = (FUNCTIONAL_SUITE, FUNCTIONAL_SUITE.parent / "functional_independent")
 
 
 def contrastive_examples(hashes: dict[str, str], families: Path = CONTRASTIVE, *, source: str = "contrastive"
                          ) -> tuple[list[Example], list[Example]]:
     """Generated contrastive families (the JSONL file ``families``) as (train, dev) examples of ``source``,
-    decontaminated against the functional suite."""
+    decontaminated against the held-out suites (:data:`HELD_OUT_SUITES`)."""
     held_out: set[str] = set()
-    for name in ("hate_suite.jsonl", "stereotype_pairs.jsonl"):
-        path = FUNCTIONAL_SUITE / name
+    for path in (suite / name for suite in HELD_OUT_SUITES for name in ("hate_suite.jsonl", "stereotype_pairs.jsonl")):
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 row = json.loads(line)
