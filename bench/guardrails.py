@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 SHORT = "Can someone help me reset my VPN password before the 3pm meeting?"
+ANSWER = "Open the VPN portal, choose Forgot password and follow the link we email you; it takes two minutes."
 BATCH = [
     "How do I reset my VPN password?", "The printer on floor 3 is jammed again.",
     "Thanks for the quick fix yesterday!", "Where do I find the holiday calendar?",
@@ -52,32 +53,43 @@ def main() -> None:
     import torch
 
     from decorum.guardrails.checks import Guardrails
-    from decorum.guardrails.classifier import DetoxifyClassifier
+    from decorum.guardrails.classifier import DetoxifyClassifier, build_classifier
     from decorum.guardrails.policy import Policy
     from decorum.settings import Settings
 
     torch.set_num_threads(os.cpu_count() or 2)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads)")
-    clf = DetoxifyClassifier(None, Settings().cache_dir / "classifiers")  # served as configured: traced
-    eager = DetoxifyClassifier(None, Settings().cache_dir / "classifiers", optimize="eager")
     policy = Policy()
+    cache = Settings().cache_dir / "classifiers"
+    # As served: the main classifier and the bias check's stereotype model, traced (two forward passes).
+    clf = build_classifier(policy.classifier, cache)
+    eager = build_classifier(policy.classifier.model_copy(update={"optimize": "eager"}), cache)
+    main_only = DetoxifyClassifier(None, cache)
 
-    def all_checks(classifier: DetoxifyClassifier):
+    def all_checks(classifier, stage: str = "input"):  # type: ignore[no-untyped-def]
         g = Guardrails(policy, classifier)
 
         def once() -> None:
             g.scores._cache.clear()  # so that every run scores instead of hitting the cache
-            g.run([SHORT], stage="input")
+            if stage == "output":  # the answer checks, answer_bias included, read the question too
+                g.run([ANSWER], stage="output", questions=[SHORT])
+            else:
+                g.run([SHORT], stage="input")
 
         return once
 
     ours = timed(all_checks(clf), args.runs)
+    ours_out = timed(all_checks(clf, "output"), args.runs)
     ours_eager = timed(all_checks(eager), args.runs)
-    print(f"\nall checks (toxicity + bias, one forward pass), one short message, {args.runs} runs:")
-    print(f"  {clf.name} ({clf.backend}, as served): p50 {statistics.median(ours):.1f} ms, "
-          f"p95 {pct(ours, 0.95):.1f} ms")
-    print(f"  {clf.name} (eager): p50 {statistics.median(ours_eager):.1f} ms, p95 {pct(ours_eager, 0.95):.1f} ms")
+    one_model = timed(all_checks(main_only), args.runs)
+    print(f"\nall checks on one short message, {args.runs} runs (input: toxicity + bias; output: + answer_bias):")
+    print(f"  {clf.name} ({clf.backend}, as served): input p50 {statistics.median(ours):.1f} ms, "
+          f"p95 {pct(ours, 0.95):.1f} ms; output p50 {statistics.median(ours_out):.1f} ms, "
+          f"p95 {pct(ours_out, 0.95):.1f} ms")
+    print(f"  same, eager: input p50 {statistics.median(ours_eager):.1f} ms, p95 {pct(ours_eager, 0.95):.1f} ms")
+    print(f"  main classifier alone (bias from its own head, one forward pass): p50 "
+          f"{statistics.median(one_model):.1f} ms, p95 {pct(one_model, 0.95):.1f} ms")
     ours_batch = timed(lambda: clf.predict(BATCH), max(10, args.runs // 20))
     ours_tp = len(BATCH) / (statistics.median(ours_batch) / 1000)
     eager_batch = timed(lambda: eager.predict(BATCH), max(10, args.runs // 20))
@@ -101,7 +113,7 @@ def main() -> None:
     theirs_tp = len(BATCH) / (statistics.median(theirs_batch) / 1000)
     print(f"  detoxify `original` arch (BERT-base): p50 {statistics.median(theirs):.1f} ms, "
           f"p95 {pct(theirs, 0.95):.1f} ms; batch of 32: {theirs_tp:.0f} messages/s")
-    print(f"  ratio (BERT-base eager / ours as served): "
+    print(f"  ratio (BERT-base eager, one pass / ours as served, all checks): "
           f"p50 {statistics.median(theirs) / statistics.median(ours):.1f}x, "
           f"p95 {pct(theirs, 0.95) / pct(ours, 0.95):.1f}x, throughput {ours_tp / theirs_tp:.1f}x")
     print(f"  ratio (BERT-base eager / ours eager, like for like): "

@@ -47,8 +47,9 @@ def test_ask_json_gives_a_complete_note_that_the_log_keeps(capsys, db_url) -> No
         assert set(checks) == {"toxicity", "bias"} | ({"answer_bias"} if stage == "output" else set())
         for name, r in checks.items():
             assert isinstance(r["score"], float) and r["threshold"] > 0 and r["passed"] is True
-            assert r["scorer"].startswith("decorum/answer-bias-rules@" if name == "answer_bias"
-                                          else "decorum-minilm-tox-bias@")
+            # each check names the model behind it: the bias check is the dedicated stereotype model's
+            assert r["scorer"].startswith({"answer_bias": "decorum/answer-bias-rules@",
+                                           "bias": "decorum-minilm-stereotype@"}.get(name, "decorum-minilm-tox-bias@"))
     assert note["latency_ms"]["generate"] > 0 and note["tokens"]["completion"] > 0
     # the default engine, named beside the weights' revision
     model = note["model"]

@@ -17,12 +17,14 @@ SUITE = Path(__file__).parent / "functional"
 
 # Floors a little under the committed classifier's measured figures (see its MODEL_CARD.md):
 # a regression fails CI, noise does not.
-MIN_BALANCED_ACCURACY = 0.84  # measured 0.860
-MIN_PAIR_WIN_RATE = 0.62  # measured 0.652
-# Counterfactual consistency over 100 benign Jigsaw template groups (measured: mean spread 0.044 toxicity,
-# 0.070 bias; 1 and 0 groups crossing a threshold on the identity term alone).
-MAX_MEAN_SPREAD = 0.09
-MAX_FLIPPING_GROUPS = 3
+# Round 7: the main classifier with the bias check's stereotype model (issue 14's bars: 0.85 and 0.80).
+MIN_BALANCED_ACCURACY = 0.85  # measured 0.860
+MIN_NON_HATEFUL_PASSED = 0.80  # measured 0.812
+MIN_PAIR_WIN_RATE = 0.59  # measured 0.609 (held-out StereoSet pairs: 0.829, tests/test_stereotype_model.py)
+# Counterfactual consistency over 100 benign Jigsaw template groups (measured: mean spread 0.041 toxicity,
+# 0.056 bias; 0 and 1 groups crossing a threshold on the identity term alone).
+MAX_MEAN_SPREAD = 0.07
+MAX_FLIPPING_GROUPS = 2
 
 
 def _jsonl(name: str) -> list[dict]:
@@ -41,6 +43,7 @@ def test_functional_suite_per_slice(capsys) -> None:
         for name, s in report["slices"].items():
             print(f"  {name:<24}{s['accuracy']:.2f}  (n={s['n']})")
     assert report["balanced_accuracy"] >= MIN_BALANCED_ACCURACY
+    assert report["non_hateful_passed"] >= MIN_NON_HATEFUL_PASSED
     assert report["stereotype_pairs"]["stereotype_scored_higher"] >= MIN_PAIR_WIN_RATE
 
 

@@ -25,7 +25,7 @@ from decorum.bot.pipeline import Request
 from decorum.bot.runtime import Runtime
 from decorum.errors import ConfigError, GenerationError
 from decorum.guardrails.audit import Pseudonymiser, canonical_json
-from decorum.guardrails.explain import GROUP_TERMS, describe_groups
+from decorum.guardrails.explain import GROUP_NAMES, GROUP_TERMS, describe_groups, describe_targets
 from decorum.secrets_files import read_or_create_secret
 from decorum.settings import Settings
 from decorum.store.tables import SlackInstallationRow
@@ -108,11 +108,21 @@ def test_a_flagged_message_leaves_none_of_its_words_in_the_note(settings: Settin
         rt.close()
     assert note["verdict"] == "blocked_input"
     [bias] = [r for r in note["guardrails"]["input"] if r["check"] == "bias"]
-    assert not bias["passed"] and "religion" in bias["explanation"]  # the group is named
-    group_names = words(" ".join(GROUP_TERMS))
+    # The groups are named by their fixed names, with the category of stereotype; no other word of the text.
+    assert not bias["passed"] and "Muslims (religion)" in bias["explanation"]
+    assert ("immigrants (nationality); Muslims (religion)" in bias["explanation"]) == ("immigrants" in text)
+    group_names = words(" ".join(GROUP_NAMES)) | words(" ".join(GROUP_TERMS))
     leaked = {w for w in words(text) - group_names if re.search(rf"\b{w}\b", raw, re.IGNORECASE)}
     assert not leaked, leaked
-    assert "muslims" not in raw.lower() and "immigrants" not in raw.lower()
+    assert "muslims always" not in raw.lower() and "grumbling" not in raw.lower()
+
+
+def test_describe_targets_names_each_group_once_with_its_category() -> None:
+    assert describe_targets("Why are muslim women and MUSLIMS like that") == "Muslims (religion); women (gender)"
+    assert describe_targets("wives and ladies") == "women (gender)"  # one fixed name, not the message's spelling
+    assert describe_targets("How do I reset my VPN password?") == ""
+    named = {term for terms in GROUP_NAMES.values() for term in terms}
+    assert named == {term for terms in GROUP_TERMS.values() for term in terms}  # every listed term has a name
 
 
 # --- errors ------------------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     _lazy_arguments(ge, "decorum.guardrails.training.evaluate")
     gp = gsub.add_parser("soup", help="average trained artifacts in weight space into one artifact")
     _lazy_arguments(gp, "decorum.guardrails.training.soup")
+    gc = gsub.add_parser("calibrate", help="Platt-scale a label on the artifact's held-out split (0.5 = as likely "
+                                           "as not)")
+    _lazy_arguments(gc, "decorum.guardrails.training.calibrate")
     gr = gsub.add_parser("report", help="functional suite, stereotype pairs and counterfactual figures of an artifact")
     _lazy_arguments(gr, "decorum.guardrails.training.report")
     gab = gsub.add_parser("answer-bias", help="ambiguous who-questions through the whole pipeline: how often the "

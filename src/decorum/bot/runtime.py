@@ -56,13 +56,12 @@ def build_classifier(cfg: ClassifierConfig, settings: Settings) -> Classifier:
     """The classifier that serves the checks (the project's own by default), one per process."""
 
     def build() -> Classifier:
-        from decorum.guardrails.classifier import DetoxifyClassifier
+        from decorum.guardrails import classifier
 
-        return DetoxifyClassifier(cfg.artifact, settings.cache_dir / "classifiers", max_length=cfg.max_length,
-                                  batch_size=cfg.batch_size, model_type=cfg.detoxify_model,
-                                  optimize=cfg.optimize)
+        return cast(Classifier, classifier.build_classifier(cfg, settings.cache_dir / "classifiers"))
 
-    fields = {"artifact", "detoxify_model", "max_length", "batch_size", "optimize"}
+    fields = {"artifact", "detoxify_model", "max_length", "batch_size", "optimize", "stereotype_model",
+              "stereotype_artifact"}
     key = f"classifier:{settings.cache_dir}:{cfg.model_dump_json(include=fields)}"
     return cast(Classifier, _shared(key, build))
 

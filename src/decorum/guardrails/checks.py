@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from decorum.errors import CheckError, ConfigError
 from decorum.guardrails.base import Check, CheckResult, Classifier, Stage
-from decorum.guardrails.explain import describe_groups
+from decorum.guardrails.explain import describe_targets
 from decorum.guardrails.policy import CheckPolicy, Policy
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,11 @@ class ClassifierScores:
     @property
     def scorer(self) -> str:
         return f"{self.classifier.name}@{self.classifier.revision}"
+
+    def scorer_of(self, label: str) -> str:
+        """``name@revision`` of the model that gives ``label`` (a stacked classifier has one per label)."""
+        of = getattr(self.classifier, "scorer_of", None)
+        return str(of(label)) if of is not None else self.scorer
 
     def score(self, texts: Sequence[str]) -> list[TextScores]:
         keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
@@ -115,7 +120,7 @@ class DetoxifyCheck:
             span = ts.spans.get(label)
             results.append(CheckResult(
                 check=self.name, score=score, threshold=self.policy.threshold, passed=passed,
-                scorer=self.scores.scorer, label=label, span=span,
+                scorer=self.scores.scorer_of(label), label=label, span=span,
                 details={lab: ts.labels[lab] for lab in self.policy.labels if lab in ts.labels},
                 explanation="" if passed else self._explain(text, label, score, span),
             ))
@@ -127,13 +132,17 @@ class DetoxifyCheck:
 
 
 class BiasCheck(DetoxifyCheck):
-    """Stereotyping and demeaning generalisations; its explanation also names the groups mentioned."""
+    """Stereotyping and demeaning generalisations; its explanation names the groups and their category.
+
+    For example ``bias 0.81 >= threshold 0.50; stereotype about: women (gender)``: the group by its fixed name
+    (``explain.GROUP_NAMES``) and the category of stereotype, never the message's words.
+    """
 
     def _explain(self, text: str, label: str, score: float, span: tuple[int, int] | None) -> str:
         base = super()._explain(text, label, score, span)
         window = text[span[0]:span[1]] if span else text
-        groups = describe_groups(window)
-        return f"{base}; about: {groups}" if groups else base
+        groups = describe_targets(window)
+        return f"{base}; stereotype about: {groups}" if groups else f"{base}; no listed group named"
 
 
 def _answer_bias(name: str, policy: CheckPolicy, _scores: ClassifierScores) -> Check:
@@ -237,8 +246,8 @@ def default_guardrails() -> Guardrails:
     """
     with _default_lock:
         if not _default:
-            from decorum.guardrails.classifier import DetoxifyClassifier
+            from decorum.guardrails.classifier import build_classifier
 
             policy = Policy()
-            _default.append(Guardrails(policy, DetoxifyClassifier(max_length=policy.classifier.max_length)))
+            _default.append(Guardrails(policy, build_classifier(policy.classifier)))
         return _default[0]

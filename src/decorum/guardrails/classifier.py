@@ -42,6 +42,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -72,6 +73,10 @@ LABELS: tuple[str, ...] = (
 
 DEFAULT_ARTIFACT = Path(__file__).parent / "models" / "minilm-tox-bias"
 """The committed artifact directory."""
+
+STEREOTYPE_ARTIFACT = Path(__file__).parent / "models" / "minilm-stereotype"
+"""The committed stereotype model: trained to rank StereoSet pairs, its calibrated ``bias`` serves the bias check."""
+STEREOTYPE_MODEL_NAME = "decorum-minilm-stereotype"
 
 MODEL_NAME = "decorum-minilm-tox-bias"
 ARTIFACT_FORMAT = "decorum-lora-v1"
@@ -621,6 +626,8 @@ class DetoxifyClassifier:
             ``torch.load(weights_only=True)`` (see :func:`official_checkpoint_bytes`).
         optimize: ``"trace"`` (default) serves a TorchScript trace of the model when it
             matches the eager model (see :func:`trace_model`); ``"eager"`` never traces.
+        calibrated: Apply the artifact's ``calibration`` (Platt scaling per label, written by
+            ``decorum guardrails calibrate``); False serves the raw probabilities (used to fit it).
 
     Raises:
         ModelLoadError: (``ArtifactIntegrityError`` for a failed hash check) when a file is missing,
@@ -636,9 +643,11 @@ class DetoxifyClassifier:
         batch_size: int = 32,
         model_type: Any = None,
         optimize: str = "trace",
+        calibrated: bool = True,
     ) -> None:
         if optimize not in ("trace", "eager"):
             raise ValueError(f"optimize must be 'trace' or 'eager', not {optimize!r}")
+        self._calibration: dict[str, tuple[float, float]] = {}
 
         self._max_length = int(max_length)
         self.batch_size = max(1, int(batch_size))
@@ -667,8 +676,13 @@ class DetoxifyClassifier:
                          "tokenizer_name": TOKENIZER_CLASS, "num_classes": len(LABELS)}
             model, tokenizer = _build_detoxify_model(arch_args, built.state_dict, built.config_dir)
             self._detox = _detoxify(model, tokenizer, LABELS)
-            self._name = MODEL_NAME
-            self._revision = built.revision
+            manifest = load_manifest(artifact)
+            self._name = str(manifest.get("name") or MODEL_NAME)
+            if calibrated:
+                self._calibration = calibration_of(manifest)
+            # The revision names what scores: the weights and, when scores are recalibrated, the calibration.
+            self._revision = built.revision if not self._calibration else hashlib.sha256(
+                (built.build_key + json.dumps(self._calibration, sort_keys=True)).encode()).hexdigest()[:12]
         self.max_length = self._max_length  # syncs the tokenizer's truncation
         self._labels = tuple(self._detox.class_names)
         self._backend = "eager"
@@ -736,5 +750,92 @@ class DetoxifyClassifier:
                     for label in self._labels:
                         value = scores[label]
                         row[label] = float(value[i] if isinstance(value, list) else value)
+                    for label, (a, b) in self._calibration.items():
+                        row[label] = platt(row[label], a, b)
                     results.append(row)
         return results
+
+    @property
+    def calibration(self) -> dict[str, tuple[float, float]]:
+        """Labels whose probabilities are recalibrated (Platt: ``sigmoid(a * logit(p) + b)``), from the manifest."""
+        return dict(self._calibration)
+
+
+def platt(p: float, a: float, b: float) -> float:
+    """``sigmoid(a * logit(p) + b)``: a probability recalibrated by Platt scaling (monotone for a > 0)."""
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    z = a * math.log(p / (1 - p)) + b
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+def calibration_of(manifest: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """``{label: (a, b)}`` from a manifest's ``calibration`` section (written by ``decorum guardrails calibrate``).
+
+    Raises:
+        ArtifactIntegrityError: If the section names an unknown label or a slope that is not positive (a
+            calibration must keep the model's order).
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for label, entry in (manifest.get("calibration") or {}).items():
+        try:
+            a, b = float(entry["a"]), float(entry["b"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactIntegrityError(f"calibration of {label!r} is unusable ({exc!r})") from exc
+        if label not in LABELS or not a > 0 or not math.isfinite(b):
+            raise ArtifactIntegrityError(f"calibration of {label!r}: needs a known label, a > 0 and a finite b")
+        out[label] = (a, b)
+    return out
+
+
+class StackedClassifier:
+    """The main classifier's labels, with ``bias`` taken from a dedicated stereotype model.
+
+    Both models score every text (two forward passes); ``name`` and ``revision`` name both, and
+    :meth:`scorer_of` names the one model behind a label, so a note says which model scored each check. The
+    main model's own ``bias`` is kept as ``bias_main``.
+    """
+
+    def __init__(self, main: Any, stereotype: Any, label: str = "bias") -> None:
+        self.main = main
+        self.stereotype = stereotype
+        self.label = label
+        self.name = f"{main.name}+{stereotype.name}"
+        self.revision = f"{main.revision}+{stereotype.revision}"
+        self.labels = tuple(dict.fromkeys([*getattr(main, "labels", ()), label]))
+
+    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        rows = self.main.predict(texts)
+        extra = self.stereotype.predict(texts)
+        out = []
+        for row, ster in zip(rows, extra, strict=True):
+            merged = dict(row)
+            if self.label in row:
+                merged[f"{self.label}_main"] = row[self.label]
+            merged[self.label] = ster[self.label]
+            out.append(merged)
+        return out
+
+    def scorer_of(self, label: str) -> str:
+        """``name@revision`` of the model whose score ``label`` is."""
+        model = self.stereotype if label == self.label else self.main
+        return f"{model.name}@{model.revision}"
+
+    @property
+    def backend(self) -> str:
+        return getattr(self.main, "backend", "eager")
+
+
+def build_classifier(cfg: Any, cache_dir: Path | None = None) -> Any:
+    """The classifier a policy's ``classifier`` section asks for: the main model, stacked with the stereotype model.
+
+    Args:
+        cfg: A ``ClassifierConfig``.
+        cache_dir: Where config folders of built models go (default: :func:`default_cache_dir`).
+    """
+    main = DetoxifyClassifier(cfg.artifact, cache_dir, max_length=cfg.max_length, batch_size=cfg.batch_size,
+                              model_type=cfg.detoxify_model, optimize=cfg.optimize)
+    if not cfg.stereotype_model:
+        return main
+    stereo = DetoxifyClassifier(cfg.stereotype_artifact or STEREOTYPE_ARTIFACT, cache_dir,
+                                max_length=cfg.max_length, batch_size=cfg.batch_size, optimize=cfg.optimize)
+    return StackedClassifier(main, stereo)

@@ -151,6 +151,10 @@ class ClassifierConfig(BaseModel):
     window_chars: int = Field(600, ge=100)  # long texts are scored in overlapping windows
     cache_size: int = Field(4096, ge=0)
     optimize: Literal["trace", "eager"] = "trace"  # TorchScript trace, checked against eager at load
+    # The bias check's own model, trained to rank stereotype pairs (calibrated; its `bias` replaces the main
+    # classifier's): on by default, the committed models/minilm-stereotype unless stereotype_artifact names another.
+    stereotype_model: bool = True
+    stereotype_artifact: Path | None = None
 
 
 def _default_checks() -> dict[str, CheckPolicy]:

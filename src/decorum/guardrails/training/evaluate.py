@@ -165,6 +165,7 @@ def functional_report(guardrails: Any, cases: list[dict[str, Any]], pairs: list[
     """
     results = guardrails.run([c["text"] for c in cases], stage="input")
     slices: dict[str, list[bool]] = {}
+    kinds: dict[str, str] = {}
     caught, passed = [], []
     for case, res in zip(cases, results, strict=True):
         flagged = not all(r.passed for r in res)
@@ -178,12 +179,14 @@ def functional_report(guardrails: Any, cases: list[dict[str, Any]], pairs: list[
         else:  # toxic, not hate: blocking it is right for a workplace bot
             ok = flagged
         slices.setdefault(case["slice"], []).append(ok)
+        kinds.setdefault(case["slice"], case["label"])
     hate = sum(caught) / len(caught) if caught else 0.0
     non = sum(passed) / len(passed) if passed else 0.0
     report: dict[str, Any] = {
         "cases": len(cases), "hateful_caught": round(hate, 4), "non_hateful_passed": round(non, 4),
         "balanced_accuracy": round((hate + non) / 2, 4),
-        "slices": {name: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for name, v in slices.items()},
+        "slices": {name: {"label": kinds[name], "n": len(v), "accuracy": round(sum(v) / len(v), 4)}
+                   for name, v in slices.items()},
     }
     if pairs:
         report["stereotype_pairs"] = pair_win_rate(guardrails, [(p["stereotype"], p["anti_stereotype"]) for p in pairs])

@@ -1,6 +1,6 @@
 """``decorum guardrails report``: the quality figures of a classifier artifact, for its model card.
 
-    decorum guardrails report [--artifact DIR] [--groups 100] [--write]
+    decorum guardrails report [--artifact DIR] [--stereotype-artifact DIR | --no-stereotype] [--groups 100] [--write]
 
 Scores the artifact under the default policy (the thresholds every deployment starts from) on:
 
@@ -31,6 +31,10 @@ from decorum.errors import UsageError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the report options on ``parser``."""
     parser.add_argument("--artifact", type=Path, default=None, help="artifact folder (default: the committed one)")
+    parser.add_argument("--stereotype-artifact", type=Path, default=None,
+                        help="the bias check's stereotype model (default: the committed one)")
+    parser.add_argument("--no-stereotype", action="store_true",
+                        help="score the bias check with the main artifact's own bias label")
     parser.add_argument("--suite", type=Path, default=None, help="functional suite folder (default: tests/functional)")
     parser.add_argument("--data", type=Path, default=None, help="shared/data folder (default: ../shared/data)")
     parser.add_argument("--groups", type=int, default=100, help="benign template groups for the counterfactual part")
@@ -74,8 +78,14 @@ def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``decorum guardrails report``."""
     from decorum.guardrails.checks import Guardrails
-    from decorum.guardrails.classifier import DEFAULT_ARTIFACT, MANIFEST_FILE, DetoxifyClassifier, load_manifest
-    from decorum.guardrails.policy import Policy
+    from decorum.guardrails.classifier import (
+        DEFAULT_ARTIFACT,
+        MANIFEST_FILE,
+        STEREOTYPE_ARTIFACT,
+        build_classifier,
+        load_manifest,
+    )
+    from decorum.guardrails.policy import ClassifierConfig, Policy
     from decorum.guardrails.training.datasets import FUNCTIONAL_SUITE, shared_data_dir
 
     artifact = Path(args.artifact) if args.artifact else DEFAULT_ARTIFACT
@@ -83,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
     for name in ("hate_suite.jsonl", "stereotype_pairs.jsonl"):
         if not (suite / name).is_file():
             raise UsageError(f"{suite / name}: no such file (pass --suite)")
-    manifest = load_manifest(artifact)
-    policy = Policy()
-    guardrails = Guardrails(policy, DetoxifyClassifier(artifact, max_length=policy.classifier.max_length))
+    stereotype = None if args.no_stereotype else Path(args.stereotype_artifact or STEREOTYPE_ARTIFACT)
+    cfg = ClassifierConfig(artifact=artifact, stereotype_model=stereotype is not None, stereotype_artifact=stereotype)
+    policy = Policy(classifier=cfg)
+    guardrails = Guardrails(policy, build_classifier(cfg))
     report = build_report(
         guardrails,
         suite=suite,
@@ -98,7 +109,11 @@ def run(args: argparse.Namespace) -> int:
     if args.write:
         from decorum.guardrails.training.train import write_model_card
 
-        manifest["evaluation"] = report
-        (artifact / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        write_model_card(artifact, manifest, manifest["sources"])
+        # The artifact under report stores the figures, and the stereotype model too when it was named (the card
+        # says which stack they were measured on).
+        for folder in (artifact, *([stereotype] if stereotype is not None and args.stereotype_artifact else [])):
+            manifest = load_manifest(folder)
+            manifest["evaluation"] = report
+            (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+            write_model_card(folder, manifest, manifest["sources"])
     return 0

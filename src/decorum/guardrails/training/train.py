@@ -35,6 +35,8 @@ from decorum.guardrails.classifier import (
     DEFAULT_ARTIFACT,
     LABELS,
     MANIFEST_FILE,
+    MODEL_NAME,
+    STEREOTYPE_MODEL_NAME,
     DetoxifyClassifier,
     base_model_dir,
     sha256_file,
@@ -105,6 +107,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser: The (sub)command parser.
     """
     parser.add_argument("--out", type=Path, default=DEFAULT_ARTIFACT, help="artifact folder to write")
+    parser.add_argument(
+        "--name", default=MODEL_NAME, help=f"model name recorded in the manifest and in notes (default {MODEL_NAME})"
+    )
     parser.add_argument(
         "--data", type=Path, default=None, help="shared/data folder (default: $DECORUM_SHARED_DATA or ../shared/data)"
     )
@@ -460,6 +465,14 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
         "",
         f"Labels (checkpoint order): {', '.join(f'`{x}`' for x in manifest['labels'])}. "
         f"Runtime truncation: {manifest['max_length']} tokens; trained at {tr['max_length']} tokens.",
+        *([
+            "",
+            "**Role: the bias check's stereotype model.** In the default policy only this model's calibrated "
+            "`bias` is read (`policy.classifier.stereotype_model`, on by default): it replaces the main "
+            "classifier's `bias` label, and notes name this model as the bias check's scorer. It was trained "
+            "with a strong stereotype-pair ranking loss (below) so that the stereotypical sentence of a pair "
+            "scores higher; its other labels are not used.",
+        ] if manifest["name"] == STEREOTYPE_MODEL_NAME else []),
         "",
         "## How it was made",
         "",
@@ -604,8 +617,33 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
         "- Metrics are on held-out splits of the same sources, not on Slack traffic; calibrate the "
         "thresholds on your own data.",
     ]
+    lines += _calibration_lines(manifest.get("calibration"))
     lines += _evaluation_lines(manifest.get("evaluation"))
     (out / "MODEL_CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _calibration_lines(cal: dict[str, Any] | None) -> list[str]:
+    """Model-card section for ``decorum guardrails calibrate``: the fit and the reliability tables."""
+    if not cal:
+        return []
+    lines = ["", "## Calibration", ""]
+    for label, c in cal.items():
+        before, after = c["before"], c["after"]
+        lines += [
+            f"`{label}` is served Platt-scaled (`sigmoid({c['a']:.3f} * logit(p) + {c['b']:.3f})`, fitted by "
+            f"`decorum guardrails calibrate` on the {c['fit_on']}; {c['positives']} positives): a score of 0.5 "
+            "now means as likely as not on that mix. The order of scores, and so every pair preference, is "
+            "unchanged. Recommended thresholds above are from before calibration.",
+            "",
+            f"Expected calibration error {before['ece']:.3f} before, {after['ece']:.3f} after. At threshold 0.5: "
+            f"precision {before['at_0.5']['precision']:.3f} / recall {before['at_0.5']['recall']:.3f} before, "
+            f"{after['at_0.5']['precision']:.3f} / {after['at_0.5']['recall']:.3f} after.",
+            "",
+            "| score band | rows | mean score | share positive |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {b['bin']} | {b['n']} | {b['mean_score']:.3f} | {b['positives']:.3f} |" for b in after["bins"]]
+    return lines
 
 
 def _evaluation_lines(ev: dict[str, Any] | None) -> list[str]:
@@ -623,10 +661,14 @@ def _evaluation_lines(ev: dict[str, Any] | None) -> list[str]:
         f"passed {f['non_hateful_passed']:.3f}); profanity without a target and insults at a person are left out "
         "of it and listed below.",
         "",
-        "| slice | n | accuracy |",
-        "|---|---|---|",
+        "Per kind of message (a hateful case is right when a check flags it, a non-hateful one when none does,"
+        " a toxic non-hate one when flagged):",
+        "",
+        "| kind (slice) | label | n | right |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {name} | {s['n']} | {s['accuracy']:.2f} |" for name, s in f["slices"].items()]
+    by_label = sorted(f["slices"].items(), key=lambda kv: (kv[1].get("label", ""), kv[0]))
+    lines += [f"| {name} | {s.get('label', '')} | {s['n']} | {s['accuracy']:.2f} |" for name, s in by_label]
     lines += ["", "## Stereotype pairs", ""]
     if pairs:
         lines.append(
@@ -956,7 +998,7 @@ def run(args: argparse.Namespace) -> int:
     command = "decorum guardrails train " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     manifest: dict[str, Any] = {
         "format": ARTIFACT_FORMAT,
-        "name": "decorum-minilm-tox-bias",
+        "name": args.name,
         "labels": list(LABELS),
         "max_length": RUNTIME_MAX_LENGTH,
         "files": {ADAPTER_FILE: sha256_file(adapter_path)},
