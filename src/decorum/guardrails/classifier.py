@@ -385,6 +385,8 @@ class BuiltModel:
     build_key: str
     rewritten: bool
     """True when this call (re)wrote the config folder: it was missing or differed from the package."""
+    manifest: dict[str, Any]
+    """The manifest the weights were checked against (name, calibration: what serving reads from it)."""
 
     @property
     def revision(self) -> str:
@@ -423,7 +425,7 @@ def build_checkpoint(artifact_dir: Path, cache_dir: Path) -> BuiltModel:
     key = _build_key(manifest)
     folder = cache_dir / f"{MODEL_NAME}-{key[:16]}"
     rewritten = _ensure_config_dir(folder, config_files(base_dir, len(LABELS), int(manifest["max_length"])))
-    return BuiltModel(state_dict=state, config_dir=folder, build_key=key, rewritten=rewritten)
+    return BuiltModel(state_dict=state, config_dir=folder, build_key=key, rewritten=rewritten, manifest=manifest)
 
 
 def _detoxify(model: Any, tokenizer: Any, class_names: Sequence[str]) -> Any:
@@ -676,10 +678,9 @@ class DetoxifyClassifier:
                          "tokenizer_name": TOKENIZER_CLASS, "num_classes": len(LABELS)}
             model, tokenizer = _build_detoxify_model(arch_args, built.state_dict, built.config_dir)
             self._detox = _detoxify(model, tokenizer, LABELS)
-            manifest = load_manifest(artifact)
-            self._name = str(manifest.get("name") or MODEL_NAME)
+            self._name = str(built.manifest.get("name") or MODEL_NAME)
             if calibrated:
-                self._calibration = calibration_of(manifest)
+                self._calibration = calibration_of(built.manifest)
             # The revision names what scores: the weights and, when scores are recalibrated, the calibration.
             self._revision = built.revision if not self._calibration else hashlib.sha256(
                 (built.build_key + json.dumps(self._calibration, sort_keys=True)).encode()).hexdigest()[:12]
@@ -761,10 +762,15 @@ class DetoxifyClassifier:
         return dict(self._calibration)
 
 
+def logit(p: float) -> float:
+    """``log(p / (1 - p))``, with ``p`` kept 1e-7 away from 0 and 1."""
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    return math.log(p / (1 - p))
+
+
 def platt(p: float, a: float, b: float) -> float:
     """``sigmoid(a * logit(p) + b)``: a probability recalibrated by Platt scaling (monotone for a > 0)."""
-    p = min(max(p, 1e-7), 1 - 1e-7)
-    z = a * math.log(p / (1 - p)) + b
+    z = a * logit(p) + b
     return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the calibration entry as JSON")
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-7), 1 - 1e-7)
-    return math.log(p / (1 - p))
-
-
 def fit_platt(scores: Sequence[float], labels: Sequence[int]) -> tuple[float, float]:
     """``(a, b)`` minimising the log loss of ``sigmoid(a * logit(score) + b)`` against ``labels``.
 
@@ -47,10 +41,12 @@ def fit_platt(scores: Sequence[float], labels: Sequence[int]) -> tuple[float, fl
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
+    from decorum.guardrails.classifier import logit
+
     y = np.asarray(labels, dtype=np.int64)
     if y.min() == y.max():
         raise UsageError("calibration needs positives and negatives in the held-out split")
-    z = np.asarray([_logit(s) for s in scores], dtype=np.float64).reshape(-1, 1)
+    z = np.asarray([logit(s) for s in scores], dtype=np.float64).reshape(-1, 1)
     fit = LogisticRegression(C=1e6, max_iter=1000).fit(z, y)
     a, b = float(fit.coef_[0][0]), float(fit.intercept_[0])
     if a <= 0:
@@ -77,11 +73,12 @@ def reliability(scores: Sequence[float], labels: Sequence[int], bins: int = 10) 
 
 
 def at_threshold(scores: Sequence[float], labels: Sequence[int], threshold: float) -> dict[str, float]:
-    tp = sum(1 for s, y in zip(scores, labels, strict=True) if y and s >= threshold)
-    fp = sum(1 for s, y in zip(scores, labels, strict=True) if not y and s >= threshold)
-    pos = sum(labels)
-    return {"threshold": threshold, "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
-            "recall": round(tp / pos, 4) if pos else 0.0, "flagged": tp + fp}
+    """Precision and recall (``train._prf``) and how many rows are flagged, at ``threshold``."""
+    from decorum.guardrails.training.train import _prf
+
+    m = _prf(scores, labels, threshold)
+    return {"threshold": threshold, "precision": round(m["precision"], 4), "recall": round(m["recall"], 4),
+            "flagged": sum(1 for s in scores if s >= threshold)}
 
 
 def calibrate(scores: Sequence[float], labels: Sequence[int]) -> dict[str, Any]:
