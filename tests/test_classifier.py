@@ -197,15 +197,21 @@ def test_smoke_training_produces_loadable_artifact(tmp_path: Path) -> None:
     from decorum.guardrails.training import train
 
     out = tmp_path / "artifact"
-    rc = train.main(["--smoke", "--clp", "1", "--pair-rank", "0.5", "--out", str(out),
+    rc = train.main(["--smoke", "--clp", "1", "--pair-rank", "0.5", "--swap-pairs", "--out", str(out),
                      "--cache-dir", str(tmp_path / "verify-cache")])
     assert rc == 0
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["training"]["smoke"] is True
     assert manifest["training"]["clp"] == 1.0 and manifest["training"]["clp_rows"] > 0
     assert manifest["training"]["pair_rank"] == 0.5
+    # --swap-pairs: the written pairs are ranked (their train split) and scored (their dev split), whatever the cap.
+    assert manifest["training"]["written_pairs"] > 500
+    assert manifest["metrics"]["written_dev_pairs"]["n"] > 50
+    assert 0.0 <= manifest["metrics"]["written_dev_pairs"]["stereotype_scored_higher"] <= 1.0
+    assert "stereotype_pairs_train.jsonl" in " ".join(manifest["data"])
     card = (out / "MODEL_CARD.md").read_text()
     assert "Counterfactual logit pairing" in card and "--clp 1" in card
+    assert "Group-swapped pairs (`--swap-pairs`)" in card
     assert manifest["training"]["seed"] == 13
     assert manifest["data"], "data file hashes must be recorded"
     assert manifest["verification"]["served_vs_trained_max_abs_diff"] < 1e-3

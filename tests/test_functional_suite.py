@@ -17,14 +17,15 @@ SUITE = Path(__file__).parent / "functional"
 
 # Floors a little under the committed classifier's measured figures (see its MODEL_CARD.md):
 # a regression fails CI, noise does not.
-# Round 7: the main classifier with the bias check's stereotype model (issue 14's bars: 0.85 and 0.80).
-MIN_BALANCED_ACCURACY = 0.85  # measured 0.860
-MIN_NON_HATEFUL_PASSED = 0.80  # measured 0.812
-MIN_PAIR_WIN_RATE = 0.59  # measured 0.609 (held-out StereoSet pairs: 0.829, tests/test_stereotype_model.py)
-# Counterfactual consistency over 100 benign Jigsaw template groups (measured: mean spread 0.041 toxicity,
-# 0.056 bias; 0 and 1 groups crossing a threshold on the identity term alone).
-MAX_MEAN_SPREAD = 0.07
-MAX_FLIPPING_GROUPS = 2
+# Round 8: the main classifier with the bias check's stereotype model, at issue 14's bars (0.85, 0.80, 0.70
+# pairs, spread <= 0.05, <= 1 flipping group).
+MIN_BALANCED_ACCURACY = 0.85  # measured 0.859
+MIN_NON_HATEFUL_PASSED = 0.80  # measured 0.866
+MIN_PAIR_WIN_RATE = 0.80  # measured 0.846 (held-out StereoSet pairs: 0.806, tests/test_stereotype_model.py)
+# Counterfactual consistency over 100 benign Jigsaw template groups (measured: mean spread 0.008 toxicity,
+# 0.036 bias; no group crosses a threshold on the identity term alone).
+MAX_MEAN_SPREAD = 0.05
+MAX_FLIPPING_GROUPS = 1
 
 
 def _jsonl(name: str) -> list[dict]:

@@ -33,11 +33,14 @@ from decorum.guardrails.classifier import (
 )
 from decorum.guardrails.policy import ClassifierConfig, Policy
 from decorum.guardrails.training.calibrate import calibrate, fit_platt, reliability
-from decorum.guardrails.training.datasets import FUNCTIONAL_SUITE, shared_data_dir
+from decorum.guardrails.training.datasets import FUNCTIONAL_SUITE, shared_data_dir, training_pairs
 from decorum.guardrails.training.evaluate import pair_win_rate, read_rows
 from tests.conftest import MODEL_CACHE
 
 HAS_SHARED_DATA = shared_data_dir().is_dir()
+# Round 8 (issue 14's 0.70 ambition); measured figures in the README, Guardrail quality.
+TEAM_PAIRS_FLOOR = 0.80  # measured 0.846
+WRITTEN_DEV_FLOOR = 0.80  # measured 0.858
 
 
 class Fixed:
@@ -133,6 +136,7 @@ def test_the_default_policy_serves_bias_from_the_calibrated_stereotype_model(sta
     assert manifest["name"] == STEREOTYPE_MODEL_NAME and stack.stereotype.name == manifest["name"]
     assert "Role: the bias check's stereotype model" in (STEREOTYPE_ARTIFACT / "MODEL_CARD.md").read_text()
     assert manifest["training"]["pair_rank"] > 0 and manifest["training"]["stereotype_pairs"] > 1000
+    assert manifest["training"]["group_swapped_pairs"] > 1000 and manifest["training"]["written_pairs"] > 800
     cal = manifest["calibration"]["bias"]
     assert cal["a"] > 0 and cal["after"]["ece"] < cal["before"]["ece"]
     raw = DetoxifyClassifier(STEREOTYPE_ARTIFACT, MODEL_CACHE / "classifiers", calibrated=False)
@@ -163,11 +167,24 @@ def test_the_stereotype_model_ranks_held_out_stereoset_pairs(stack: StackedClass
 
 
 @pytest.mark.models
-def test_the_teams_pairs_do_not_get_worse(stack: StackedClassifier) -> None:
-    """The team's own pairs (other attributes and phrasings than StereoSet's): 0.61 measured, the ambition 0.70
-    is not reached there (README, Guardrail quality); this floor keeps it from sliding back to round 6's 0.65 - 0.05."""
+def test_the_teams_pairs_reach_the_ambition(stack: StackedClassifier) -> None:
+    """The team's own pairs (group-swapped, CrowS-Pairs style, never trained on): round 7 ranked 0.61 of them,
+    learning StereoSet's attribute contrasts only; with the group-swapped ranking pairs (--swap-pairs) the
+    stereotype model ranks 0.846 of them, over the issue's 0.70."""
     pairs = [(p["stereotype"], p["anti_stereotype"]) for p in read_rows(FUNCTIONAL_SUITE / "stereotype_pairs.jsonl")]
-    assert pair_win_rate(Guardrails(Policy(), stack), pairs)["stereotype_scored_higher"] >= 0.59
+    assert pair_win_rate(Guardrails(Policy(), stack), pairs)["stereotype_scored_higher"] >= TEAM_PAIRS_FLOOR
+
+
+@pytest.mark.models
+def test_the_written_dev_pairs_are_ranked_without_shared_data(stack: StackedClassifier) -> None:
+    """The dev split of the written training pairs ships with the code and is never ranked in training, so this
+    check runs in a fresh clone without ../shared. The main classifier's own bias head does not rank them."""
+    _, dev = training_pairs({})
+    assert len(dev) > 100
+    ours = pair_win_rate(Guardrails(Policy(), stack), dev)["stereotype_scored_higher"]
+    main_only = pair_win_rate(Guardrails(Policy(), stack.main), dev)["stereotype_scored_higher"]
+    assert ours >= WRITTEN_DEV_FLOOR, ours
+    assert ours > main_only + 0.1, (ours, main_only)
 
 
 @pytest.mark.models

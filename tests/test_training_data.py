@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 
+from decorum.guardrails.training import datasets
 from decorum.guardrails.training.datasets import (
     SWAP_TERMS,
     Example,
+    group_swapped_pairs,
     has_identity_term,
     make_target,
     stereotype_pairs,
@@ -55,3 +57,51 @@ def test_stereotype_pairs_need_both_sentences_of_an_item() -> None:
     ]
     assert stereotype_pairs(rows) == [(2, 1)]
     assert stereotype_pairs([]) == []
+
+
+def _stereoset(text: str, target: str, btype: str, kind: str = "stereotype") -> Example:
+    return Example(text, make_target(0.0), "stereoset", f"intersentence|ctx|{target}", f"{btype}:{kind}")
+
+
+def test_group_swapped_twins_change_the_group_and_nothing_else() -> None:
+    rows = [
+        _stereoset("My mother is caring. She cooks for her family and loves her.", "mother", "gender"),
+        _stereoset("The schoolboy did his homework; nobody helped him.", "schoolboy", "gender"),
+        _stereoset("Ethiopian people are skinny, Ethiopia is poor.", "Ethiopian", "race"),
+        _stereoset("The Muslim man prays at the mosque.", "Muslim", "religion"),
+        _stereoset("the arab man might be a terrorist", "Arab", "race"),
+    ]
+    twins = dict(group_swapped_pairs(rows, 13))
+    assert twins[0] == "My father is caring. He cooks for his family and loves him."
+    assert twins[1] == "The schoolgirl did her homework; nobody helped her."
+    demonym, rest = twins[2].split(" people are skinny, ")
+    assert (rest.removesuffix(" is poor."), demonym) in datasets._CONTRAST_COUNTRIES  # one contrast, both forms
+    assert twins[3] == "The Christian man prays at the church."
+    assert twins[4].startswith("the ") and twins[4].split()[1] in {d.lower() for _, d in datasets._CONTRAST_COUNTRIES}
+    assert group_swapped_pairs(rows, 13) == group_swapped_pairs(rows, 13)
+
+
+def test_group_swap_leaves_out_what_has_no_contrast() -> None:
+    rows = [
+        _stereoset("The chess player was asian.", "chess player", "profession"),  # professions: no group
+        _stereoset("Norway is cold and the people are blond.", "Norway", "race"),  # no contrast chosen for Europe
+        _stereoset("The Bible is full of rules.", "Bible", "religion"),
+        _stereoset("My mother is caring.", "mother", "gender", kind="anti_stereotype"),  # only stereotypes rank
+        Example("My mother is caring.", make_target(0.0), "toxigen", "k", "gender:stereotype"),  # not StereoSet
+        _stereoset("Ethiopia: a poor country", "Ethiopia", "race"),
+    ]
+    assert [i for i, _ in group_swapped_pairs(rows, 1)] == [5]
+
+
+def test_swap_across_attributes_reaches_other_attributes() -> None:
+    rng = random.Random(3)
+    terms = set()
+    for _ in range(200):
+        swapped = swap_identity("A paralyzed colleague joined the call.", rng, any_attribute=True)
+        assert swapped is not None and swapped.startswith("A ") and swapped.endswith(" colleague joined the call.")
+        terms.add(swapped[2:-len(" colleague joined the call.")].lower())
+    assert "paralyzed" not in terms
+    attributes = {attr for attr, ts in SWAP_TERMS.items() if terms & set(ts)}
+    assert len(attributes) >= 5  # not only disability
+    # The default keeps the attribute.
+    assert swap_identity("A paralyzed colleague", random.Random(3)).split()[1] in SWAP_TERMS["disability"]

@@ -405,6 +405,7 @@ _SWAP_RE = re.compile(
     re.IGNORECASE,
 )
 _SWAP_GROUP = {t: group for group, ts in SWAP_TERMS.items() for t in ts}
+_ALL_SWAP_TERMS = tuple(t for ts in SWAP_TERMS.values() for t in ts)
 
 
 def has_identity_term(text: str) -> bool:
@@ -412,12 +413,14 @@ def has_identity_term(text: str) -> bool:
     return _SWAP_RE.search(text) is not None
 
 
-def swap_identity(text: str, rng: random.Random) -> str | None:
+def swap_identity(text: str, rng: random.Random, *, any_attribute: bool = False) -> str | None:
     """Replace the first identity term in ``text`` with another of the same attribute (case kept).
 
     Args:
         text: A sentence.
         rng: Chooses the replacement.
+        any_attribute: Choose the replacement among the terms of every attribute ("a paralyzed colleague" ->
+            "a Jewish colleague"), not only the term's own.
 
     Returns:
         The counterfactual sentence, or None when ``text`` names no identity term.
@@ -426,7 +429,8 @@ def swap_identity(text: str, rng: random.Random) -> str | None:
     if match is None:
         return None
     found = match.group(1)
-    options = [t for t in SWAP_TERMS[_SWAP_GROUP[found.lower()]] if t != found.lower()]
+    pool = _ALL_SWAP_TERMS if any_attribute else SWAP_TERMS[_SWAP_GROUP[found.lower()]]
+    options = [t for t in pool if t != found.lower()]
     new = rng.choice(options)
     if found.isupper() and len(found) > 1:
         new = new.upper()
@@ -445,6 +449,145 @@ def stereotype_pairs(examples: Sequence[Example]) -> list[tuple[int, int]]:
             by_item.setdefault(ex.key, {})[ex.group.rsplit(":", 1)[-1]] = i
     return [(v["stereotype"], v["anti_stereotype"]) for _, v in sorted(by_item.items())
             if "stereotype" in v and "anti_stereotype" in v]
+
+
+# Group-swapped twins of StereoSet stereotypes (CrowS-Pairs style: same sentence, a contrasting group). StereoSet's
+# own pairs change the attribute word for a fixed group; these change the group for a fixed attribute, so the ranking
+# loss has to learn which group a stereotype is attached to, not only which words are stereotypical.
+_GENDER_TWINS = {
+    "she": "he", "he": "she", "his": "her", "him": "her", "hers": "his", "herself": "himself", "himself": "herself",
+    "woman": "man", "man": "woman", "women": "men", "men": "women", "girl": "boy", "boy": "girl", "girls": "boys",
+    "boys": "girls", "mother": "father", "father": "mother", "mothers": "fathers", "fathers": "mothers",
+    "mom": "dad", "dad": "mom", "moms": "dads", "dads": "moms", "mommy": "daddy", "daddy": "mommy",
+    "sister": "brother", "brother": "sister", "sisters": "brothers", "brothers": "sisters",
+    "schoolgirl": "schoolboy", "schoolboy": "schoolgirl", "schoolgirls": "schoolboys", "schoolboys": "schoolgirls",
+    "lady": "gentleman", "gentleman": "lady", "ladies": "gentlemen", "gentlemen": "ladies", "male": "female",
+    "female": "male", "males": "females", "females": "males", "grandfather": "grandmother",
+    "grandmother": "grandfather", "grandpa": "grandma", "grandma": "grandpa", "wife": "husband", "husband": "wife",
+    "daughter": "son", "son": "daughter", "aunt": "uncle", "uncle": "aunt", "mr": "mrs", "mrs": "mr",
+}
+_GENDER_TWIN_RE = re.compile(
+    r"\b(" + "|".join(sorted(_GENDER_TWINS, key=len, reverse=True)) + r"|her)\b", re.IGNORECASE
+)
+# "her" is "his" before a noun phrase and "him" at the end of a clause.
+_HER_AS_OBJECT_RE = re.compile(r"\s*(?:[.,;:!?)]|$|\b(?:and|or|to|for|with|at|in|on|about|because|but|so|that|"
+                               r"when|if|as|again|too|up|out|back|off|down|away)\b)", re.IGNORECASE)
+_STEREOSET_COUNTRIES = {
+    "Ethiopia": "Ethiopian", "Afghanistan": "Afghan", "Iraq": "Iraqi", "Yemen": "Yemeni", "Somalia": "Somali",
+    "Syria": "Syrian", "Vietnam": "Vietnamese", "Jordan": "Jordanian", "Sierra Leon": "Sierra Leonean",
+    "Lebanon": "Lebanese", "Morocco": "Moroccan", "Ecuador": "Ecuadorian", "Bangladesh": "Bangladeshi",
+    "Cameroon": "Cameroonian", "Cape Verde": "Cape Verdean", "Eriteria": "Eritrean", "Ghana": "Ghanaian",
+    "Saudi Arabia": "Saudi Arabian", "Iran": "Iranian", "Japan": "Japanese", "Colombia": "Columbian",
+    "Persia": "Persian", "Africa": "African", "Arabia": "Arab", "Bengal": "Bengali", "Eritrea": "Eritrean",
+}
+_STEREOSET_RACE_WORDS = ("Hispanic", "Arab", "African")
+_CONTRAST_COUNTRIES = (("Canada", "Canadian"), ("Australia", "Australian"), ("Austria", "Austrian"),
+                       ("Belgium", "Belgian"), ("Germany", "German"), ("Norway", "Norwegian"))
+_RELIGION_TWINS = {"muslim": "christian", "muslims": "christians", "islam": "christianity", "islamic": "christian",
+                   "mosque": "church", "mosques": "churches", "quran": "bible", "koran": "bible", "imam": "priest"}
+_RELIGION_TWIN_RE = re.compile(r"\b(" + "|".join(_RELIGION_TWINS) + r")\b", re.IGNORECASE)
+
+
+def _same_case(found: str, new: str) -> str:
+    if found.isupper() and len(found) > 1:
+        return new.upper()
+    if found[0].isupper():
+        return new[0].upper() + new[1:]
+    return new.lower()
+
+
+def _gender_twin(text: str) -> str:
+    def repl(m: re.Match[str]) -> str:
+        word = m.group(1)
+        if word.lower() == "her":
+            new = "him" if _HER_AS_OBJECT_RE.match(text, m.end()) else "his"
+        else:
+            new = _GENDER_TWINS[word.lower()]
+        return _same_case(word, new)
+
+    return _GENDER_TWIN_RE.sub(repl, text)
+
+
+def _race_twin(text: str, target: str, rng: random.Random) -> str | None:
+    country, demonym = rng.choice(_CONTRAST_COUNTRIES)
+    forms = {}
+    for c, d in _STEREOSET_COUNTRIES.items():
+        if target in (c, d):
+            forms = {c: country, d: demonym}
+    if target in _STEREOSET_RACE_WORDS:
+        forms = {target: demonym}
+    if not forms:
+        return None
+    alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+    pattern = re.compile(r"\b(" + alternatives + r")", re.IGNORECASE)
+    lookup = {f.lower(): v for f, v in forms.items()}
+    twin = pattern.sub(lambda m: _same_case(m.group(1), lookup[m.group(1).lower()]), text)
+    return twin if twin != text else None
+
+
+def group_swapped_pairs(examples: Sequence[Example], seed: int) -> list[tuple[int, str]]:
+    """Group-swapped twins of the StereoSet stereotype sentences among ``examples``.
+
+    Gender items swap every gendered word (pronouns included); race items name a contrasting country or
+    nationality (:data:`_CONTRAST_COUNTRIES`) instead of the target; religion items about Muslims name Christians.
+    Targets with no clear contrast (professions, European nationalities, "Bible", "Brahmin") are left out.
+
+    Returns:
+        ``[(index of the stereotype sentence, its twin), ...]``: the twin should score lower on ``bias``.
+    """
+    rng = random.Random(f"{seed}|group-swap")
+    out: list[tuple[int, str]] = []
+    for i, ex in enumerate(examples):
+        if ex.source != "stereoset" or not ex.group.endswith(":stereotype"):
+            continue
+        btype = ex.group.split(":", 1)[0]
+        target = ex.key.rsplit("|", 1)[-1]
+        if btype == "gender":
+            twin: str | None = _gender_twin(ex.text)
+        elif btype == "race":
+            twin = _race_twin(ex.text, target, rng)
+        elif btype == "religion" and target.lower() == "muslim":
+            twin = _RELIGION_TWIN_RE.sub(lambda m: _same_case(m.group(1), _RELIGION_TWINS[m.group(1).lower()]), ex.text)
+        else:
+            twin = None
+        if twin and twin.lower() != ex.text.lower():
+            out.append((i, twin))
+    return out
+
+
+TRAINING_PAIRS = Path(__file__).parent / "data" / "stereotype_pairs_train.jsonl"
+"""Minimal stereotype pairs written for training (CrowS-Pairs style), by a different author from both suites."""
+NEAR_DUPLICATE = 0.6
+"""Word-set Jaccard similarity from which a written training pair counts as a copy of a held-out text."""
+
+
+def training_pairs(hashes: dict[str, str], path: Path | None = None
+                   ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The written training pairs as (train, dev) lists of (stereotype, anti-stereotype) texts.
+
+    Well-known stereotypes recur in every collection, so a pair is dropped when either sentence is a near
+    duplicate of a text in a held-out suite (:data:`HELD_OUT_SUITES`): the same words, or a word-set Jaccard
+    similarity of at least :data:`NEAR_DUPLICATE` ("Female CEOs are too emotional to run a company" against
+    "Women are too emotional to run a company").
+    """
+    path = path or TRAINING_PAIRS
+    raw = path.read_bytes()
+    hashes[f"decorum/{path.name}"] = hashlib.sha256(raw).hexdigest()
+    held_out = [set(key.split()) for key in held_out_keys()]
+
+    def near_duplicate(text: str) -> bool:
+        words = set(_decontam_key(text).split())
+        return any(len(words & h) >= NEAR_DUPLICATE * len(words | h) for h in held_out)
+
+    train: list[tuple[str, str]] = []
+    dev: list[tuple[str, str]] = []
+    for line in raw.decode("utf-8").splitlines():
+        row = json.loads(line)
+        pair = (normalise(row["stereotype"]), normalise(row["anti_stereotype"]))
+        if near_duplicate(pair[0]) or near_duplicate(pair[1]):
+            continue
+        (dev if row.get("split") == "dev" else train).append(pair)
+    return train, dev
 
 
 def _cap(examples: list[Example], cap: int | None, rng: random.Random) -> list[Example]:
@@ -890,14 +1033,7 @@ def contrastive_examples(hashes: dict[str, str], families: Path = CONTRASTIVE, *
                          ) -> tuple[list[Example], list[Example]]:
     """Generated contrastive families (the JSONL file ``families``) as (train, dev) examples of ``source``,
     decontaminated against the held-out suites (:data:`HELD_OUT_SUITES`)."""
-    held_out: set[str] = set()
-    for path in (suite / name for suite in HELD_OUT_SUITES for name in ("hate_suite.jsonl", "stereotype_pairs.jsonl")):
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                for key in ("text", "stereotype", "anti_stereotype"):
-                    if key in row:
-                        held_out.add(_decontam_key(row[key]))
+    held_out = held_out_keys()
     raw = families.read_bytes()
     hashes[f"decorum/{families.name}"] = hashlib.sha256(raw).hexdigest()
     train: list[Example] = []
@@ -910,6 +1046,19 @@ def contrastive_examples(hashes: dict[str, str], families: Path = CONTRASTIVE, *
         ex = Example(normalise(row["text"]), target, source, row["family"] + ":" + row["text"], row["family"])
         (dev if row.get("split") == "dev" else train).append(ex)
     return train, dev
+
+
+def held_out_keys() -> set[str]:
+    """Decontamination keys of every text in the held-out suites (:data:`HELD_OUT_SUITES`)."""
+    held_out: set[str] = set()
+    for path in (suite / name for suite in HELD_OUT_SUITES for name in ("hate_suite.jsonl", "stereotype_pairs.jsonl")):
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                for key in ("text", "stereotype", "anti_stereotype"):
+                    if key in row:
+                        held_out.add(_decontam_key(row[key]))
+    return held_out
 
 
 def _decontam_key(text: str) -> str:

@@ -53,7 +53,8 @@ def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int
         seed: The split seed the artifact was trained with (held-out StereoSet items depend on it).
 
     Returns:
-        ``{"policy", "functional", "stereoset_dev_pairs"?, "counterfactual"?, "skipped"}``.
+        ``{"policy", "functional", "written_dev_pairs", "stereoset_dev_pairs"?, "counterfactual"?, "skipped"}``
+        (``written_dev_pairs``: the dev split of the written training pairs, which ship with the code).
     """
     from decorum.guardrails.training.evaluate import functional_report, pair_win_rate, read_rows
 
@@ -61,6 +62,9 @@ def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int
     report["functional"] = functional_report(
         guardrails, read_rows(suite / "hate_suite.jsonl"), read_rows(suite / "stereotype_pairs.jsonl")
     )
+    from decorum.guardrails.training.datasets import training_pairs
+
+    report["written_dev_pairs"] = pair_win_rate(guardrails, training_pairs({})[1])
     if data is None or not data.is_dir():
         report["skipped"] += ["stereoset_dev_pairs", "counterfactual"]
         return report

@@ -146,14 +146,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "term of a non-toxic training row is swapped (0 = off)",
     )
     parser.add_argument(
+        "--clp-swap",
+        choices=("attribute", "any"),
+        default="attribute",
+        help="--clp twins swap the identity term for another of its own attribute (default), or for a term of "
+        "any attribute, so that which group a benign sentence names does not move the scores at all",
+    )
+    parser.add_argument(
         "--pair-rank",
         type=float,
         default=0.0,
         metavar="WEIGHT",
         help="pairwise loss that ranks the stereotype sentence of a StereoSet training item above its "
-        "anti-stereotype on the bias logit (0 = off)",
+        "anti-stereotype on the bias logit (0 = off; see --swap-pairs)",
     )
-    parser.add_argument("--pairs-per-step", type=int, default=8, help="StereoSet pairs added to each step")
+    parser.add_argument("--pairs-per-step", type=int, default=8, help="stereotype pairs added to each step")
+    parser.add_argument(
+        "--swap-pairs",
+        action="store_true",
+        help="with --pair-rank, also rank group-swapped pairs: each StereoSet race/gender/religion stereotype above "
+        "the same sentence about a contrasting group, and the written training pairs "
+        "(guardrails/training/data/stereotype_pairs_train.jsonl, decontaminated)",
+    )
     parser.add_argument(
         "--device", default="cpu", help="torch device to train on (cpu, cuda); the artifact is the same format"
     )
@@ -427,16 +441,32 @@ def _loss_lines(tr: dict[str, Any]) -> list[str]:
             lines.append(
                 f"- Counterfactual logit pairing (`--clp {tr['clp']}`, Garg et al. 2019): {tr['clp_rows']} non-toxic "
                 "training rows name an identity term; each step, up to 16 of them in the batch get a twin with "
-                "that term swapped for another of the same attribute (`datasets.SWAP_TERMS`), and the squared "
+                "that term swapped for another "
+                + ("of any attribute (`--clp-swap any`, " if tr.get("clp_swap") == "any" else "of the same attribute (")
+                + "`datasets.SWAP_TERMS`), and the squared "
                 "difference of all logits between row and twin is penalised. Only training rows are swapped; "
                 "the held-out Jigsaw template frames used for the counterfactual report are never seen."
             )
         if tr.get("pair_rank"):
             lines.append(
                 f"- Stereotype pair ranking (`--pair-rank {tr['pair_rank']}`): each step, {tr['pairs_per_step']} "
-                f"of the {tr['stereotype_pairs']} StereoSet training items (stereotype, anti-stereotype) add "
+                f"pairs drawn from the {tr['stereotype_pairs']} StereoSet training items (stereotype, anti-stereotype)"
+                + (" and the group-swapped pairs below" if tr.get("group_swapped_pairs") or tr.get("written_pairs")
+                   else "")
+                + " add "
                 "softplus(-(bias logit of stereotype - bias logit of anti-stereotype)), teaching the bias head "
                 "to rank the stereotypical sentence higher, not only to push it over a threshold."
+            )
+        if tr.get("group_swapped_pairs") or tr.get("written_pairs"):
+            lines.append(
+                f"- Group-swapped pairs (`--swap-pairs`), drawn from the same pool: {tr.get('group_swapped_pairs', 0)} "
+                "StereoSet race/gender/religion stereotypes ranked above the same sentence about a contrasting "
+                "group (`datasets.group_swapped_pairs`), and the train split of the "
+                f"{tr.get('written_pairs', 0)} written CrowS-Pairs-style training pairs "
+                "(`training/data/stereotype_pairs_train.jsonl`, by a different author from both held-out suites, "
+                "decontaminated against them). StereoSet's own pairs change the attribute for a fixed group; these "
+                "change the group for a fixed attribute, so the head has to learn which group a stereotype is "
+                "attached to. Counterfactual logit pairing keeps benign mentions of the same groups level."
             )
         lines.append("")
     return lines
@@ -550,6 +580,14 @@ def write_model_card(out: Path, manifest: dict[str, Any], sources: dict[str, Any
             f"{_fmt(tox.get('at_0.5', {}).get('f1'))} | {_fmt(tox.get('at_0.5', {}).get('accuracy'))} | "
             f"{bias.get('positives', 0)} | {_fmt(bias.get('auc'))} | {_fmt(bias.get('at_0.5', {}).get('accuracy'))} |"
         )
+    if "written_dev_pairs" in m:
+        wd = m["written_dev_pairs"]
+        lines += [
+            "",
+            f"Written training pairs, dev split (never ranked in training): the stereotypical sentence scores higher "
+            f"on `bias` in {wd['stereotype_scored_higher']:.1%} of {wd['n']} pairs (before calibration, which keeps "
+            "the order).",
+        ]
     lat = manifest.get("latency_ms")
     if lat:
         lines += [
@@ -674,6 +712,12 @@ def _evaluation_lines(ev: dict[str, Any] | None) -> list[str]:
         lines.append(
             f"- The team's pairs (tests/functional/stereotype_pairs.jsonl): the stereotypical sentence scores "
             f"higher on `bias` in {pairs['stereotype_scored_higher']:.1%} of {pairs['n']} pairs."
+        )
+    if "written_dev_pairs" in ev:
+        wd = ev["written_dev_pairs"]
+        lines.append(
+            f"- Written training pairs, dev split (training/data/stereotype_pairs_train.jsonl, never ranked in "
+            f"training): {wd['stereotype_scored_higher']:.1%} of {wd['n']} pairs."
         )
     if "stereoset_dev_pairs" in ev:
         sd = ev["stereoset_dev_pairs"]
@@ -859,11 +903,13 @@ def run(args: argparse.Namespace) -> int:
     from transformers import BertForSequenceClassification, BertTokenizerFast
 
     from decorum.guardrails.training.datasets import (
+        group_swapped_pairs,
         has_identity_term,
         label_stats,
         load_corpus,
         stereotype_pairs,
         swap_identity,
+        training_pairs,
     )
 
     transformers.logging.set_verbosity_error()
@@ -911,9 +957,19 @@ def run(args: argparse.Namespace) -> int:
         if args.clp > 0 and max(ex.target) < 0.5 and has_identity_term(ex.text)
     }
     pairs = stereotype_pairs(corpus.train) if args.pair_rank > 0 else []
+    # The ranking pool, as token ids: StereoSet's own pairs, then (--swap-pairs) the group-swapped ones.
+    pool = [(train_enc[s], train_enc[a]) for s, a in pairs]
+    swapped: list[tuple[int, str]] = []
+    written: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
+    if args.pair_rank > 0 and getattr(args, "swap_pairs", False):
+        swapped = group_swapped_pairs(corpus.train, args.seed)
+        pool += list(zip([train_enc[i] for i, _ in swapped], encode([t for _, t in swapped]), strict=True))
+        written = training_pairs(corpus.file_hashes)
+        if written[0]:
+            pool += list(zip(encode([s for s, _ in written[0]]), encode([a for _, a in written[0]]), strict=True))
     if args.clp > 0 or args.pair_rank > 0:
-        print(f"[train] clp rows {len(swappable)} (weight {args.clp}), stereotype pairs {len(pairs)} "
-              f"(weight {args.pair_rank})", flush=True)
+        print(f"[train] clp rows {len(swappable)} (weight {args.clp}), stereotype pairs {len(pairs)} + "
+              f"group-swapped {len(swapped)} + written {len(written[0])} (weight {args.pair_rank})", flush=True)
     print(
         f"[train] pos_weight {dict(zip(LABELS, [round(x, 2) for x in pos_weight.tolist()], strict=True))}", flush=True
     )
@@ -946,11 +1002,12 @@ def run(args: argparse.Namespace) -> int:
     for epoch, batches in enumerate(plans):
         for idx in batches:
             twins = [i for i in idx if i in swappable][:16]
-            twin_texts = [swap_identity(corpus.train[i].text, extra_rng) or corpus.train[i].text for i in twins]
-            ranked = extra_rng.sample(pairs, min(args.pairs_per_step, len(pairs))) if pairs else []
-            rank_idx = [i for pair in ranked for i in pair]
+            any_attribute = getattr(args, "clp_swap", "attribute") == "any"
+            twin_texts = [swap_identity(corpus.train[i].text, extra_rng, any_attribute=any_attribute)
+                          or corpus.train[i].text for i in twins]
+            ranked = extra_rng.sample(pool, min(args.pairs_per_step, len(pool))) if pool else []
             twin_enc = encode(twin_texts) if twin_texts else []
-            encoded = [train_enc[i] for i in idx] + twin_enc + [train_enc[i] for i in rank_idx]
+            encoded = [train_enc[i] for i in idx] + twin_enc + [ids for pair in ranked for ids in pair]
             logits = model(**_collate(encoded, list(range(len(encoded))), pad_id, args.device)).logits
             n = len(idx)
             loss = loss_fn(logits[:n], targets[idx])
@@ -980,6 +1037,13 @@ def run(args: argparse.Namespace) -> int:
     dev_enc = encode([ex.text for ex in corpus.dev])
     probs = _predict(model, dev_enc, pad_id, device=args.device)
     metrics = evaluate(probs, corpus.dev)
+    if written[1]:
+        # The written pairs' dev split: never ranked in training, so a fair check of the group-swap ranking.
+        pair_probs = _predict(model, encode([t for pair in written[1] for t in pair]), pad_id, device=args.device)
+        wins = sum(pair_probs[2 * k][bias_index] > pair_probs[2 * k + 1][bias_index] for k in range(len(written[1])))
+        share = round(wins / len(written[1]), 4)
+        metrics["written_dev_pairs"] = {"n": len(written[1]), "stereotype_scored_higher": share}
+        print(f"[train] written dev pairs {metrics['written_dev_pairs']}", flush=True)
     print(f"[train] dev per-label AUC { {k: _fmt(v['auc']) for k, v in metrics['per_label'].items()} }", flush=True)
 
     final_out = Path(args.out)
@@ -1030,9 +1094,12 @@ def run(args: argparse.Namespace) -> int:
             "context": bool(args.context),
             "clp": args.clp,
             "clp_rows": len(swappable),
+            "clp_swap": getattr(args, "clp_swap", "attribute"),
             "pair_rank": args.pair_rank,
-            "pairs_per_step": args.pairs_per_step if pairs else 0,
+            "pairs_per_step": args.pairs_per_step if pool else 0,
             "stereotype_pairs": len(pairs),
+            "group_swapped_pairs": len(swapped),
+            "written_pairs": len(written[0]),
             "device": args.device,
             "train_examples": len(corpus.train),
             "dev_examples": len(corpus.dev),
