@@ -480,6 +480,8 @@ _STEREOSET_COUNTRIES = {
     "Saudi Arabia": "Saudi Arabian", "Iran": "Iranian", "Japan": "Japanese", "Colombia": "Columbian",
     "Persia": "Persian", "Africa": "African", "Arabia": "Arab", "Bengal": "Bengali", "Eritrea": "Eritrean",
 }
+_STEREOSET_FORMS = {form: (c, d) for c, d in _STEREOSET_COUNTRIES.items() for form in (c, d)}
+"""A StereoSet race target (country or nationality) -> both forms of its country."""
 _STEREOSET_RACE_WORDS = ("Hispanic", "Arab", "African")
 _CONTRAST_COUNTRIES = (("Canada", "Canadian"), ("Australia", "Australian"), ("Austria", "Austrian"),
                        ("Belgium", "Belgian"), ("Germany", "German"), ("Norway", "Norwegian"))
@@ -510,13 +512,12 @@ def _gender_twin(text: str) -> str:
 
 def _race_twin(text: str, target: str, rng: random.Random) -> str | None:
     country, demonym = rng.choice(_CONTRAST_COUNTRIES)
-    forms = {}
-    for c, d in _STEREOSET_COUNTRIES.items():
-        if target in (c, d):
-            forms = {c: country, d: demonym}
     if target in _STEREOSET_RACE_WORDS:
         forms = {target: demonym}
-    if not forms:
+    elif target in _STEREOSET_FORMS:
+        c, d = _STEREOSET_FORMS[target]
+        forms = {c: country, d: demonym}
+    else:
         return None
     alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
     pattern = re.compile(r"\b(" + alternatives + r")", re.IGNORECASE)

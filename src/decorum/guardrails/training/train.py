@@ -999,10 +999,10 @@ def run(args: argparse.Namespace) -> int:
     t_train = time.time()
     running = 0.0
     extra_rng = random.Random(args.seed + 1)
+    any_attribute = getattr(args, "clp_swap", "attribute") == "any"
     for epoch, batches in enumerate(plans):
         for idx in batches:
             twins = [i for i in idx if i in swappable][:16]
-            any_attribute = getattr(args, "clp_swap", "attribute") == "any"
             twin_texts = [swap_identity(corpus.train[i].text, extra_rng, any_attribute=any_attribute)
                           or corpus.train[i].text for i in twins]
             ranked = extra_rng.sample(pool, min(args.pairs_per_step, len(pool))) if pool else []

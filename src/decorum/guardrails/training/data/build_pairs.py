@@ -1286,7 +1286,6 @@ def validate(records: list[dict]) -> list[str]:
             n_words = len(sentence.split())
             if not 4 <= n_words <= 30:
                 errors.append(f"{rec['id']}: {n_words} words in {sentence!r}")
-        for sentence in (s, a):
             if re.search(r"\b(\w+) \1\b", sentence, re.IGNORECASE) or re.search(
                 r"\b(a|an) (a|an|the)\b", sentence, re.IGNORECASE
             ):
