@@ -1,5 +1,7 @@
-"""Guardrail speed: per-check latency for one short message and throughput at batch 32, beside detoxify's
-``original`` architecture (BERT-base, random weights: timing only) run on the same inputs in this process.
+"""Guardrail speed: per-check latency for one short message and for one 4,000-character message (scored part by
+part: sentences and neighbouring pairs, the bias model only on parts that name a group), and throughput at batch 32,
+beside detoxify's ``original`` architecture (BERT-base, random weights: timing only) run on the same inputs (the
+same parts, for the long message) in this process.
 
     .venv/bin/python bench/guardrails.py [--runs 200]
 
@@ -24,6 +26,13 @@ BATCH = [
     "You are a worthless idiot.", "My colleague is Muslim and she organised a lovely team lunch.",
     "Can we move the stand-up to 10am?", "This laptop is a piece of junk.",
 ] * 4
+# A long Slack message: ordinary helpdesk text with one sentence naming a group, padded to 4,000 characters.
+LONG = ("Hi all, a few notes from today's infrastructure review before the holidays. The VPN concentrator in the "
+        "second rack will be replaced on Friday evening, so expect a short outage around 9pm. Please save your work "
+        "and log off before then. Our new colleague from the Lisbon office, who is Muslim, asked about a quiet room "
+        "for prayer; facilities have set one up on floor 4. The printer queue on floor 3 is still stuck after the "
+        "driver update, and a fix is being tested. Backups ran fine last night and the restore test passed. ")
+LONG = (LONG * (4000 // len(LONG) + 1))[:4000]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -90,6 +99,21 @@ def main() -> None:
     print(f"  same, eager: input p50 {statistics.median(ours_eager):.1f} ms, p95 {pct(ours_eager, 0.95):.1f} ms")
     print(f"  main classifier alone (bias from its own head, one forward pass): p50 "
           f"{statistics.median(one_model):.1f} ms, p95 {pct(one_model, 0.95):.1f} ms")
+    def long_checks(classifier, stage: str = "input"):  # type: ignore[no-untyped-def]
+        g = Guardrails(policy, classifier)
+
+        def once() -> None:
+            g.scores._cache.clear()
+            g.run([LONG], stage=stage, **({"questions": [SHORT]} if stage == "output" else {}))
+
+        return once
+
+    long_runs = max(20, args.runs // 4)
+    ours_long = timed(long_checks(clf), long_runs)
+    ours_long_out = timed(long_checks(clf, "output"), long_runs)
+    print(f"\nall checks on one {len(LONG):,}-character message, {long_runs} runs:")
+    print(f"  as served: input p50 {statistics.median(ours_long):.1f} ms, p95 {pct(ours_long, 0.95):.1f} ms; "
+          f"output p50 {statistics.median(ours_long_out):.1f} ms, p95 {pct(ours_long_out, 0.95):.1f} ms")
     ours_batch = timed(lambda: clf.predict(BATCH), max(10, args.runs // 20))
     ours_tp = len(BATCH) / (statistics.median(ours_batch) / 1000)
     eager_batch = timed(lambda: eager.predict(BATCH), max(10, args.runs // 20))
@@ -109,6 +133,16 @@ def main() -> None:
         torch.sigmoid(base(**inputs)[0])
 
     theirs = timed(lambda: bert([SHORT]), args.runs)
+    from decorum.guardrails.windows import scoring_windows
+
+    parts = [LONG[a:b] for a, b in scoring_windows(LONG, whole_chars=policy.classifier.whole_chars,
+                                                      window_chars=policy.classifier.window_chars)]
+
+    def bert_long() -> None:
+        for start in range(0, len(parts), policy.classifier.batch_size):
+            bert(parts[start:start + policy.classifier.batch_size])
+
+    theirs_long = timed(bert_long, long_runs)
     theirs_batch = timed(lambda: bert(BATCH), max(10, args.runs // 20))
     theirs_tp = len(BATCH) / (statistics.median(theirs_batch) / 1000)
     print(f"  detoxify `original` arch (BERT-base): p50 {statistics.median(theirs):.1f} ms, "
@@ -119,6 +153,10 @@ def main() -> None:
     print(f"  ratio (BERT-base eager / ours eager, like for like): "
           f"p50 {statistics.median(theirs) / statistics.median(ours_eager):.1f}x, "
           f"p95 {pct(theirs, 0.95) / pct(ours_eager, 0.95):.1f}x, throughput {eager_tp / theirs_tp:.1f}x")
+    print(f"  4,000 characters ({len(parts)} parts): BERT-base over the same parts p50 "
+          f"{statistics.median(theirs_long):.1f} ms, p95 {pct(theirs_long, 0.95):.1f} ms; ratio (BERT-base / ours "
+          f"as served, input) p50 {statistics.median(theirs_long) / statistics.median(ours_long):.1f}x, "
+          f"p95 {pct(theirs_long, 0.95) / pct(ours_long, 0.95):.1f}x")
 
 
 if __name__ == "__main__":

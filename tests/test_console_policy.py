@@ -20,6 +20,7 @@ import yaml
 
 from decorum.access import local_admin
 from decorum.bot.runtime import Runtime
+from decorum.guardrails.policy import TOXICITY_THRESHOLD
 from decorum.settings import Settings
 from tests.fakes import FakeClassifier, FakeGenerator
 from tests.test_console import CHROMIUM, SHOTS, _login
@@ -69,7 +70,7 @@ def test_admin_changes_a_threshold_publishes_with_override_and_rolls_back(
         active = page.locator("#pol-active")
         expect(active).to_have_text("Active: configuration file only · policy default@1")
         toxicity = page.locator("#pol-checks tr[data-check=toxicity]")
-        expect(toxicity).to_contain_text("0.35")
+        expect(toxicity).to_contain_text(f"{TOXICITY_THRESHOLD:.2f}")
         expect(page.locator("#pol-rules tr")).to_contain_text("vpn")
         expect(page.locator("#pol-rules tr")).to_contain_text("pattern: VPN")
         expect(page.locator("#pol-yaml")).to_have_value("policy: {}\nrouting: {}\n")
@@ -118,7 +119,7 @@ def test_admin_changes_a_threshold_publishes_with_override_and_rolls_back(
         expect(page.locator("#pol-rollback-result.ok")).to_have_text(
             "the configuration file alone (rolled back from live@1)")
         expect(active).to_have_text("Active: configuration file only · policy default@1")
-        expect(toxicity).to_contain_text("0.35")
+        expect(toxicity).to_contain_text(f"{TOXICITY_THRESHOLD:.2f}")
         page.click("#pol-rollback button[type=submit]")
         expect(page.locator("#pol-rollback-result.refused")).to_have_text(
             "409 Refused: no earlier live configuration to roll back to")

@@ -16,6 +16,7 @@ from decorum import cli
 from decorum.access import Principal
 from decorum.bot.runtime import Runtime
 from decorum.errors import Forbidden
+from decorum.guardrails.policy import TOXICITY_THRESHOLD
 from decorum.settings import Settings
 from tests.fakes import FakeClassifier, FakeGenerator
 
@@ -55,9 +56,10 @@ def test_show_is_the_file_until_a_version_is_published(rt, capsys) -> None:
     code, out, _ = run(capsys, "policy", "show", "--json")
     eff = json.loads(out)
     assert code == 0 and eff["version"] is None and eff["overlay"] == {}
-    assert eff["policy"]["checks"]["toxicity"]["threshold"] == 0.35 and eff["routing"]["semantic"] is False
+    assert eff["policy"]["checks"]["toxicity"]["threshold"] == TOXICITY_THRESHOLD
+    assert eff["routing"]["semantic"] is False
     code, out, _ = run(capsys, "policy", "show")
-    assert "live configuration: none (the file alone)" in out and "threshold: 0.35" in out
+    assert "live configuration: none (the file alone)" in out and f"threshold: {TOXICITY_THRESHOLD}" in out
 
 
 def test_a_threshold_change_is_gated_overridden_applied_live_and_rolled_back(rt, capsys) -> None:

@@ -14,6 +14,7 @@ import yaml
 from decorum import cli
 from decorum.bot.runtime import Runtime
 from decorum.errors import TemplateInvalid
+from decorum.guardrails.policy import BIAS_THRESHOLD
 from decorum.prompts.base import Template
 from decorum.prompts.render import validate
 from decorum.prompts.yaml_format import MAX_FILE_BYTES, load_template_file
@@ -132,7 +133,7 @@ def test_a_demeaning_template_is_a_draft_that_publish_refuses_without_override(r
     assert "checks FAILED: bias on system" in out and "a draft" in out
     code, _, err = run(capsys, "prompts", "publish", "bad@1", "--as", "mallory")
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "bad@1 failed the template checks (bias on system: bias 0.97 >= threshold 0.50" in err
+    assert f"bad@1 failed the template checks (bias on system: bias 0.97 >= threshold {BIAS_THRESHOLD:.2f}" in err
     assert "--override --reason" in err
     code, _, err = run(capsys, "prompts", "publish", "bad@1", "--reason", "looks fine")  # a reason alone: no
     assert code == 2 and "failed the template checks" in err

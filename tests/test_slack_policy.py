@@ -28,6 +28,7 @@ from decorum.bot.slack.policy_admin import (
     VIEW_YAML,
 )
 from decorum.bot.slack.prompts_admin import VIEW_INFO
+from decorum.guardrails.policy import TOXICITY_THRESHOLD
 from tests.fakes import FakeGenerator
 from tests.slack_emulator import BOT_USER, SlackEmulator, slash_command, view_error
 from tests.test_slack import Harness, running
@@ -94,7 +95,7 @@ async def test_threshold_changed_gated_overridden_applied_live_and_rolled_back_f
     view = await home(slack, "U0VIEW")
     shown = text_of(view)
     assert "Policy & routing" in shown and "Active: *configuration file only*" in shown
-    assert "• *toxicity*: threshold *0.35* · stages input, output, template · on" in shown
+    assert f"• *toxicity*: threshold *{TOXICITY_THRESHOLD}* · stages input, output, template · on" in shown
     assert "• *vpn*: pattern `VPN` → fine_tuned, domain `helpdesk`" in shown
     assert "template `general` · strategy prompt_engineering · semantic routing off" in shown
     assert shown.index("Prompt templates") < shown.index("Policy & routing")  # after the templates
@@ -263,7 +264,7 @@ async def test_a_gate_that_outlasts_slacks_three_seconds_answers_by_views_update
 async def test_slash_command_mirrors_the_cli(slack: Harness) -> None:
     shown = await command(slack, "show", "U0VIEW")
     assert shown.startswith("live configuration: none (the file alone); policy default@1")
-    assert "threshold: 0.35" in shown and "name: vpn" in shown
+    assert f"threshold: {TOXICITY_THRESHOLD}" in shown and "name: vpn" in shown
     assert "Only people with a Decorum role can do that (`routing.read`)" in await command(slack, "show", "U0ALICE")
     assert "/decorum policy set KEY=VALUE" in await command(slack, "", "U0VIEW")  # help
     assert "`frob` is not a `/decorum policy` subcommand" in await command(slack, "frob", "U0VIEW")

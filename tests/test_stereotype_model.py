@@ -31,7 +31,7 @@ from decorum.guardrails.classifier import (
     calibration_of,
     platt,
 )
-from decorum.guardrails.policy import ClassifierConfig, Policy
+from decorum.guardrails.policy import BIAS_THRESHOLD, ClassifierConfig, Policy
 from decorum.guardrails.training.calibrate import calibrate, fit_platt, reliability
 from decorum.guardrails.training.datasets import FUNCTIONAL_SUITE, shared_data_dir, training_pairs
 from decorum.guardrails.training.evaluate import pair_win_rate, read_rows
@@ -98,13 +98,16 @@ def test_an_unusable_calibration_is_refused(section: dict) -> None:
 
 
 def test_the_stack_takes_bias_from_the_stereotype_model_and_names_both() -> None:
-    main = Fixed("main", {"t": {"toxicity": 0.1, "bias": 0.9}})
-    ster = Fixed("ster", {"t": {"toxicity": 0.8, "bias": 0.2}})
+    t = "women t"  # names a group, so the bias check reads it
+    main = Fixed("main", {t: {"toxicity": 0.1, "bias": 0.9}})
+    ster = Fixed("ster", {t: {"toxicity": 0.8, "bias": 0.2}})
     stack = StackedClassifier(main, ster)
-    assert stack.predict(["t"]) == [{"toxicity": 0.1, "bias": 0.2, "bias_main": 0.9}]
+    assert stack.predict([t]) == [{"toxicity": 0.1, "bias": 0.2, "bias_main": 0.9}]
+    assert stack.predict_where([t, t], [True, False]) == [{"toxicity": 0.1, "bias": 0.2, "bias_main": 0.9},
+                                                          {"toxicity": 0.1, "bias": 0.0, "bias_main": 0.9}]
     assert stack.name == "main+ster" and stack.revision == "main-rev+ster-rev"
     g = Guardrails(Policy(), stack)
-    [[tox, bias]] = g.run(["t"], stage="input")
+    [[tox, bias]] = g.run([t], stage="input")
     assert bias.score == 0.2 and bias.scorer == "ster@ster-rev"  # the note names the model behind each check
     assert tox.score == 0.1 and tox.scorer == "main@main-rev"
     assert g.scores.scorer == "main+ster@main-rev+ster-rev"
@@ -116,7 +119,7 @@ def test_the_bias_explanation_names_group_and_category_not_words() -> None:
                               Fixed("s", {text: {"toxicity": 0.0, "bias": 0.93}}))
     [[_, bias]] = Guardrails(Policy(), stack).run([text], stage="input")
     assert not bias.passed
-    assert bias.explanation == "bias 0.93 >= threshold 0.50; stereotype about: women (gender)"
+    assert bias.explanation == f"bias 0.93 >= threshold {BIAS_THRESHOLD:.2f}; stereotype about: women (gender)"
     assert "emotional" not in bias.explanation and "engineering" not in bias.explanation
 
 
@@ -160,8 +163,10 @@ def test_the_stereotype_model_ranks_held_out_stereoset_pairs(stack: StackedClass
     corpus = load_corpus(seed=13)
     pairs = [(corpus.dev[s].text, corpus.dev[a].text) for s, a in stereotype_pairs(corpus.dev)]
     assert len(pairs) > 300
-    ours = pair_win_rate(Guardrails(Policy(), stack), pairs)["stereotype_scored_higher"]
-    main_only = pair_win_rate(Guardrails(Policy(), stack.main), pairs)["stereotype_scored_higher"]
+    # the model's ranking: StereoSet's targets are mostly professions and countries, which the served check does
+    # not read as groups (the check's gated figure is in the model card)
+    ours = pair_win_rate(Guardrails(Policy(), stack), pairs)["model_scored_higher"]
+    main_only = pair_win_rate(Guardrails(Policy(), stack.main), pairs)["model_scored_higher"]
     assert ours >= 0.75, ours
     assert ours > main_only + 0.05, (ours, main_only)
 
@@ -181,8 +186,8 @@ def test_the_written_dev_pairs_are_ranked_without_shared_data(stack: StackedClas
     check runs in a fresh clone without ../shared. The main classifier's own bias head does not rank them."""
     _, dev = training_pairs({})
     assert len(dev) > 100
-    ours = pair_win_rate(Guardrails(Policy(), stack), dev)["stereotype_scored_higher"]
-    main_only = pair_win_rate(Guardrails(Policy(), stack.main), dev)["stereotype_scored_higher"]
+    ours = pair_win_rate(Guardrails(Policy(), stack), dev)["model_scored_higher"]
+    main_only = pair_win_rate(Guardrails(Policy(), stack.main), dev)["model_scored_higher"]
     assert ours >= WRITTEN_DEV_FLOOR, ours
     assert ours > main_only + 0.1, (ours, main_only)
 

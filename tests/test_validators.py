@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from decorum.guardrails.checks import Guardrails
-from decorum.guardrails.policy import Policy
+from decorum.guardrails.policy import TOXICITY_THRESHOLD, Policy
 from tests.fakes import FakeClassifier
 
 
@@ -31,11 +31,11 @@ def test_guard_pass_exception_fix_and_noop(fake_guardrails) -> None:
 
     guard = Guard().use(DecorumToxicity(on_fail="exception", guardrails=fake_guardrails))
     assert guard.validate("Thanks, the VPN works now.").validation_passed
-    with pytest.raises(ValidationError, match=r"insult 0\.93 >= threshold 0\.35"):
+    with pytest.raises(ValidationError, match=rf"insult 0\.93 >= threshold {TOXICITY_THRESHOLD:.2f}"):
         guard.validate("you idiot")
 
     fixer = Guard().use(DecorumBias(on_fail="fix", guardrails=fake_guardrails))
-    out = fixer.validate("Engineers from there are all lazy")
+    out = fixer.validate("Immigrants from there are all lazy")
     assert out.validated_output == "[redacted]"
 
     noop = Guard().use(DecorumToxicity(on_fail="noop", guardrails=fake_guardrails))

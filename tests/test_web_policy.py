@@ -18,6 +18,7 @@ import yaml
 
 from decorum.access import ROLES, local_admin
 from decorum.bot.runtime import Runtime
+from decorum.guardrails.policy import TOXICITY_THRESHOLD
 from decorum.settings import Settings
 from decorum.web.app import create_apps
 from tests.fakes import FakeClassifier, FakeGenerator
@@ -76,7 +77,7 @@ async def test_a_stricter_threshold_is_gated_overridden_applied_live_and_rolled_
     assert r.status_code == 200, r.text
     now = r.json()
     assert (now["active"], now["applied"], now["versions"], now["events"]) == (None, None, [], [])
-    assert now["effective"]["policy"]["checks"]["toxicity"]["threshold"] == 0.35
+    assert now["effective"]["policy"]["checks"]["toxicity"]["threshold"] == TOXICITY_THRESHOLD
     assert now["effective"]["routing"]["rules"][0]["name"] == "vpn" and now["yaml"] == "policy: {}\nrouting: {}\n"
     before = await ask(admin, h, "Where is the printer?")
     assert before["verdict"] == "answered" and "live_config" not in before["guardrails"]
@@ -143,7 +144,8 @@ async def test_a_stricter_threshold_is_gated_overridden_applied_live_and_rolled_
     assert [(e["action"], e["from_version"], e["version"], e["actor"], e["override"]) for e in hist["events"]] == [
         ("save", None, 1, "admin-user", False), ("test", None, 1, "admin-user", False),
         ("publish", None, 1, "admin-user", True), ("rollback", 1, None, "admin-user", False)]
-    assert hist["active"] is None and hist["effective"]["policy"]["checks"]["toxicity"]["threshold"] == 0.35
+    assert hist["active"] is None
+    assert hist["effective"]["policy"]["checks"]["toxicity"]["threshold"] == TOXICITY_THRESHOLD
     recorded = changes(runtime)
     assert [(c["kind"], c["live_config"], c["actor"]) for c in recorded] == [
         ("live_config.save", 1, "admin-user"), ("live_config.test", 1, "admin-user"),

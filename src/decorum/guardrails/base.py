@@ -30,6 +30,9 @@ class CheckResult:
     span: tuple[int, int] | None = None  # character span of the riskiest window
     details: Mapping[str, float] = field(default_factory=dict)
     explanation: str = ""
+    # The groups the text names or implies, by fixed name (``decorum.guardrails.groups``), for checks gated on
+    # them (bias); None for checks that do not look for groups. Never the text's words.
+    groups: tuple[str, ...] | None = None
     # The text repaired by a fixing check (guardrails-ai ``fix``): for the pipeline to go on with; never in a note.
     fixed: str | None = field(default=None, repr=False, compare=False)
 
@@ -40,6 +43,10 @@ class CheckResult:
         out["score"] = round(self.score, 4)
         out["details"] = {k: round(v, 4) for k, v in self.details.items()}
         out["span"] = list(self.span) if self.span else None
+        if self.groups is None:
+            del out["groups"]
+        else:
+            out["groups"] = list(self.groups)
         return out
 
 

@@ -12,30 +12,48 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from decorum.errors import CheckError, ConfigError
 from decorum.guardrails.base import Check, CheckResult, Classifier, Stage
 from decorum.guardrails.explain import describe_targets
+from decorum.guardrails.groups import group_names, mentions_group
 from decorum.guardrails.policy import CheckPolicy, Policy
+from decorum.guardrails.windows import scoring_windows
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class TextScores:
-    """Label probabilities of one text: the max over its windows, and the window that gave each."""
+    """Label probabilities of one text: the max over its windows, the window that gave each, the groups it names.
+
+    A gated label (the bias check's ``bias``) is read only from windows that name or imply a group
+    (:mod:`decorum.guardrails.groups`); it is 0.0 with no span when the text names none.
+    """
 
     labels: dict[str, float]
     spans: dict[str, tuple[int, int]]
+    groups: tuple[str, ...] = ()
+
+
+GATED_LABELS = frozenset({"bias"})
+"""Labels that only mean something about a text that names a group: scored on such windows only."""
 
 
 class ClassifierScores:
-    """Scores texts with one classifier, once each (LRU by SHA-256 of the text)."""
+    """Scores texts with one classifier, once each (LRU by SHA-256 of the text).
 
-    def __init__(self, classifier: Classifier, *, window_chars: int = 600, cache_size: int = 4096) -> None:
+    A long text is scored in parts (:func:`decorum.guardrails.windows.scoring_windows`: sentences and pairs of
+    neighbouring sentences) and each label keeps its worst part, so padding cannot dilute a bad sentence.
+    """
+
+    def __init__(self, classifier: Classifier, *, window_chars: int = 400, whole_chars: int = 240,
+                 cache_size: int = 4096, gated_labels: frozenset[str] = GATED_LABELS) -> None:
         self.classifier = classifier
         self.window_chars = window_chars
+        self.whole_chars = whole_chars
+        self.gated_labels = gated_labels
         self.cache_size = cache_size
         self._cache: OrderedDict[str, TextScores] = OrderedDict()
         self._lock = threading.Lock()
@@ -56,20 +74,30 @@ class ClassifierScores:
         todo = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in found]
         if todo:
             windows: list[str] = []
+            gated: list[bool] = []
             owners: list[tuple[str, tuple[int, int]]] = []
+            groups: dict[str, tuple[str, ...]] = {}
             for key, text in todo:
+                groups[key] = group_names(text)
                 for span in self._windows(text):
-                    windows.append(text[span[0]:span[1]])
+                    window = text[span[0]:span[1]]
+                    windows.append(window)
+                    gated.append(bool(groups[key]) and mentions_group(window))
                     owners.append((key, span))
             try:
-                probs = self.classifier.predict(windows)
+                predict_where = getattr(self.classifier, "predict_where", None)
+                probs = predict_where(windows, gated) if predict_where is not None else \
+                    self.classifier.predict(windows)
             except Exception as exc:
                 raise CheckError(f"classifier {self.scorer} failed: {exc.__class__.__name__}: {exc}") from exc
             merged: dict[str, TextScores] = {}
-            for (key, span), p in zip(owners, probs, strict=True):
-                ts = merged.setdefault(key, TextScores({}, {}))
+            for (key, span), in_group, p in zip(owners, gated, probs, strict=True):
+                ts = merged.setdefault(key, TextScores({}, {}, groups[key]))
                 for label, value in p.items():
-                    if value > ts.labels.get(label, -1.0):
+                    if label in self.gated_labels and not in_group:
+                        ts.labels.setdefault(label, 0.0)  # no group named here: no verdict from this window
+                        continue
+                    if label not in ts.spans or float(value) > ts.labels[label]:
                         ts.labels[label] = float(value)
                         ts.spans[label] = span
             found.update(merged)
@@ -81,22 +109,8 @@ class ClassifierScores:
         return [found[k] for k in keys]
 
     def _windows(self, text: str) -> list[tuple[int, int]]:
-        """Overlapping windows broken at spaces where possible; a short text is one window."""
-        n, size = len(text), self.window_chars
-        if n <= size:
-            return [(0, n)]
-        step = size * 3 // 4
-        spans, start = [], 0
-        while start < n:
-            end = min(n, start + size)
-            if end < n:
-                cut = text.rfind(" ", start + size // 2, end)
-                end = cut if cut > 0 else end
-            spans.append((start, end))
-            if end >= n:
-                break
-            start = max(start + 1, end - (size - step))
-        return spans
+        return scoring_windows(text, whole_chars=self.whole_chars, window_chars=self.window_chars,
+                               pair=mentions_group)
 
 
 class DetoxifyCheck:
@@ -123,8 +137,13 @@ class DetoxifyCheck:
                 scorer=self.scores.scorer_of(label), label=label, span=span,
                 details={lab: ts.labels[lab] for lab in self.policy.labels if lab in ts.labels},
                 explanation="" if passed else self._explain(text, label, score, span),
+                groups=self._groups(ts),
             ))
         return results
+
+    def _groups(self, ts: TextScores) -> tuple[str, ...] | None:
+        """The groups to record in the result (None: this check does not look for groups)."""
+        return None
 
     def _explain(self, text: str, label: str, score: float, span: tuple[int, int] | None) -> str:
         where = f" in characters {span[0]}-{span[1]}" if span and span != (0, len(text)) else ""
@@ -132,11 +151,22 @@ class DetoxifyCheck:
 
 
 class BiasCheck(DetoxifyCheck):
-    """Stereotyping and demeaning generalisations; its explanation names the groups and their category.
+    """Stereotyping and demeaning generalisations about a group; gated on group detection.
 
-    For example ``bias 0.81 >= threshold 0.50; stereotype about: women (gender)``: the group by its fixed name
-    (``explain.GROUP_NAMES``) and the category of stereotype, never the message's words.
+    Group detection (:mod:`decorum.guardrails.groups`) is its own recorded step: the result's ``groups`` holds the
+    fixed names of the groups the text names or implies. A text that names none gets no bias verdict (score 0,
+    passed): a generalisation needs someone to be about. Only the parts of a text that name a group are scored.
+    A failure's explanation names the group and its category, e.g. ``bias 0.81 >= threshold 0.50; stereotype
+    about: women (gender)``, never the message's words.
     """
+
+    def check(self, texts: Sequence[str], *, stage: Stage) -> list[CheckResult]:
+        results = super().check(texts, stage=stage)
+        return [r if r.groups else replace(r, explanation="no group named or implied: no bias verdict", span=None)
+                for r in results]
+
+    def _groups(self, ts: TextScores) -> tuple[str, ...] | None:
+        return ts.groups
 
     def _explain(self, text: str, label: str, score: float, span: tuple[int, int] | None) -> str:
         base = super()._explain(text, label, score, span)
@@ -166,6 +196,7 @@ class Guardrails:
 
     def __init__(self, policy: Policy, classifier: Classifier) -> None:
         self.scores = ClassifierScores(classifier, window_chars=policy.classifier.window_chars,
+                                       whole_chars=policy.classifier.whole_chars,
                                        cache_size=policy.classifier.cache_size)
         self._validator_cache: dict[tuple[object, ...], Check] = {}
         self.set_policy(policy)

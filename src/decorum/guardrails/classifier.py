@@ -821,6 +821,24 @@ class StackedClassifier:
             out.append(merged)
         return out
 
+    def predict_where(self, texts: Sequence[str], need: Sequence[bool]) -> list[dict[str, float]]:
+        """Like :meth:`predict`, but the stereotype model reads only the texts where ``need`` is true.
+
+        The others get ``bias`` 0.0 (the bias check reads only texts that name a group, so the second forward
+        pass is spent on those alone).
+        """
+        rows = self.main.predict(texts)
+        picked = [i for i, wanted in enumerate(need) if wanted]
+        extra = dict(zip(picked, self.stereotype.predict([texts[i] for i in picked]), strict=True)) if picked else {}
+        out = []
+        for i, row in enumerate(rows):
+            merged = dict(row)
+            if self.label in row:
+                merged[f"{self.label}_main"] = row[self.label]
+            merged[self.label] = extra[i][self.label] if i in extra else 0.0
+            out.append(merged)
+        return out
+
     def scorer_of(self, label: str) -> str:
         """``name@revision`` of the model whose score ``label`` is."""
         model = self.stereotype if label == self.label else self.main

@@ -159,6 +159,9 @@ class CheckResultNote(_Owned):
     # (detoxify's, the trained one's), so they are not Decorum's to enumerate; values are still numbers.
     details: dict[str, float] | None = Field(None, description="Every label's probability from the classifier.")
     explanation: str | None = Field(None, description="Why it passed or failed, in words (never quotes the text).")
+    groups: list[Annotated[str, Field(min_length=1, max_length=60)]] | None = Field(None, max_length=60, description=(
+        "Group detection, for checks gated on it (bias): the fixed names of the groups the text names or implies "
+        "(empty: none, so no bias verdict), never the text's words."))
 
 
 class Guardrails(_Owned):

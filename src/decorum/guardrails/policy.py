@@ -31,6 +31,13 @@ from decorum.guardrails.base import Stage
 
 TOXICITY_LABELS = ["toxicity", "severe_toxicity", "threat", "identity_attack", "insult"]
 
+# Operating points, set on base rates (``decorum guardrails report``: ``base_rates``): the thresholds at which all
+# checks together block at most 0.5% of everyday benign text (tests/benign, never trained on), the toxicity
+# check's first since it decides most of that share, then the bias check's as low as the budget allows. The
+# committed classifier's manifest records the same figures (``evaluation.base_rates``); a test holds them equal.
+TOXICITY_THRESHOLD = 0.70
+BIAS_THRESHOLD = 0.60
+
 
 # What a failed check does. refuse: block (input: refuse the question; output: refuse the answer, no retry);
 # regenerate / fallback: retry the answer once (safer prompt / the other strategy), then refuse; on input they
@@ -148,7 +155,10 @@ class ClassifierConfig(BaseModel):
     detoxify_model: DetoxifyModel | None = None  # opt-in; pinned by its SHA-256 (see DetoxifyModel)
     max_length: int = Field(128, ge=16, le=512)
     batch_size: int = Field(32, ge=1, le=512)
-    window_chars: int = Field(600, ge=100)  # long texts are scored in overlapping windows
+    # Texts longer than whole_chars are scored sentence by sentence and in pairs of neighbouring sentences up to
+    # window_chars (decorum.guardrails.windows): the worst part decides, so padding cannot dilute it.
+    whole_chars: int = Field(240, ge=20, le=4000)
+    window_chars: int = Field(400, ge=100, le=2000)
     cache_size: int = Field(4096, ge=0)
     optimize: Literal["trace", "eager"] = "trace"  # TorchScript trace, checked against eager at load
     # The bias check's own model, trained to rank stereotype pairs (calibrated; its `bias` replaces the main
@@ -159,10 +169,8 @@ class ClassifierConfig(BaseModel):
 
 def _default_checks() -> dict[str, CheckPolicy]:
     return {
-        # 0.35 was chosen on the held-out families of guardrails/training/data/contrastive.jsonl
-        # (not on tests/functional)
-        "toxicity": CheckPolicy(threshold=0.35, labels=TOXICITY_LABELS),
-        "bias": CheckPolicy(threshold=0.5, labels=["bias"]),
+        "toxicity": CheckPolicy(threshold=TOXICITY_THRESHOLD, labels=TOXICITY_LABELS),
+        "bias": CheckPolicy(threshold=BIAS_THRESHOLD, labels=["bias"]),
         # Rules over (question, answer): picking one of two people in a who-question the context does not decide
         # (decorum.guardrails.answer_bias). Output only: it reads the answer with its question.
         "answer_bias": CheckPolicy(threshold=0.5, labels=["stereotype_pick"], stages=["output"]),

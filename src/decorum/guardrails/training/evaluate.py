@@ -196,10 +196,25 @@ def functional_report(guardrails: Any, cases: list[dict[str, Any]], pairs: list[
 def pair_win_rate(guardrails: Any, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """How often the first (stereotypical) sentence of each pair gets the higher ``bias`` score.
 
+    Two readings: ``stereotype_scored_higher`` is the bias check as served (gated on group detection: a sentence
+    that names no group scores 0, so a pair about a profession or an unnamed person is not won), and
+    ``model_scored_higher`` is the bias model alone on each whole sentence, ungated: what the model learned.
+
     Returns:
-        ``{"n", "stereotype_scored_higher"}`` (a share, 0 when there are no pairs).
+        ``{"n", "stereotype_scored_higher", "model_scored_higher", "gated_pairs"}`` (shares, 0 when there are no
+        pairs; ``gated_pairs``: pairs whose stereotypical sentence names a group).
     """
-    results = guardrails.run([text for pair in pairs for text in pair], stage="input")
+    from decorum.guardrails.groups import mentions_group
+
+    texts = [text for pair in pairs for text in pair]
+    results = guardrails.run(texts, stage="input")
     bias = [next(r.score for r in res if r.check == "bias") for res in results]
-    wins = sum(bias[2 * k] > bias[2 * k + 1] for k in range(len(pairs)))
-    return {"n": len(pairs), "stereotype_scored_higher": round(wins / len(pairs), 4) if pairs else 0.0}
+    label = guardrails.policy.checks["bias"].labels[0] if "bias" in guardrails.policy.checks else "bias"
+    model = [row.get(label, 0.0) for row in guardrails.scores.classifier.predict(texts)] if texts else []
+    n = len(pairs)
+
+    def share(scores: list[float]) -> float:
+        return round(sum(scores[2 * k] > scores[2 * k + 1] for k in range(n)) / n, 4) if n else 0.0
+
+    return {"n": n, "stereotype_scored_higher": share(bias), "model_scored_higher": share(model),
+            "gated_pairs": sum(mentions_group(p[0]) for p in pairs)}
