@@ -235,13 +235,19 @@ def test_report_writes_figures_into_manifest_and_card(tmp_path: Path, capsys: py
     assert manifest["evaluation"] == printed
     assert printed["functional"]["cases"] > 700
     assert 0.0 <= printed["functional"]["balanced_accuracy"] <= 1.0
-    assert set(printed["skipped"]) == {"stereoset_dev_pairs", "counterfactual"}
+    assert set(printed["skipped"]) == {"stereoset_dev_pairs", "counterfactual", "identity_benign", "subgroup",
+                                       "held_out"}
+    # the everyday base rate needs no shared data: the committed tests/benign set is always scored
+    everyday = printed["base_rates"]["everyday"]
+    assert everyday["n"] > 2500 and set(everyday["checks"]) >= {"toxicity", "bias"}
+    assert printed["functional_independent"]["cases"] > 300
     # The figures do not change what is served: same files, same revision.
     assert manifest["files"] == before["files"]
     assert DetoxifyClassifier(artifact, tmp_path / "cache").revision == before["verification"]["checkpoint_revision"]
     card = (artifact / "MODEL_CARD.md").read_text()
     assert f"Balanced accuracy {printed['functional']['balanced_accuracy']:.3f}" in card
     assert "| negated_hate |" in card
+    assert "## Operating points on everyday traffic" in card and "## Independent functional suite" in card
 
 
 def test_report_refuses_a_missing_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

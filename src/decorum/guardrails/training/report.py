@@ -9,6 +9,9 @@ Scores the artifact under the default policy (the thresholds every deployment st
 * the team's stereotype pairs (``tests/functional/stereotype_pairs.jsonl``) and the held-out StereoSet
   items of the training split (``shared/data``): how often the stereotypical sentence gets the higher
   ``bias`` score;
+* base rates (:func:`base_rates`): the blocked share of everyday benign text (at most 0.5%) and of benign text
+  naming a group (at most 2%), and each check's operating point; per-group unintended-bias metrics
+  (:func:`subgroup_report`); human-labelled held-out test sets (:func:`held_out_sets`); the independent suite;
 * counterfactual consistency over benign Jigsaw identity-template groups
   (:mod:`decorum.guardrails.training.counterfactual`): mean and max score spread when only the identity term changes.
 
@@ -65,9 +68,17 @@ def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int
     from decorum.guardrails.training.datasets import training_pairs
 
     report["written_dev_pairs"] = pair_win_rate(guardrails, training_pairs({})[1])
+    independent = suite.parent / "functional_independent"
+    if (independent / "hate_suite.jsonl").is_file() and suite != independent:
+        report["functional_independent"] = functional_report(
+            guardrails, read_rows(independent / "hate_suite.jsonl"), read_rows(independent / "stereotype_pairs.jsonl")
+        )
+    report["base_rates"] = base_rates(guardrails, data, seed)
     if data is None or not data.is_dir():
-        report["skipped"] += ["stereoset_dev_pairs", "counterfactual"]
+        report["skipped"] += ["stereoset_dev_pairs", "counterfactual", "identity_benign", "subgroup", "held_out"]
         return report
+    report["subgroup"] = subgroup_report(guardrails, data, seed)
+    report["held_out"] = held_out_sets(guardrails, data, seed)
     from decorum.guardrails.training.counterfactual import TEMPLATES, consistency, groups_from_templates
     from decorum.guardrails.training.datasets import load_corpus, stereotype_pairs
 
@@ -77,6 +88,113 @@ def build_report(guardrails: Any, *, suite: Path, data: Path | None, groups: int
     template_groups = groups_from_templates(data / TEMPLATES)
     report["counterfactual"] = consistency(guardrails, template_groups, sample=groups)
     return report
+
+
+EVERYDAY_MAX_SHARE = 0.005
+"""At most this share of everyday benign text may be blocked: the operating point of every check."""
+IDENTITY_MAX_SHARE = 0.02
+"""At most this share of benign text that names an identity group may be blocked."""
+SUBGROUP_CAP = 60
+"""Held-out identity rows per (group, label) scored for the subgroup metrics (the templates alone have ~20k)."""
+
+
+def _decision(results: list[Any]) -> float:
+    """One score per text for ranking metrics: how far the most over-threshold check is, mapped around 0.5."""
+    return max(0.5 + (r.score - r.threshold) / 2 for r in results) if results else 0.0
+
+
+def _blocked(results: list[list[Any]]) -> float:
+    return round(sum(not all(r.passed for r in res) for res in results) / len(results), 4) if results else 0.0
+
+
+def base_rates(guardrails: Any, data: Path | None, seed: int) -> dict[str, Any]:
+    """Blocked shares on benign text at the policy's thresholds, and each check's operating point.
+
+    ``everyday``: requests and messages from public intent-detection and customer-support corpora
+    (tests/benign/everyday.jsonl, plus the never-trained Bitext instructions when ``data`` is there), never
+    trained on. ``threshold_for_target``: the lowest threshold at which that check alone blocks at most
+    :data:`EVERYDAY_MAX_SHARE` of it. ``identity_benign`` (needs ``data``): benign held-out ToxiGen statements
+    and Jigsaw templates that name a group, blocked share overall and per group. ``answers``: Bitext support
+    answers through the output checks.
+    """
+    from decorum.guardrails.training import benign
+
+    have = data if data is not None and data.is_dir() else None
+    every = benign.everyday_texts(have, seed)
+    results = guardrails.run([t for t, _ in every], stage="input")
+    checks: dict[str, Any] = {}
+    for k, name in enumerate(r.check for r in results[0]):
+        scores = [res[k].score for res in results]
+        checks[name] = {
+            "threshold": results[0][k].threshold,
+            "blocked_share": round(benign.blocked_share(scores, results[0][k].threshold), 4),
+            "threshold_for_target": benign.threshold_for_share(scores, EVERYDAY_MAX_SHARE),
+        }
+    sources: dict[str, list[list[Any]]] = {}
+    for (_, source), res in zip(every, results, strict=True):
+        sources.setdefault(source, []).append(res)
+    out: dict[str, Any] = {"everyday": {
+        "n": len(every), "target": EVERYDAY_MAX_SHARE, "blocked_share": _blocked(results), "checks": checks,
+        "by_source": {src: {"n": len(r), "blocked_share": _blocked(r)} for src, r in sorted(sources.items())},
+    }}
+    if have is None:
+        return out
+    answers = benign.everyday_answers(have)
+    ans = guardrails.run(answers, stage="output", questions=["Can you help me with my order?"] * len(answers))
+    out["answers"] = {"n": len(answers), "blocked_share": _blocked(ans)}
+    ident = benign.identity_benign_texts(have, seed, per_group_cap=SUBGROUP_CAP)
+    iden = guardrails.run([t for t, _ in ident], stage="input")
+    groups: dict[str, list[list[Any]]] = {}
+    for (_, group), res in zip(ident, iden, strict=True):
+        groups.setdefault(group, []).append(res)
+    out["identity_benign"] = {
+        "n": len(ident), "target": IDENTITY_MAX_SHARE, "blocked_share": _blocked(iden),
+        "by_group": {g: {"n": len(r), "blocked_share": _blocked(r)} for g, r in sorted(groups.items())},
+    }
+    return out
+
+
+def subgroup_report(guardrails: Any, data: Path, seed: int) -> dict[str, Any]:
+    """Borkan et al.'s unintended-bias metrics per identity group (subgroup, BPSN and BNSP AUC) on held-out
+    ToxiGen (human labels) and Jigsaw templates (template labels), each against its own background."""
+    from decorum.guardrails.training import benign
+
+    rows = benign.labelled_identity_rows(data, seed, per_group_cap=SUBGROUP_CAP)
+    results = guardrails.run([t for t, _, _ in rows], stage="input")
+    scored = [(_decision(res), label, group) for (_, label, group), res in zip(rows, results, strict=True)]
+    out: dict[str, Any] = {}
+    for prefix in ("toxigen:", "templates:"):
+        part = [(s, y, g.removeprefix(prefix)) for s, y, g in benign.iter_groups(scored, prefix)]
+        metrics = benign.subgroup_metrics(part)
+        out[prefix.rstrip(":")] = {
+            "n": len(part), "overall_auc": round(benign.roc_auc([s for s, _, _ in part], [y for _, y, _ in part]), 4),
+            "generalized_mean": benign.generalized_mean_bias_auc(metrics), "groups": metrics,
+        }
+    return out
+
+
+def held_out_sets(guardrails: Any, data: Path, seed: int) -> dict[str, Any]:
+    """The checks at their operating points on human-labelled public test data never trained on: OLID's test
+    set, ToxiGen's held-out annotations, and the held-out Wikipedia comments of the unintended-bias set with
+    their identity-swapped ("fuzzed") twins."""
+    from decorum.guardrails.training import benign, datasets
+    from decorum.guardrails.training.evaluate import evaluate
+
+    reader = datasets._Reader(data, {})
+    sets: dict[str, list[tuple[str, int]]] = {
+        "olid_test": [(ex.text, int(ex.target[0] >= 0.5)) for ex in datasets._olid_test(reader)],
+        "toxigen_held_out": [(t, y) for t, y, _ in benign.toxigen_held_out(data, seed)],
+        "wiki_held_out": [(ex.text, int(ex.target[0] >= 0.5)) for ex in datasets._wiki(reader, fuzzed=False)
+                          if not datasets.wiki_in_train(seed, ex.key)],
+        "wiki_fuzzed_held_out": [(ex.text, int(ex.target[0] >= 0.5)) for ex in datasets._wiki(reader, fuzzed=True)
+                                 if not datasets.wiki_in_train(seed, ex.key)],
+    }
+    out: dict[str, Any] = {}
+    for name, rows in sets.items():
+        rep = evaluate(guardrails, [t for t, _ in rows], [y for _, y in rows], None)
+        out[name] = {"n": rep["n"], **{k: rep["checks"]["any"][k] for k in
+                                        ("positives", "auc", "balanced_accuracy", "recall", "fpr", "precision")}}
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -181,6 +181,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add the round-2 context families (guardrails/training/data/context.jsonl), decontaminated",
     )
+    parser.add_argument(
+        "--everyday",
+        action="store_true",
+        help="add the everyday benign requests of data/everyday_train.jsonl (public intent corpora, disjoint from "
+        "tests/benign)",
+    )
 
 
 def _seed_everything(seed: int, threads: int, device: str = "cpu") -> None:
@@ -741,8 +747,75 @@ def _evaluation_lines(ev: dict[str, Any] | None) -> list[str]:
             lines.append(
                 f"| {check} | {c['mean_spread']:.3f} | {c['max_spread']:.3f} | {c['groups_with_a_flip']} | {top} |"
             )
+    lines += _base_rate_lines(ev)
     if ev.get("skipped"):
         lines += ["", f"Not measured (data absent): {', '.join(ev['skipped'])}."]
+    return lines
+
+
+def _base_rate_lines(ev: dict[str, Any]) -> list[str]:
+    """Model-card sections for the base-rate figures: operating points, benign blocked shares, subgroup metrics,
+    held-out public test sets and the independent suite (``decorum guardrails report``)."""
+    lines: list[str] = []
+    br = ev.get("base_rates")
+    if br:
+        e = br["everyday"]
+        lines += [
+            "", "## Operating points on everyday traffic", "",
+            f"Everyday benign text (tests/benign: public intent-detection and customer-support corpora, never trained "
+            f"on; n={e['n']}): {e['blocked_share']:.2%} blocked by any check (target <= {e['target']:.1%}).", "",
+            "| check | threshold | everyday blocked | threshold for the target |", "|---|---|---|---|",
+        ]
+        lines += [f"| {name} | {c['threshold']:.2f} | {c['blocked_share']:.2%} | {c['threshold_for_target']:.2f} |"
+                  for name, c in e["checks"].items()]
+        lines += ["", "By source: " + ", ".join(f"{src} {v['blocked_share']:.2%} of {v['n']}"
+                                                for src, v in e["by_source"].items()) + "."]
+        if "answers" in br:
+            lines.append(f"Support answers through the output checks: {br['answers']['blocked_share']:.2%} of "
+                         f"{br['answers']['n']} blocked.")
+        if "identity_benign" in br:
+            ib = br["identity_benign"]
+            worst = sorted(ib["by_group"].items(), key=lambda kv: -kv[1]["blocked_share"])[:8]
+            lines += ["", f"Benign text naming an identity group (held-out ToxiGen benign statements and Jigsaw "
+                          f"templates, n={ib['n']}): {ib['blocked_share']:.2%} blocked (target <= {ib['target']:.0%}). "
+                          "Most blocked groups: " + ", ".join(f"{g} {v['blocked_share']:.0%}" for g, v in worst)
+                      + "."]
+    sub = ev.get("subgroup")
+    if sub:
+        lines += ["", "## Unintended bias per identity group", "",
+                  "Borkan et al. 2019: subgroup AUC (within the group), BPSN (the group's benign texts against the "
+                  "background's toxic ones: low means benign mentions of the group score high) and BNSP (the "
+                  "group's toxic texts against the background's benign ones), on the decision score of all checks."]
+        for name, part in sub.items():
+            gm = part["generalized_mean"]
+            lines += ["", f"**{name}** (n={part['n']}, overall AUC {part['overall_auc']:.3f}; generalized means: "
+                          + ", ".join(f"{k} {v:.3f}" for k, v in gm.items()) + ")", "",
+                      "| group | n | subgroup AUC | BPSN AUC | BNSP AUC |", "|---|---|---|---|---|"]
+            lines += [f"| {g['group']} | {g['n']} | {g['subgroup_auc']:.3f} | {g['bpsn_auc']:.3f} | "
+                      f"{g['bnsp_auc']:.3f} |" for g in part["groups"]]
+    held = ev.get("held_out")
+    if held:
+        lines += ["", "## Human-labelled held-out test sets (never trained on)", "",
+                  "| set | n | positives | AUC | balanced accuracy | recall | false-positive rate |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {h['n']} | {h['positives']} | {h['auc'] if h['auc'] is not None else '-'} | "
+                  f"{h['balanced_accuracy']:.3f} | {h['recall']:.3f} | {h['fpr'] if h['fpr'] is not None else '-'} |"
+                  for name, h in held.items()]
+    ind = ev.get("functional_independent")
+    if ind:
+        f = ev["functional"]
+        lines += ["", "## Independent functional suite (tests/functional_independent, never used to choose)", "",
+                  f"Balanced accuracy {ind['balanced_accuracy']:.3f} (hateful caught {ind['hateful_caught']:.3f}, "
+                  f"non-hateful passed {ind['non_hateful_passed']:.3f}); the team's suite says "
+                  f"{f['balanced_accuracy']:.3f}"
+                  + (" (they disagree by more than 0.03: trust the independent one)"
+                     if abs(ind["balanced_accuracy"] - f["balanced_accuracy"]) > 0.03 else "") + "."]
+        if ind.get("stereotype_pairs"):
+            lines.append(f"Its stereotype pairs: {ind['stereotype_pairs']['stereotype_scored_higher']:.1%} of "
+                         f"{ind['stereotype_pairs']['n']}.")
+        lines += ["", "| kind (slice) | label | n | right |", "|---|---|---|---|"]
+        lines += [f"| {name} | {s.get('label', '')} | {s['n']} | {s['accuracy']:.2f} |"
+                  for name, s in sorted(ind["slices"].items(), key=lambda kv: (kv[1].get("label", ""), kv[0]))]
     return lines
 
 
@@ -922,6 +995,7 @@ def run(args: argparse.Namespace) -> int:
         with_augmentation=args.augment,
         with_contrastive=args.contrastive,
         with_context=args.context,
+        with_everyday=args.everyday,
     )
     print(f"[train] {len(corpus.train)} train rows, {len(corpus.dev)} dev rows", flush=True)
 
@@ -1092,6 +1166,7 @@ def run(args: argparse.Namespace) -> int:
             "augment": bool(args.augment),
             "contrastive": bool(args.contrastive),
             "context": bool(args.context),
+            "everyday": bool(args.everyday),
             "clp": args.clp,
             "clp_rows": len(swappable),
             "clp_swap": getattr(args, "clp_swap", "attribute"),
