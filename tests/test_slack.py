@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 
 from decorum.bot.runtime import Runtime
-from decorum.bot.slack.blocks import ACTION_FEEDBACK_DOWN, ACTION_FEEDBACK_UP, ACTION_WHY, METADATA_EVENT
+from decorum.bot.slack.blocks import (
+    ACTION_FEEDBACK_DOWN,
+    ACTION_FEEDBACK_UP,
+    ACTION_REPORT,
+    ACTION_WHY,
+    METADATA_EVENT,
+)
 from decorum.settings import Settings
 from decorum.web.app import create_apps
 from tests.fakes import FakeClassifier, FakeGenerator
@@ -201,17 +207,17 @@ async def test_toxic_mention_is_refused_privately_without_generation(slack: Harn
     refusal = ephemerals[-1]
     assert refusal["user"] == "U0ALICE" and refusal["thread_ts"] == event["ts"]
     text = blocks_text(refusal["blocks"])
-    assert "abusive or toxic language" in text and "rephrase" in text
+    assert "toxic or insulting" in text and "To rephrase" in text and "This was wrong" in text
     note_id = json.loads(text.split("Ref `")[1].split("`")[0].join('""'))
     assert slack.runtime.audit.get(note_id)["verdict"] == "blocked_input"
     assert "0.97" not in refusal["text"] and "score" not in refusal["text"]  # no score internals
-    assert action_ids(refusal["blocks"]) == [ACTION_WHY]
+    assert action_ids(refusal["blocks"]) == [ACTION_WHY, ACTION_REPORT]
 
 
 async def test_biased_mention_names_its_category(slack: Harness) -> None:
-    await slack.mention(f"<@{BOT_USER}> why are lazy people from that town like that")
+    await slack.mention(f"<@{BOT_USER}> why are lazy people from Poland like that")
     await slack.idle()
-    assert "demeaning generalisation" in slack.posts("chat.postEphemeral")[-1]["text"]
+    assert "a stereotype about a group of people" in slack.posts("chat.postEphemeral")[-1]["text"]
 
 
 async def test_twenty_concurrent_mentions_all_acked_fast_and_answered_once(slack: Harness) -> None:
@@ -894,7 +900,8 @@ async def test_a_streamed_sentence_that_fails_the_checks_never_reaches_slack(
         assert "Open the VPN portal" in blocks_text(post["blocks"])  # the sentences before it were shown
         [final] = bot_messages(emu, event["channel"], event["ts"])  # then replaced by the refusal, in place
         assert final["metadata"]["event_payload"]["verdict"] == "blocked_output"
-        assert "did not pass our checks" in final["text"] and "Open the VPN portal" not in final["text"]
+        assert "I drafted an answer, but the draft read as" in final["text"]
+        assert "Open the VPN portal" not in final["text"]
         assert any("withdrew" in blocks_text(u["blocks"]) for u in h.posts("chat.update"))
         note = h.runtime.audit.get(final["metadata"]["event_payload"]["note_id"])
         assert note["streaming"]["retracted"] is True and note["streaming"]["withheld"][0]["chunk"] == 3

@@ -50,6 +50,10 @@ GUARDRAIL_ACTIONS = Counter("decorum_guardrail_actions_total",
 GENERATIONS = Counter("decorum_generations_total", "Requests that reached the generator, by engine, strategy and "
                       "finish reason", ["engine", "strategy", "finish_reason"])
 
+FALSE_POSITIVE_REPORTS = Counter("decorum_false_positive_reports_total",
+                                 "Refusals their askers reported as wrong (\"This was wrong\"), by the check that "
+                                 "blocked", ["check"])
+
 # Values outside these sets are counted as "other": a label never takes an unexpected (unbounded) value.
 _SURFACES = frozenset({"cli", "slack", "web"})
 _VERDICTS = frozenset({"answered", "blocked_input", "blocked_output", "error"})
@@ -99,3 +103,8 @@ def observe(note: Mapping[str, Any], *, audit_s: float | None = None) -> None:
         GENERATIONS.labels(_name(model.get("engine") or model.get("backend")),
                            _bounded(route.get("strategy"), _STRATEGIES),
                            _bounded(generation.get("finish_reason"), _FINISH)).inc()
+
+
+def count_false_positive_report(check: object) -> None:
+    """One refusal reported as wrong by its asker (``decorum.guardrails.audit_review.file_report``)."""
+    FALSE_POSITIVE_REPORTS.labels(_name(check)).inc()

@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
-CATEGORY = {
-    "toxicity": "abusive or toxic language",
-    "bias": "a demeaning generalisation about a group of people",
-    "empty_output": "an empty answer",
+# What kind of check stopped a message, in plain words, and how to rephrase around it. Checks not named here
+# (guardrails-ai validators, a site's own checks) get a sentence naming the check. Never the message itself.
+READS_AS = {
+    "toxicity": "toxic or insulting",
+    "bias": "a stereotype about a group of people",
+    "answer_bias": "a stereotype about a group of people (it picked out a person by their group)",
+}
+OTHER_KIND = {"empty_output": "came out empty"}
+HOW_TO_REPHRASE = {
+    "toxicity": "say it without insults, swearing or attacks on a person",
+    "bias": "ask about the specific situation or person rather than what a whole group is like",
 }
 
 
-def _categories(checks: list[str]) -> str:
-    names = [CATEGORY.get(c, c) for c in dict.fromkeys(checks)]
-    return " and ".join(names) if names else "content our policy does not allow"
+def refusal_kind(checks: list[str]) -> str:
+    """``read as toxic or insulting``: what the failed checks screen for (the report step repeats it)."""
+    names = list(dict.fromkeys(checks))
+    read = list(dict.fromkeys(READS_AS[c] for c in names if c in READS_AS))
+    parts = ["read as " + " and as ".join(read)] if read else []
+    parts += [OTHER_KIND.get(c, f"did not pass our \u201c{c}\u201d check") for c in names if c not in READS_AS]
+    return " and ".join(parts) if parts else "did not pass our checks"
+
+
+def _how(checks: list[str]) -> str:
+    hows = [HOW_TO_REPHRASE[c] for c in dict.fromkeys(checks) if c in HOW_TO_REPHRASE]
+    others = [c for c in dict.fromkeys(checks) if c not in HOW_TO_REPHRASE]
+    if others:
+        hows.append("leave out what the " + ", ".join(f"\u201c{c}\u201d" for c in others)
+                    + (" checks screen" if len(others) > 1 else " check screens") + " for")
+    return "; ".join(hows) if hows else "ask in other words"
 
 
 def refusal_input(checks: list[str], ref: str) -> str:
-    return (f"I can't help with this request because it appears to contain {_categories(checks)}. "
-            f"If you think this is a mistake, rephrase your question or contact your workspace admin "
-            f"with reference {ref}.")
+    return (f"I can't help with this request: it {refusal_kind(checks)}, so I didn't send it to the model. "
+            f"To rephrase: {_how(checks)}. If this was a mistake, press \u201cThis was wrong\u201d to send it to "
+            f"the reviewers, or give your workspace admin reference {ref}.")
 
 
 def refusal_output(checks: list[str], ref: str) -> str:
-    return (f"I drafted an answer, but it did not pass our checks for {_categories(checks)}, so I won't show "
-            f"it. Try rephrasing your question; reference {ref}.")
+    return (f"I drafted an answer, but the draft {refusal_kind(checks)}, so I won't show it. Try asking in other "
+            "words, or more narrowly. If this was a mistake, press \u201cThis was wrong\u201d to send it to the "
+            f"reviewers; reference {ref}.")
 
 
 def apology(ref: str) -> str:
@@ -133,6 +154,50 @@ def slack_command_working() -> str:
 
 def slack_feedback_thanks(value: int) -> str:
     return f"Thanks, your {'👍' if value > 0 else '👎'} is recorded with this answer's transparency note."
+
+
+def report_explainer(kind: str, retention_days: int) -> str:
+    """The "This was wrong" step: what happens when the person sends the report (Slack modal, console)."""
+    return (f"This message was stopped because it {kind}. If that was a mistake, send this report: it goes to the "
+            "auditors' review queue with the check that stopped it and its score, under your pseudonym (never "
+            "your name). An auditor decides whether the check was wrong, and reviewed reports help tune the "
+            "checks.\n\nYour message text is *not* sent unless you tick the box below; if you do, it is kept "
+            f"only for the reviewers and deleted after {retention_days} days.")
+
+
+def report_keep_text(retention_days: int) -> str:
+    """The opt-in checkbox's wording."""
+    return f"Keep my message text for the reviewers (deleted after {retention_days} days)"
+
+
+def report_filed(ref: str, *, text_kept: bool, text_wanted: bool, again: bool = False) -> str:
+    if again:
+        return (f"You already reported this refusal (reference {ref}); it is in the reviewers' queue. Nothing "
+                "was changed.")
+    if text_kept:
+        kept = "Your message text is kept for the reviewers until the retention period ends."
+    elif text_wanted:
+        kept = ("Your message text was no longer available here, so only the check's result was sent; "
+                "nothing of your text was kept.")
+    else:
+        kept = "Your message text was not kept: the reviewers see only which check stopped it and its score."
+    return f"Thanks: your report on reference {ref} is in the reviewers' queue. {kept}"
+
+
+def report_not_yours() -> str:
+    return "Only the person this refusal was for can report it as wrong."
+
+
+def report_not_refusal(ref: str) -> str:
+    return f"Reference {ref} is not a refusal, so there is nothing to report as wrong."
+
+
+def report_failed(ref: str) -> str:
+    return f"Sorry, I couldn't file your report on reference {ref} just now. Please try again in a moment."
+
+
+def report_stale() -> str:
+    return "This form is out of date: press \u201cThis was wrong\u201d under the refusal again."
 
 
 def slack_note_missing(ref: str) -> str:

@@ -1,4 +1,8 @@
-"""``decorum audit …``: list, show, stats, export, verify, checkpoint, schema, subject, purge.
+"""``decorum audit …``: list, show, stats, export, verify, checkpoint, schema, subject, purge, review.
+
+``review list|show|mark|export`` is the console's review queue on the command line; the standing sample
+``false-positives`` holds the askers' "This was wrong" reports, and ``review export --false-positives --format
+jsonl`` writes the marked ones whose text was kept as labelled rows for ``decorum guardrails calibrate --reports``.
 
 The listing commands share the console's filters (``--since --until --verdict --strategy --template --model
 --adapter --engine --check NAME --min-score X --max-score X --action --surface --channel --user --feedback``).
@@ -82,6 +86,28 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     asu.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
     ar = asub.add_parser("rotate-pseudonym-key", help="retire the pseudonym key and make a new one (restart after)")
     ar.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
+    rv = asub.add_parser("review", help="the review queue: samples, marks, false-positive reports, exports")
+    rsub = rv.add_subparsers(dest="review_command", required=True, parser_class=parser_class)
+    rl = rsub.add_parser("list", help="review samples, newest first (false-positives: the askers' reports)")
+    rl.add_argument("--json", action="store_true")
+    rs = rsub.add_parser("show", help="one sample's items with their checks and marks (reports: kept text too)")
+    rs.add_argument("sample", help="a sample id, or false-positives")
+    rs.add_argument("--json", action="store_true")
+    rm = rsub.add_parser("mark", help="mark an item: agree (the guardrails decided right) or disagree (they were "
+                                      "wrong: for a report, the block was a false positive)")
+    rm.add_argument("sample")
+    rm.add_argument("note_id")
+    rm.add_argument("mark", choices=["agree", "disagree"])
+    rm.add_argument("--comment", default="", help="your own words (kept in the review table, hashed in the log)")
+    rm.add_argument("--as", dest="actor", default=None, help="who marks (recorded); default: the OS user")
+    rm.add_argument("--json", action="store_true")
+    rx = rsub.add_parser("export", help="marks as CSV; with --false-positives the marked reports whose text was "
+                                        "kept, as labelled JSONL {text, check, stage, label, ...}")
+    rx.add_argument("--sample", help="only this sample's marks (CSV; default every sample)")
+    rx.add_argument("--false-positives", action="store_true", help="the labelled reports (needs --format jsonl)")
+    rx.add_argument("--format", choices=["csv", "jsonl"], default=None, help="csv (marks) or jsonl (reports)")
+    rx.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    rx.add_argument("--as", dest="actor", default=None, help="who exports (recorded); default: the OS user")
 
 
 def _filter(args: argparse.Namespace) -> Any:
@@ -122,7 +148,66 @@ def run(args: argparse.Namespace) -> int:
         return _subject(rt, args)
     if cmd == "rotate-pseudonym-key":
         return _rotate(rt, args)
+    if cmd == "review":
+        return _review(rt, args)
     raise AssertionError(cmd)
+
+
+def _review(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.errors import UsageError
+    from decorum.guardrails import audit_review as review
+    from decorum.settings import local_actor
+
+    sub = args.review_command
+    if sub == "list":
+        found = review.samples(rt.db)
+        if args.json:
+            print(json.dumps(found, ensure_ascii=False))
+            return EXIT_OK
+        for x in found:
+            print(f"{x['sample']}  drawn {x['drawn_at']}  {x['size']} items, {x['marked']} marked ({x['agree']} agree, "
+                  f"{x['disagree']} disagree)" + (f"  by {', '.join(x['reviewers'])}" if x["reviewers"] else ""))
+        return EXIT_OK
+    if sub == "show":
+        items = review.sample_items(rt.db, args.sample)
+        if args.json:
+            print(json.dumps({"sample": args.sample, "items": items, "summary": review.summary(items)},
+                             ensure_ascii=False))
+            return EXIT_OK
+        for i in items:
+            failed = ", ".join(f"{c['stage']}:{c['check']} {c['score']}" for c in i["checks"] if c["passed"] is False)
+            line = (f"{i['created_at']}  {i['note_id']}  {i['verdict']}  {failed or '-'}  "
+                    f"{i['mark'] or 'unmarked'}" + (f" by {i['reviewer']}" if i["reviewer"] else ""))
+            report = i.get("report")
+            if report:
+                line += f"  reported via {report['surface']}, text {'kept' if report['text_kept'] else 'not kept'}"
+            print(line)
+            if report and report.get("text"):
+                print(f"      text: {report['text']}")
+        return EXIT_OK
+    if sub == "mark":
+        item = review.mark(rt.db, rt.audit, args.sample, args.note_id, args.mark, args.comment,
+                           by=local_actor(args.actor), surface="cli")
+        print(json.dumps(item, ensure_ascii=False) if args.json else f"marked {args.note_id}: {item['mark']}")
+        return EXIT_OK
+    fmt = args.format or ("jsonl" if args.false_positives else "csv")
+    if args.false_positives:
+        if fmt != "jsonl" or args.sample:
+            raise UsageError("--false-positives exports labelled JSONL: give --format jsonl and no --sample")
+        text = review.export_reports(rt.db, rt.audit, by=local_actor(args.actor), surface="cli")
+        what = f"{text.count(chr(10))} labelled rows"
+    else:
+        if fmt != "csv":
+            raise UsageError("marks export as CSV; labelled JSONL is --false-positives --format jsonl")
+        text = review.export_reviews(rt.db, args.sample)
+        what = f"{max(0, text.count(chr(10)) - 1)} marks"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8", newline="")
+        print(f"exported {what} to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return EXIT_OK
 
 
 def _purge(rt: Any, args: argparse.Namespace) -> int:

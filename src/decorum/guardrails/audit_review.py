@@ -12,29 +12,53 @@ Re-marking: the reviewer who marked a record may change their mark and comment (
 change is a new ``review.mark`` record naming the previous mark, so the log keeps every version). Another
 reviewer cannot overwrite it (``ReviewConflict``): a second opinion is a new sample.
 
+False-positive reports ("This was wrong"): the person a refusal was for may report it once (``file_report``; a
+second report of the same note changes nothing). Each report is a row of ``false_positive_report`` and an item
+of the standing sample ``false-positives`` (``REPORTS_SAMPLE``), marked like any other item: *agree* (the block
+was right) or *disagree* (the block was wrong, a false positive). Every report is a ``review.report`` record
+(the reporter's pseudonym, the note, the check that blocked, its score and threshold, whether the text was kept).
+The refused text is kept only when the person opts in, only when this process still holds it
+(``RefusedTexts``: refused questions held in memory for ``REFUSED_TEXT_TTL_S``, never written unless they opt
+in) and only when it matches the note's keyed hash of the question; it goes to ``audit_text`` as the
+note's ``question``, so the retention purge deletes it after ``audit.text_retention_days`` and ``audit verify``
+checks it against its note. ``export_reports`` turns the marked reports whose text was kept into labelled rows
+for ``decorum guardrails calibrate --reports``.
+
 Example::
 
     sample = draw_sample(db, audit, AuditFilter(verdict="blocked_input"), 20, by="ana")
     mark(db, audit, sample, sample_items(db, sample)[0]["note_id"], "disagree", "harmless idiom", by="ana")
     csv_text = export_reviews(db, sample)
+
+    report = file_report(db, audit, pseudonymiser, "01J...", asker="U024BE7LH", surface="slack", keep_text=True,
+                         text=refused.get("01J..."))
+    mark(db, audit, REPORTS_SAMPLE, report.note_id, "disagree", by="ana")   # the block was wrong
+    jsonl = export_reports(db, audit, by="ana")  # {"text", "check", "stage", "label": "false_positive", ...}
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import random
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from decorum.errors import UsageError
-from decorum.guardrails.audit import SqlAuditLog
+from decorum import metrics
+from decorum.errors import Forbidden, UsageError
+from decorum.guardrails.audit import Pseudonymiser, SqlAuditLog
 from decorum.guardrails.audit_query import AuditFilter
 from decorum.store import Database
-from decorum.store.tables import AuditRecordRow, AuditReviewRow
+from decorum.store.tables import AuditRecordRow, AuditReviewRow, AuditTextRow, FalsePositiveReportRow
 
 MAX_SAMPLE = 200
 MAX_COMMENT = 2000
@@ -42,6 +66,10 @@ MARKS = ("agree", "disagree")
 CSV_FIELDS = ("sample", "note_id", "seq", "record_created_at", "verdict", "action", "strategy", "template",
               "failed_checks", "drawn_at", "reviewer", "mark", "comment", "marked_at")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+REPORTS_SAMPLE = "false-positives"  # the standing sample of "This was wrong" reports
+REPORT_LABELS = {"agree": "blocked_correctly", "disagree": "false_positive"}  # the auditor's mark -> label
+REFUSED = ("blocked_input", "blocked_output")
+REFUSED_TEXT_TTL_S = 1800.0  # how long this process holds a refused question for its asker to keep (30 min)
 
 
 class ReviewNotFound(UsageError):
@@ -50,6 +78,10 @@ class ReviewNotFound(UsageError):
 
 class ReviewConflict(UsageError):
     """The record was marked by another reviewer (HTTP 409)."""
+
+
+class ReportRefused(Forbidden):
+    """Only the person a refusal was for may report it (HTTP 403)."""
 
 
 def _now() -> str:
@@ -137,6 +169,10 @@ def sample_items(db: Database, sample: str) -> list[dict[str, Any]]:
         items = [_item(row, rec) for row, rec in rows]
     if not items:
         raise ReviewNotFound(f"no review sample {sample!r}")
+    if sample == REPORTS_SAMPLE:
+        reports = _reports(db, [i["note_id"] for i in items])
+        for i in items:
+            i["report"] = reports.get(i["note_id"])
     return items
 
 
@@ -246,5 +282,254 @@ def export_reviews(db: Database, sample: str | None = None) -> str:
     return buf.getvalue()
 
 
-__all__ = ["MARKS", "MAX_COMMENT", "MAX_SAMPLE", "ReviewConflict", "ReviewNotFound", "draw_sample",
-           "export_reviews", "mark", "sample_items", "samples", "summary"]
+# -- false-positive reports ("This was wrong") -------------------------------------------------------------
+
+
+class RefusedTexts:
+    """Refused questions held in this process's memory for ``ttl_s`` (at most ``max_items``), by note id.
+
+    This is how a report can keep the text without the text travelling through Slack's ``private_metadata``
+    or the browser: the surface that refused the question holds it briefly; a report filed within that time,
+    by the asker who opts in, takes it from here. Nothing here is written anywhere; a process restart, or a
+    report handled by another replica, finds nothing (the report is then filed without the text, and says so).
+    """
+
+    def __init__(self, ttl_s: float = REFUSED_TEXT_TTL_S, max_items: int = 1000) -> None:
+        self.ttl_s = ttl_s
+        self.max_items = max_items
+        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, note_id: str, text: str) -> None:
+        with self._lock:
+            self._expire()
+            self._items[note_id] = (time.monotonic() + self.ttl_s, text)
+            self._items.move_to_end(note_id)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+
+    def get(self, note_id: str) -> str | None:
+        with self._lock:
+            self._expire()
+            found = self._items.get(note_id)
+            return found[1] if found else None
+
+    def forget(self, note_id: str) -> None:
+        with self._lock:
+            self._items.pop(note_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire()
+            return len(self._items)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        while self._items:
+            first = next(iter(self._items.values()))
+            if first[0] > now:
+                return
+            self._items.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A filed report. ``created`` is False when the note had been reported already (nothing changed)."""
+
+    note_id: str
+    surface: str
+    stage: str
+    check: str
+    score: float | None
+    threshold: float | None
+    text_kept: bool
+    created_at: str
+    record_id: str | None
+    created: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def blocking_result(note: dict[str, Any]) -> dict[str, Any] | None:
+    """The check that refused ``note`` (the failed one with the highest score at the refused stage), or None."""
+    stage = {"blocked_input": "input", "blocked_output": "output"}.get(str(note.get("verdict")))
+    guard = note.get("guardrails") if isinstance(note.get("guardrails"), dict) else {}
+    if stage is None:
+        return None
+    failed = [r for r in guard.get(stage) or [] if isinstance(r, dict) and r.get("passed") is False]
+    if not failed:
+        return {"stage": stage, "check": "unknown", "score": None, "threshold": None, "label": None}
+
+    def score(r: dict[str, Any]) -> float:
+        return float(r["score"]) if isinstance(r.get("score"), int | float) else 0.0
+
+    top = max(failed, key=score)
+    return {"stage": stage, "check": str(top.get("check") or "unknown")[:40],
+            "score": float(top["score"]) if isinstance(top.get("score"), int | float) else None,
+            "threshold": float(top["threshold"]) if isinstance(top.get("threshold"), int | float) else None,
+            "label": top.get("label") if isinstance(top.get("label"), str) else None}
+
+
+def asker_of(note: dict[str, Any]) -> str | None:
+    """The pseudonym of the person the note answered (Slack: ``slack.user``; console and CLI: ``user``)."""
+    slack = note.get("slack") if isinstance(note.get("slack"), dict) else {}
+    who = slack.get("user") or note.get("user")
+    return str(who) if who else None
+
+
+def is_asker(pseudonymiser: Pseudonymiser, note: dict[str, Any], user_id: str) -> bool:
+    """Whether ``user_id`` (a raw Slack id, or ``web:NAME``) is the note's asker, under the note's pseudonym key."""
+    who = asker_of(note)
+    if not who or not user_id:
+        return False
+    key = pseudonymiser.for_key(note.get("pseudonym_key")) or pseudonymiser
+    return hmac.compare_digest(key.user(user_id), who)
+
+
+def refusal_note(audit: SqlAuditLog, note_id: str) -> dict[str, Any]:
+    """The refusal ``note_id``; ``ReviewNotFound`` when there is none, ``UsageError`` when it is not a refusal."""
+    if not isinstance(note_id, str) or not note_id or len(note_id) > 32:
+        raise ReviewNotFound(f"no refusal with reference {str(note_id)[:40]!r}")
+    try:
+        note = audit.get(note_id)
+    except UsageError:
+        raise ReviewNotFound(f"no refusal with reference {note_id!r}") from None
+    if note.get("verdict") not in REFUSED:
+        raise UsageError(f"record {note_id} is not a refusal (verdict {note.get('verdict')}): only refusals can be "
+                         "reported as wrong")
+    return note
+
+
+def find_report(db: Database, note_id: str) -> Report | None:
+    """The report on ``note_id`` (``created`` False), or None when it was never reported."""
+    with db.session() as s:
+        row = s.get(FalsePositiveReportRow, note_id)
+        return _as_report(row, created=False) if row is not None else None
+
+
+def _as_report(row: FalsePositiveReportRow, *, created: bool) -> Report:
+    return Report(note_id=row.note_id, surface=row.surface, stage=row.stage, check=row.check, score=row.score,
+                  threshold=row.threshold, text_kept=bool(row.text_kept), created_at=row.created_at,
+                  record_id=row.record_id, created=created)
+
+
+def file_report(db: Database, audit: SqlAuditLog, pseudonymiser: Pseudonymiser, note_id: str, *, asker: str,
+                surface: str, keep_text: bool = False, text: str | None = None) -> Report:
+    """File the asker's "This was wrong" on the refusal ``note_id`` into the review queue; one report per note.
+
+    ``asker`` is the raw id of whoever reports (Slack ``U…``, or ``web:NAME``): ``ReportRefused`` unless it is
+    the person the refusal was for. A second report returns the first (``created`` False) and changes nothing.
+    ``text`` is kept only with ``keep_text`` and only when it is the refused question (its keyed hash matches
+    the note's); it is stored as the note's kept ``question`` under the retention purge. The report is
+    stored, then audited (``review.report``); when the audit record cannot be written it is undone.
+    """
+    note = refusal_note(audit, note_id)
+    if not is_asker(pseudonymiser, note, asker):
+        raise ReportRefused("only the person this refusal was for can report it")
+    existing = find_report(db, note_id)
+    if existing is not None:
+        return existing
+    blocking = blocking_result(note) or {}
+    key = pseudonymiser.for_key(note.get("pseudonym_key")) or pseudonymiser
+    want = str((note.get("request") if isinstance(note.get("request"), dict) else {}).get("hmac_sha256") or "")
+    keep = text if (keep_text and isinstance(text, str) and text and want
+                    and hmac.compare_digest(key.fingerprint(text)["hmac_sha256"], want)) else None
+    reporter = str(asker_of(note))
+    now = _now()
+    stored_text = False
+    try:
+        with db.session() as s:
+            s.add(FalsePositiveReportRow(
+                note_id=note_id, reporter=reporter, surface=surface[:16], stage=blocking.get("stage") or "input",
+                check=blocking.get("check") or "unknown", score=blocking.get("score"),
+                threshold=blocking.get("threshold"), text_kept=keep is not None, created_at=now))
+            s.add(AuditReviewRow(sample=REPORTS_SAMPLE, note_id=note_id, created_at=now, comment=""))
+            if keep is not None and s.get(AuditTextRow, (note_id, "question")) is None:
+                s.add(AuditTextRow(note_id=note_id, field="question", text=keep, stored_at=now))
+                stored_text = True
+    except IntegrityError:  # two presses raced: the other one filed it
+        existing = find_report(db, note_id)
+        if existing is not None:
+            return existing
+        raise
+    try:
+        record = audit.append_change("review.report", actor=reporter, surface=surface, sample=REPORTS_SAMPLE,
+                                     note_id=note_id, stage=blocking.get("stage"), check=blocking.get("check"),
+                                     score=blocking.get("score"), threshold=blocking.get("threshold"),
+                                     text_kept=keep is not None)
+    except Exception:
+        with db.session() as s:  # an unrecorded report must not stay behind
+            s.execute(delete(FalsePositiveReportRow).where(FalsePositiveReportRow.note_id == note_id))
+            s.execute(delete(AuditReviewRow).where(AuditReviewRow.sample == REPORTS_SAMPLE,
+                                                   AuditReviewRow.note_id == note_id))
+            if stored_text:
+                s.execute(delete(AuditTextRow).where(AuditTextRow.note_id == note_id, AuditTextRow.field == "question"))
+        raise
+    with db.session() as s:
+        s.execute(update(FalsePositiveReportRow).where(FalsePositiveReportRow.note_id == note_id)
+                  .values(record_id=record["id"]))
+        row = s.get(FalsePositiveReportRow, note_id)
+        report = _as_report(row, created=True) if row is not None else None
+    metrics.count_false_positive_report(blocking.get("check"))
+    assert report is not None
+    return report
+
+
+def _reports(db: Database, note_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The report facts of these items, with the kept text where the asker opted in and it is still kept."""
+    out: dict[str, dict[str, Any]] = {}
+    with db.session() as s:
+        for i in range(0, len(note_ids), 500):
+            chunk = note_ids[i:i + 500]
+            rows = s.execute(select(FalsePositiveReportRow, AuditTextRow.text)
+                             .join(AuditTextRow, and_(AuditTextRow.note_id == FalsePositiveReportRow.note_id,
+                                                      AuditTextRow.field == "question"), isouter=True)
+                             .where(FalsePositiveReportRow.note_id.in_(chunk))).all()
+            for row, text in rows:
+                out[row.note_id] = {"surface": row.surface, "reported_at": row.created_at, "stage": row.stage,
+                                    "check": row.check, "score": row.score, "threshold": row.threshold,
+                                    "text_kept": bool(row.text_kept and text is not None),
+                                    "text": text if row.text_kept else None}
+    return out
+
+
+def report_rows(db: Database) -> list[dict[str, Any]]:
+    """The marked reports as labelled rows: ``{"text", "check", "stage", "label", "scored_label", "score",
+    "threshold"}``, ``label`` being ``false_positive`` (the block was wrong) or ``blocked_correctly``.
+
+    Only input-stage reports whose asker kept the text (and it is still kept): an output refusal's check scored
+    the unshown draft answer, not the question, so its question would be a wrongly labelled row.
+    """
+    r, a, t = FalsePositiveReportRow, AuditReviewRow, AuditTextRow
+    q = (select(r, a.mark, t.text, AuditRecordRow.note)
+         .join(a, and_(a.note_id == r.note_id, a.sample == REPORTS_SAMPLE))
+         .join(t, and_(t.note_id == r.note_id, t.field == "question"))
+         .join(AuditRecordRow, AuditRecordRow.id == r.note_id)
+         .where(r.text_kept.is_(True), r.stage == "input", a.mark.is_not(None))
+         .order_by(r.created_at, r.note_id))
+    out = []
+    with db.session() as s:
+        for row, mark_, text, note_json in s.execute(q).all():
+            try:
+                scored = (blocking_result(json.loads(note_json)) or {}).get("label")
+            except ValueError:
+                scored = None
+            out.append({"text": text, "check": row.check, "stage": row.stage, "label": REPORT_LABELS[mark_],
+                        "scored_label": scored or row.check, "score": row.score, "threshold": row.threshold})
+    return out
+
+
+def export_reports(db: Database, audit: SqlAuditLog, *, by: str, surface: str = "console") -> str:
+    """``report_rows`` as JSONL (one object a line); the export is audited (``review.export``: count, SHA-256)."""
+    rows = report_rows(db)
+    text = "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
+    audit.append_change("review.export", actor=by, surface=surface, sample=REPORTS_SAMPLE, rows=len(rows),
+                        sha256=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+    return text
+
+
+__all__ = ["MARKS", "MAX_COMMENT", "MAX_SAMPLE", "REPORTS_SAMPLE", "REPORT_LABELS", "RefusedTexts", "Report",
+           "ReportRefused", "ReviewConflict", "ReviewNotFound", "blocking_result", "draw_sample", "export_reports",
+           "export_reviews", "file_report", "find_report", "is_asker", "mark", "refusal_note", "report_rows",
+           "sample_items", "samples", "summary"]

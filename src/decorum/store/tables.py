@@ -174,6 +174,25 @@ class AuditReviewRow(Base):
     __table_args__ = (UniqueConstraint("sample", "note_id", name="uq_audit_review_sample_note"),)
 
 
+class FalsePositiveReportRow(Base):
+    """A person's "This was wrong" on one of their refusals: one per note, an item of the review queue's standing
+    ``false-positives`` sample (``audit_review``). ``text_kept``: they opted in and the text went to ``audit_text``
+    (under its retention); the blocking check is copied from the note for the export and the metric."""
+
+    __tablename__ = "false_positive_report"
+
+    note_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reporter: Mapped[str] = mapped_column(String(80), nullable=False)  # the asker's pseudonym (as in the note)
+    surface: Mapped[str] = mapped_column(String(16), nullable=False)  # slack | web
+    stage: Mapped[str] = mapped_column(String(16), nullable=False)  # input | output
+    check: Mapped[str] = mapped_column(String(40), nullable=False)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    text_kept: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    record_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # its ``review.report`` audit record
+
+
 class FeedbackRow(Base):
     """A 👍/👎 on an answer, keyed by the note id (kept outside the hash chain: it comes later)."""
 

@@ -30,11 +30,12 @@ from starlette.routing import Route
 
 from decorum import metrics
 from decorum.access import ROLES, Principal, permissions_of
-from decorum.bot import audit_jobs
+from decorum.bot import audit_jobs, messages
 from decorum.bot.pipeline import Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack import mount_slack
 from decorum.errors import Busy, DecorumError, RateLimited, Unauthenticated, UsageError
+from decorum.guardrails.audit_review import REFUSED, RefusedTexts, ReportRefused, ReviewNotFound, file_report
 from decorum.web.audit_api import audit_routes
 from decorum.web.auth import COOKIE, CsrfRefused, bearer, check_csrf, current_session, json_required, needs, refusal
 from decorum.web.policy_api import policy_routes
@@ -86,6 +87,7 @@ class Services:
         self.slack_routes: list[Any] = []
         self.slack = mount_slack(self.slack_routes, runtime)  # POST /slack/events (+ OAuth pages) when SLACK_* set
         self.audit_jobs: audit_jobs.AuditJobs | None = None  # checkpoints and the weekly summary, when configured
+        self.refused_texts = RefusedTexts()  # the playground's refused questions, briefly, for "This was wrong"
         self._users = 0
         self._lock = asyncio.Lock()
         self.draining = False
@@ -262,7 +264,39 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
             answer = await runtime.pipeline.answer(req)
         except DecorumError as exc:
             return _error(exc)
-        return JSONResponse(answer.as_json(), status_code=200 if answer.verdict != "error" else 500)
+        out = answer.as_json()
+        if answer.verdict in REFUSED:  # the playground offers "This was wrong" (POST .../report)
+            services.refused_texts.keep(answer.id, req.text)
+            out["report"] = {"url": f"/api/ask/{answer.id}/report",
+                             "retention_days": runtime.config.audit.text_retention_days}
+        return JSONResponse(out, status_code=200 if answer.verdict != "error" else 500)
+
+    @needs("playground.ask", surface="console")
+    async def api_report(request: HttpRequest, who: Principal) -> JSONResponse:
+        """``POST /api/ask/ID/report {keep_text}``: the console user's "This was wrong" on their own refusal.
+
+        201 filed, 200 filed before (nothing changed), 403 not their refusal, 404 no such refusal, 400 bad input.
+        The text is kept only with ``keep_text`` and while this process still holds the refused question.
+        """
+        note_id = request.path_params["note_id"]
+        try:
+            data = await _json_body(request)
+            keep = data.get("keep_text", False)
+            if not isinstance(keep, bool):
+                raise UsageError('"keep_text" must be true or false')
+            text = services.refused_texts.get(note_id) if keep else None
+            report = await asyncio.to_thread(file_report, runtime.db, runtime.audit, runtime.pseudonymiser, note_id,
+                                             asker=f"web:{who.name}", surface="web", keep_text=keep, text=text)
+        except ReviewNotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        except ReportRefused as exc:
+            return JSONResponse({"error": str(exc), "status": 403}, status_code=403)
+        except DecorumError as exc:
+            return _error(exc)
+        services.refused_texts.forget(note_id)
+        body = {**report.as_json(), "message": messages.report_filed(note_id, text_kept=report.text_kept,
+                                                                     text_wanted=keep, again=not report.created)}
+        return JSONResponse(body, status_code=201 if report.created else 200)
 
     @needs("templates.read")
     async def api_templates(_: HttpRequest, __: Principal) -> JSONResponse:
@@ -311,6 +345,7 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         Route("/api/logout", logout, methods=["POST"]),
         Route("/api/me", me),
         Route("/api/ask", api_ask, methods=["POST"]),
+        Route("/api/ask/{note_id}/report", api_report, methods=["POST"]),
         *audit_routes(runtime),  # search, stats, charts, one record, verify, exports, the review queue
         Route("/api/templates", api_templates),
         *template_routes(runtime),  # create, edit, diff, publish, roll back, test

@@ -22,6 +22,11 @@ Routes::
     GET  /api/audit/reviews/SAMPLE                 {sample, items, summary}
     POST /api/audit/reviews/SAMPLE/NOTE_ID  {mark, comment}     the item, marked
     GET  /api/audit/reviews/SAMPLE/export.csv      the sample's marks (``reviews/export.csv``: every sample's)
+    GET  /api/audit/reviews/false-positives/export.jsonl   marked "This was wrong" reports whose text was kept, as
+                                                   labelled rows {text, check, stage, label, ...} (audited)
+
+The standing sample ``false-positives`` holds the askers' "This was wrong" reports (``audit_review.file_report``);
+its items carry ``report`` (the check that blocked, score, threshold, and the text only where the asker kept it).
 
 Answers: 400 bad input (the ``UsageError`` text names the field), 401/403 from ``AccessControl``, 404 an
 unknown record, chart, checkpoint, sample or record outside the sample, 409 a mark another reviewer made (and
@@ -369,6 +374,15 @@ def audit_routes(runtime: Runtime) -> list[Route]:
     async def api_reviews_csv(_: HttpRequest, __: Principal) -> Response:
         return await review_csv(None)
 
+    @needs("audit.export")
+    async def api_reports_jsonl(_: HttpRequest, who: Principal) -> Response:
+        try:
+            text = await asyncio.to_thread(audit_review.export_reports, db, runtime.audit, by=who.name)
+        except DecorumError as exc:
+            return failure(exc)
+        return Response(text, media_type=MEDIA["jsonl"],
+                        headers={"content-disposition": 'attachment; filename="decorum-false-positives.jsonl"'})
+
     return [
         Route("/api/audit", api_list),
         Route("/api/audit/stats", api_stats),
@@ -380,6 +394,7 @@ def audit_routes(runtime: Runtime) -> list[Route]:
         Route("/api/audit/reviews", api_samples),
         Route("/api/audit/reviews", api_draw, methods=["POST"]),
         Route("/api/audit/reviews/export.csv", api_reviews_csv),
+        Route(f"/api/audit/reviews/{audit_review.REPORTS_SAMPLE}/export.jsonl", api_reports_jsonl),
         Route("/api/audit/reviews/{sample}", api_sample),
         Route("/api/audit/reviews/{sample}/export.csv", api_sample_csv),
         Route("/api/audit/reviews/{sample}/{note_id}", api_mark, methods=["POST"]),

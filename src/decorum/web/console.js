@@ -284,6 +284,7 @@ async function openAuditPane(pane) {
 }
 
 // --- the review queue ---
+const REPORTS_SAMPLE = 'false-positives';  // the askers' "This was wrong" reports (decorum.guardrails.audit_review)
 async function loadSamples() {
   const {data} = await api('/api/audit/reviews');
   el('rv-samples').replaceChildren(...data.samples.map(x => {
@@ -307,18 +308,26 @@ async function openSample(sample) {
   const sum = data.summary;
   el('rv-title').textContent = `Sample ${sample}: ${sum.marked} of ${sum.size} marked (${sum.agree} agree, ${sum.disagree} disagree)`;
   el('rv-export').href = `/api/audit/reviews/${encodeURIComponent(sample)}/export.csv`;
+  el('rv-export-labelled').hidden = sample !== REPORTS_SAMPLE;
   el('rv-items').replaceChildren(...data.items.map(item => {
     const link = txt('a', item.note_id); link.href = '#';
     link.onclick = e => { e.preventDefault(); openAuditPane('records').then(() => showRecord(item.note_id)).catch(refused); };
     const comment = document.createElement('input'); comment.className = 'rv-comment'; comment.maxLength = 2000; comment.value = item.comment;
     comment.placeholder = 'comment (your own words)';
     const buttons = document.createElement('span');
+    const reports = sample === REPORTS_SAMPLE;  // agree: the block was right; disagree: it was a false positive
     for (const mark of ['agree', 'disagree']) {
-      const b = txt('button', mark === 'agree' ? 'Agree' : 'Disagree', 'rv-' + mark); b.type = 'button'; b.dataset.perm = 'audit.review';
+      const words = reports ? (mark === 'agree' ? 'Block was right' : 'Block was wrong') : (mark === 'agree' ? 'Agree' : 'Disagree');
+      const b = txt('button', words, 'rv-' + mark); b.type = 'button'; b.dataset.perm = 'audit.review';
       b.onclick = () => markItem(sample, item.note_id, mark, comment.value);
       buttons.append(b, ' ');
     }
-    const tr = row([when(item.created_at), link, txt('span', item.verdict, item.verdict), item.action || '-', item.template || '-', checkText(item.checks),
+    let checks = checkText(item.checks);
+    if (item.report) {
+      checks += ` · reported via ${item.report.surface} ${when(item.report.reported_at)}; ` +
+        (item.report.text_kept ? `text: “${item.report.text}”` : 'text not kept');
+    }
+    const tr = row([when(item.created_at), link, txt('span', item.verdict, item.verdict), item.action || '-', item.template || '-', checks,
       txt('span', item.mark || 'unmarked', 'mark ' + (item.mark || 'unmarked')), item.reviewer || '', comment, buttons]);
     tr.dataset.note = item.note_id;
     return tr;
@@ -331,6 +340,31 @@ async function markItem(sample, noteId, mark, comment) {
   if (!data) return;
   say('rv-mark-result', true, `marked ${noteId}: ${data.mark}` + (data.comment ? ' (with a comment)' : ''));
   await loadSamples();
+}
+
+// "This was wrong" under a refused playground ask: the same report as Slack's button, for this console user.
+// The text is sent nowhere from here: the server kept the refused question briefly and keeps it only if ticked.
+function reportForm(report) {
+  const box = document.createElement('div'); box.id = 'report';
+  const open = txt('a', 'This was wrong'); open.href = '#'; open.id = 'report-open';
+  const form = document.createElement('form'); form.id = 'report-form'; form.hidden = true;
+  const keep = document.createElement('input'); keep.type = 'checkbox'; keep.id = 'report-keep';
+  const label = document.createElement('label');
+  label.append(keep, ` Keep my message text for the reviewers (deleted after ${report.retention_days} days)`);
+  const send = txt('button', 'Send report'); send.type = 'submit'; send.id = 'report-send';
+  form.append(txt('p', 'A report goes to the auditors\' review queue with the check that stopped your question and its score, ' +
+    'under your pseudonym. Your text is not sent unless you tick the box.', 'notice'), label, ' ', send);
+  const result = txt('p', '', 'result'); result.id = 'report-result'; result.setAttribute('role', 'status'); result.hidden = true;
+  open.onclick = e => { e.preventDefault(); form.hidden = false; };
+  form.onsubmit = async e => {
+    e.preventDefault();
+    const data = await attempt('report-result', report.url, {method: 'POST', body: {keep_text: keep.checked}});
+    if (!data) return;
+    say('report-result', true, data.message);
+    form.hidden = true; open.hidden = true;
+  };
+  box.append(open, form, result);
+  return box;
 }
 
 function auditForms() {
@@ -703,6 +737,7 @@ document.addEventListener('DOMContentLoaded', () => {
     try {
       const {status, data} = await api('/api/ask', {method: 'POST', body: {text: el('q').value, strategy: el('strategy').value, template: el('template').value || null}});
       out.replaceChildren(txt('pre', data.answer || data.error), txt('p', data.id ? `verdict ${data.verdict} · id ${data.id}` : `HTTP ${status}`, 'notice'));
+      if (data.report) out.append(reportForm(data.report));
     } catch (err) { out.replaceChildren(); refused(err); }
   };
   el('verify').onclick = async () => {

@@ -67,6 +67,7 @@ from decorum.bot.slack.history import question_text, thread_history
 from decorum.bot.slack.notices import FirstContact
 from decorum.bot.slack.streaming import SlackMessageStream
 from decorum.errors import Busy, RateLimited, UsageError
+from decorum.guardrails.audit_review import RefusedTexts
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ class Answerer:
         self.draining = False  # stop() began: nothing new is answered here; what waits is released
         self._queued: set[asyncio.Task[str]] = set()  # jobs not answering yet (released first on drain)
         self._renewer: asyncio.Task[None] | None = None
+        # refused questions, held in memory briefly for their asker's "This was wrong" (``reports``)
+        self.refused_texts = RefusedTexts()
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -272,6 +275,8 @@ class Answerer:
                     delivered = True
                     return outcome
                 ref = answer.id
+                if answer.verdict in ("blocked_input", "blocked_output"):
+                    self.refused_texts.keep(answer.id, req.text)  # the text the note's keyed hash is of
                 if job.key in self.lost or not await asyncio.to_thread(self.claims.holds, job.key):
                     # this process stalled past its lease and another replica took the message over: it answers
                     logger.warning("slack answer not delivered %s note=%s: the claim was taken over", job.ids(), ref)

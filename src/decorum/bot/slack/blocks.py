@@ -32,6 +32,11 @@ FIELD_CHARS = 2000
 ACTION_FEEDBACK_UP = "decorum_feedback_up"
 ACTION_FEEDBACK_DOWN = "decorum_feedback_down"
 ACTION_WHY = "decorum_why"
+ACTION_REPORT = "decorum_report_wrong"  # "This was wrong" under a refusal
+VIEW_REPORT = "decorum_report"  # its modal (callback id)
+REPORT_KEEP_BLOCK = "decorum_report_keep"
+REPORT_KEEP_ACTION = "keep"
+REPORT_KEEP_VALUE = "keep_text"
 METADATA_EVENT = "decorum_answer"
 FEEDBACK_VALUES = {ACTION_FEEDBACK_UP: 1, ACTION_FEEDBACK_DOWN: -1}
 
@@ -255,11 +260,13 @@ def withdrawn_message() -> SlackMessage:
 
 
 def refusal_message(answer: Answer, *, with_metadata: bool = True) -> SlackMessage:
-    """A refusal: the kind message (category, reference id, what to do), the guardrail result, "Why?"."""
+    """A refusal: the kind message (category, reference id, what to do), the guardrail result, "Why?" and
+    "This was wrong" (a report to the reviewers: ``report_modal``)."""
     note = answer.note
     blocks = [_section(":shield: " + escape(answer.text)),
               _context(messages.slack_ai_notice(), guardrail_result(note), f"Ref `{answer.id}`"),
-              {"type": "actions", "block_id": "decorum_refusal_actions", "elements": [_why_button(answer.id)]}]
+              {"type": "actions", "block_id": "decorum_refusal_actions", "elements": [
+                  _why_button(answer.id), _button("This was wrong", ACTION_REPORT, answer.id)]}]
     return SlackMessage(text=escape(answer.text)[:FALLBACK_CHARS], blocks=blocks,
                         metadata=metadata(note) if with_metadata else None)
 
@@ -400,3 +407,27 @@ def missing_note_modal(ref: str) -> dict[str, Any]:
     return {"type": "modal", "callback_id": "decorum_note", "title": {"type": "plain_text", "text": "Why this answer?"},
             "close": {"type": "plain_text", "text": "Close"},
             "blocks": [_section(escape(messages.slack_note_missing(ref)))]}
+
+
+# --- "This was wrong": the report modal ---------------------------------------------------------------
+
+
+def report_modal(note_id: str, kind: str, retention_days: int) -> dict[str, Any]:
+    """What a report does, and the opt-in to keep the text; ``private_metadata`` is the note id only, never text."""
+    option = {"text": {"type": "plain_text", "text": messages.report_keep_text(retention_days)[:75]},
+              "value": REPORT_KEEP_VALUE}
+    return {"type": "modal", "callback_id": VIEW_REPORT, "private_metadata": json.dumps({"note": note_id}),
+            "title": {"type": "plain_text", "text": "This was wrong"},
+            "submit": {"type": "plain_text", "text": "Send report"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": [_section(escape(messages.report_explainer(kind, retention_days))),
+                       _context(f"Ref `{note_id}`"),
+                       {"type": "input", "block_id": REPORT_KEEP_BLOCK, "optional": True,
+                        "label": {"type": "plain_text", "text": "Your message text"},
+                        "element": {"type": "checkboxes", "action_id": REPORT_KEEP_ACTION, "options": [option]}}]}
+
+
+def report_done_modal(text: str) -> dict[str, Any]:
+    """The report modal once answered: what happened (filed, already filed, refused)."""
+    return {"type": "modal", "callback_id": VIEW_REPORT, "title": {"type": "plain_text", "text": "This was wrong"},
+            "close": {"type": "plain_text", "text": "Close"}, "blocks": [_section(escape(text))]}
