@@ -1,6 +1,6 @@
 """``decorum guardrails calibrate``: make a label's score mean what its threshold says.
 
-    decorum guardrails calibrate [--artifact DIR] [--label bias] [--data DIR] [--json]
+    decorum guardrails calibrate [--artifact DIR] [--label bias] [--data DIR] [--reports FILE] [--json]
 
 Scores the artifact's held-out split (the same split its training used: seed, contrastive and context
 families from the manifest) with the uncalibrated model, fits Platt scaling (``p' = sigmoid(a * logit(p) + b)``,
@@ -11,6 +11,12 @@ loads the artifact (its revision changes with it). ``MODEL_CARD.md`` is rewritte
 
 After calibration a score of 0.5 means "as likely as not" on that held-out mix, and the reliability
 table shows how far each score band is from the share of positives it holds.
+
+``--reports FILE`` adds the auditors' verdicts on askers' "This was wrong" reports (``decorum audit review
+export --false-positives --format jsonl``) to the fit: each row whose ``scored_label`` (or ``check``) is
+``--label`` joins the held-out rows with target 0 (``false_positive``: the block was wrong) or 1
+(``blocked_correctly``). Such rows are few and all sit above the old threshold, so they can only pull the fit
+where the checks misfire in use; the manifest records how many were used.
 """
 
 from __future__ import annotations
@@ -29,7 +35,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="artifact folder (default: the committed stereotype model)")
     parser.add_argument("--label", default="bias", help="label to calibrate (default bias)")
     parser.add_argument("--data", type=Path, default=None, help="shared/data folder (default: ../shared/data)")
+    parser.add_argument("--reports", type=Path, default=None, metavar="FILE",
+                        help="also fit on reviewed false-positive reports (JSONL from `decorum audit review export "
+                             "--false-positives --format jsonl`): the rows of --label")
     parser.add_argument("--json", action="store_true", help="print the calibration entry as JSON")
+
+
+REPORT_TARGETS = {"false_positive": 0, "blocked_correctly": 1}  # a reviewed report's label -> the label's target
+
+
+def read_reports(path: Path, label: str) -> tuple[list[str], list[int]]:
+    """The input-stage rows of a reports export about ``label``: (texts, targets); 1 where the block was right.
+
+    Raises:
+        UsageError: If the file is missing or a line is not a report row (naming the line).
+    """
+    if not path.is_file():
+        raise UsageError(f"--reports {path}: no such file")
+    texts: list[str] = []
+    targets: list[int] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise UsageError(f"{path}:{n}: not JSON (expected one report row per line)") from None
+        if (not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip()
+                or row.get("label") not in REPORT_TARGETS):
+            raise UsageError(f'{path}:{n}: a report row needs "text" and "label" (false_positive or '
+                             "blocked_correctly)")
+        if row.get("stage", "input") != "input" or (row.get("scored_label") or row.get("check")) != label:
+            continue  # another label's row, or an output check's (it scored the draft answer, not this text)
+        texts.append(row["text"])
+        targets.append(REPORT_TARGETS[row["label"]])
+    return texts, targets
 
 
 def fit_platt(scores: Sequence[float], labels: Sequence[int]) -> tuple[float, float]:
@@ -116,14 +156,27 @@ def run(args: argparse.Namespace) -> int:
     manifest = load_manifest(artifact)
     tr = manifest["training"]
     corpus = load_corpus(data, seed=int(tr["seed"]), with_contrastive=bool(tr.get("contrastive")),
-                         with_context=bool(tr.get("context")))
+                         with_context=bool(tr.get("context")), with_everyday=bool(tr.get("everyday")))
     index = LABELS.index(args.label)
     labels = [int(ex.target[index] >= 0.5) for ex in corpus.dev]
     clf = DetoxifyClassifier(artifact, calibrated=False)
     print(f"[calibrate] scoring {len(corpus.dev)} held-out rows with {clf.name}@{clf.revision}", flush=True)
     scores = [row[args.label] for row in clf.predict([ex.text for ex in corpus.dev])]
+    reports: dict[str, Any] | None = None
+    if args.reports:
+        texts, targets = read_reports(Path(args.reports), args.label)
+        if texts:
+            scores += [row[args.label] for row in clf.predict(texts)]
+            labels += targets
+        reports = {"file": Path(args.reports).name, "rows": len(texts),
+                   "false_positives": len(targets) - sum(targets)}
+        print(f"[calibrate] {len(texts)} reviewed reports of {args.label} added "
+              f"({reports['false_positives']} false positives)", flush=True)
     entry = calibrate(scores, labels)
     entry["fit_on"] = f"held-out split of seed {tr['seed']} ({len(corpus.dev)} rows, all sources)"
+    if reports is not None:
+        entry["reports"] = reports
+        entry["fit_on"] += f" + {reports['rows']} reviewed false-positive reports ({reports['file']})"
     manifest.setdefault("calibration", {})[args.label] = entry
     (artifact / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     write_model_card(artifact, manifest, manifest["sources"])

@@ -929,6 +929,7 @@ def load_corpus(
     with_augmentation: bool = False,
     with_contrastive: bool = False,
     with_context: bool = False,
+    with_everyday: bool = False,
 ) -> Corpus:
     """Load every source, split deterministically, and cap sizes.
 
@@ -946,6 +947,8 @@ def load_corpus(
         with_context: Add the round-2 context families (``data/context.jsonl``: negation, homonyms, anger at
             things, counter-speech by reference and by quote, implicit derogation, questions, pronouns) the
             same way.
+        with_everyday: Add the everyday benign requests of ``data/everyday_train.jsonl`` (public intent
+            corpora, disjoint from ``tests/benign``), all clean, split by :func:`everyday_examples`.
 
     Returns:
         The corpus with SHA-256 digests of every file read.
@@ -1018,6 +1021,10 @@ def load_corpus(
         train_rows, dev_rows = contrastive_examples(corpus.file_hashes, CONTEXT, source="context")
         corpus.train.extend(train_rows)
         corpus.dev.extend(dev_rows)
+    if with_everyday:
+        train_rows, dev_rows = everyday_examples(corpus.file_hashes, seed=seed)
+        corpus.train.extend(train_rows)
+        corpus.dev.extend(dev_rows)
     corpus.train.sort(key=lambda ex: (ex.source, ex.key, ex.text))
     rng.shuffle(corpus.train)
     return corpus
@@ -1025,6 +1032,7 @@ def load_corpus(
 
 CONTRASTIVE = Path(__file__).parent / "data" / "contrastive.jsonl"
 CONTEXT = Path(__file__).parent / "data" / "context.jsonl"
+EVERYDAY_TRAIN = Path(__file__).parent / "data" / "everyday_train.jsonl"
 FUNCTIONAL_SUITE = Path(__file__).resolve().parents[4] / "tests" / "functional"
 # Suites never trained on: the team's, and one written independently of both it and the training families.
 HELD_OUT_SUITES = (FUNCTIONAL_SUITE, FUNCTIONAL_SUITE.parent / "functional_independent")
@@ -1046,6 +1054,28 @@ def contrastive_examples(hashes: dict[str, str], families: Path = CONTRASTIVE, *
         target = tuple(float(row["labels"][label]) for label in LABELS)
         ex = Example(normalise(row["text"]), target, source, row["family"] + ":" + row["text"], row["family"])
         (dev if row.get("split") == "dev" else train).append(ex)
+    return train, dev
+
+
+def everyday_examples(hashes: dict[str, str], path: Path = EVERYDAY_TRAIN, *, seed: int = 13
+                      ) -> tuple[list[Example], list[Example]]:
+    """Everyday benign requests (the JSONL file ``path``: HWU64, BANKING77, SNIPS and NLU++ banking training
+    texts, disjoint from ``tests/benign/everyday.jsonl``) as (train, dev) examples of source ``everyday``,
+    every one clean, split by :func:`is_dev` on the casefolded text."""
+    raw = path.read_bytes()
+    hashes[f"decorum/{path.name}"] = hashlib.sha256(raw).hexdigest()
+    train: list[Example] = []
+    dev: list[Example] = []
+    for line in raw.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        text = normalise(row["text"])
+        if not text:
+            continue
+        key = " ".join(row["text"].split()).casefold()
+        ex = Example(text, make_target(0.0), "everyday", key, f"{row['source']}:{row['intent']}")
+        (dev if is_dev(seed, "everyday", key) else train).append(ex)
     return train, dev
 
 

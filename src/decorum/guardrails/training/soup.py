@@ -31,12 +31,12 @@ from decorum.errors import UsageError
 
 # Manifest fields that must agree for ingredients to be averaged.
 _SAME_LORA = ("target_modules", "r", "alpha")
-_SAME_TRAINING = ("seed", "contrastive", "context")
+_SAME_TRAINING = ("seed", "contrastive", "context", "everyday")
 
 
 def _training(manifest: dict[str, Any], key: str) -> Any:
     value = manifest["training"].get(key)
-    return bool(value) if key in ("contrastive", "context") else value  # absent in older manifests: off
+    return bool(value) if key in ("contrastive", "context", "everyday") else value  # absent in older manifests: off
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
     tr = main["training"]
     corpus = load_corpus(args.data, seed=tr["seed"], with_contrastive=bool(tr.get("contrastive")),
-                         with_context=bool(tr.get("context")))
+                         with_context=bool(tr.get("context")), with_everyday=bool(tr.get("everyday")))
     with tempfile.TemporaryDirectory(prefix="decorum-soup-") as tmp:
         clf = DetoxifyClassifier(out, Path(tmp), max_length=int(tr["max_length"]))
         scores = clf.predict([ex.text for ex in corpus.dev])
