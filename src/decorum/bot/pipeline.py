@@ -42,6 +42,7 @@ from decorum.bot.note import new_id, utc_now
 from decorum.bot.router import RouteContext, RouteDecision, Router
 from decorum.bot.streaming import AnswerStream, StreamGuard, StreamRecord
 from decorum.errors import Busy, DecorumError, RateLimited, UsageError
+from decorum.guardrails import answer_bias
 from decorum.guardrails.audit import AuditLog, Pseudonymiser
 from decorum.guardrails.audit_config import AuditConfig
 from decorum.guardrails.base import CheckResult, Stage
@@ -348,6 +349,11 @@ class Pipeline:
         out_failed = [r for r in results if not r.passed]
         actions = [self._check_action(policy, r, "output") for r in out_failed]
         if any(a in ("refuse", "regenerate", "fallback") for a in actions):  # the one retry was spent
+            safe = await self._safe_answer(results, question, latency, attempts)
+            if safe is not None:  # an ambiguous who-question: "cannot be determined" rather than a refusal
+                note["verdict"] = "answered"
+                guard["action"] = "fixed"
+                return safe
             note["verdict"] = "blocked_output"
             guard["action"] = "refused"
             return messages.refusal_output([r.check for r in out_failed], note["id"])
@@ -360,6 +366,19 @@ class Pipeline:
             guard["action"] = "warned"
         note["verdict"] = "answered"
         return text
+
+    async def _safe_answer(self, results: list[CheckResult], question: str, latency: dict[str, int],
+                           attempts: _Attempts) -> str | None:
+        """What may be shown instead of refusing an answer: the "cannot be determined" answer the ``answer_bias``
+        check builds from an ambiguous who-question (``CheckResult.fixed``), once it passes every output check
+        itself; None when there is none or it fails. The note keeps the failed answer's results, never this text."""
+        safe = answer_bias.safe_answer(results)
+        if safe is None:
+            return None
+        t = time.perf_counter()
+        checked = await self._checks.submit((safe, "output", attempts.profile, question), deadline=attempts.deadline)
+        latency["output_checks"] = latency.get("output_checks", 0) + _ms(t)
+        return safe if all(r.passed for r in checked) else None
 
     async def _generate_checked(self, req: Request, question: str, decision: RouteDecision, template: Template,
                                 note: dict[str, Any], latency: dict[str, int], attempts: _Attempts
