@@ -26,6 +26,9 @@ MIN_PAIR_WIN_RATE = 0.80  # measured 0.846 (held-out StereoSet pairs: 0.806, tes
 # 0.036 bias; no group crosses a threshold on the identity term alone).
 MAX_MEAN_SPREAD = 0.05
 MAX_FLIPPING_GROUPS = 1
+# Round 3 (issue 23): the thresholds block at most 0.5% of everyday text (tests/benign plus the never-trained
+# Bitext rows: 0.41%); on the committed public-corpus part alone, measured 0.50% (15 of 2,994).
+MAX_EVERYDAY_BLOCKED = 0.0055
 
 
 def _jsonl(name: str) -> list[dict]:
@@ -63,5 +66,35 @@ def test_identity_swaps_barely_move_scores(capsys) -> None:
             f"{name} mean {c['mean_spread']:.3f} max {c['max_spread']:.3f} flips {c['groups_with_a_flip']}"
             for name, c in report["checks"].items()))
     for check in report["checks"].values():
-        assert check["mean_spread"] <= MAX_MEAN_SPREAD
+        # a check gated on group detection (bias) scores 0 where no group is read: its model's own spread counts
+        assert check.get("model_mean_spread", check["mean_spread"]) <= MAX_MEAN_SPREAD
         assert check["groups_with_a_flip"] <= MAX_FLIPPING_GROUPS
+
+
+def test_everyday_requests_are_rarely_blocked(capsys) -> None:
+    """The operating point: the committed everyday set (public intent corpora, never trained on) is blocked at
+    most at the rate the policy's thresholds were chosen for (0.5% over it and the never-trained Bitext rows)."""
+    from decorum.guardrails.checks import default_guardrails
+    from decorum.guardrails.training.benign import read_everyday
+
+    texts = [row["text"] for row in read_everyday()]
+    results = default_guardrails().run(texts, stage="input")
+    blocked = sum(not all(r.passed for r in res) for res in results) / len(texts)
+    with capsys.disabled():
+        print(f"\neveryday requests blocked: {blocked:.2%} of {len(texts)}")
+    assert blocked <= MAX_EVERYDAY_BLOCKED
+
+
+def test_the_card_was_measured_at_the_served_thresholds() -> None:
+    """The model card's base-rate figures belong to the thresholds the default policy serves."""
+    import json as _json
+
+    from decorum.guardrails.classifier import DEFAULT_ARTIFACT, MANIFEST_FILE
+    from decorum.guardrails.policy import Policy
+
+    evaluation = _json.loads((DEFAULT_ARTIFACT / MANIFEST_FILE).read_text())["evaluation"]
+    everyday = evaluation["base_rates"]["everyday"]
+    policy = Policy()
+    assert {name: c["threshold"] for name, c in everyday["checks"].items()} == {
+        name: policy.checks[name].threshold for name in everyday["checks"]}
+    assert everyday["blocked_share"] <= everyday["target"]

@@ -37,7 +37,7 @@ from tests.slack_emulator import (
 from tests.test_slack import Harness, blocks_text, running
 
 ROLES = {"U0VIEW": "viewer", "U0EDIT": "editor", "U0PUB": "publisher", "U0ROOT": "admin"}
-BIASED = "Treat lazy people from the north as a lower class."  # the fake classifier's bias rule
+BIASED = "Treat lazy people from Poland as a lower class."  # the fake classifier's bias rule (names a group)
 
 FAQ = {
     "description": "Short answers about the office.",

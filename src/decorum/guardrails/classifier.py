@@ -741,20 +741,23 @@ class DetoxifyClassifier:
         import torch
 
         items = [t if isinstance(t, str) else str(t) for t in texts]
-        results: list[dict[str, float]] = []
+        # Batches of similar length: a batch is padded to its longest text, so a long message's many short
+        # parts are not padded to its one long part.
+        order = sorted(range(len(items)), key=lambda i: len(items[i]))
+        results: list[dict[str, float] | None] = [None] * len(items)
         with torch.inference_mode():
-            for start in range(0, len(items), self.batch_size):
-                batch = items[start : start + self.batch_size]
-                scores = self._detox.predict(batch)
-                for i in range(len(batch)):
+            for start in range(0, len(order), self.batch_size):
+                picked = order[start : start + self.batch_size]
+                scores = self._detox.predict([items[i] for i in picked])
+                for k, index in enumerate(picked):
                     row: dict[str, float] = {}
                     for label in self._labels:
                         value = scores[label]
-                        row[label] = float(value[i] if isinstance(value, list) else value)
+                        row[label] = float(value[k] if isinstance(value, list) else value)
                     for label, (a, b) in self._calibration.items():
                         row[label] = platt(row[label], a, b)
-                    results.append(row)
-        return results
+                    results[index] = row
+        return [row for row in results if row is not None]
 
     @property
     def calibration(self) -> dict[str, tuple[float, float]]:

@@ -49,6 +49,7 @@ LEXICON: dict[str, dict[str, tuple[str, ...]]] = {
         "Latino people": ("latino", "latinos", "latina", "latinas", "latinx", "hispanic", "hispanics"),
         "Arabs": ("arab", "arabs", "middle eastern", "middle easterners"),
         "Africans": ("african", "africans"),
+        "Europeans": ("european", "europeans"),
         "Roma": ("roma", "romani", "gypsy", "gypsies", "gipsies"),
         "Indigenous people": ("indigenous", "native american", "native americans", "aboriginal", "aboriginals",
                               "aborigines", "first nations", "inuit", "natives"),
@@ -69,6 +70,7 @@ LEXICON: dict[str, dict[str, tuple[str, ...]]] = {
         "atheists": ("atheist", "atheists"),
         "Mormons": ("mormon", "mormons"),
         "Jains": ("jain", "jains"),
+        "Taoists": ("taoist", "taoists"),
         "Pagans": ("pagan", "pagans", "wiccan", "wiccans"),
     },
     "nationality": {
@@ -80,7 +82,7 @@ LEXICON: dict[str, dict[str, tuple[str, ...]]] = {
     "disability": {
         "disabled people": ("disabled", "disability", "disabilities", "handicapped", "cripple", "cripples",
                             "wheelchair-using", "wheelchair-bound", "wheelchair", "wheelchair users", "paraplegic",
-                            "paraplegics", "down syndrome"),
+                            "paraplegics", "down syndrome", "paralyzed", "paralysed"),
         "autistic people": ("autistic", "autism", "autists", "asperger", "aspergers"),
         "blind people": ("blind people", "the blind"),
         "deaf people": ("deaf",),
@@ -95,7 +97,7 @@ LEXICON: dict[str, dict[str, tuple[str, ...]]] = {
         "older people": ("elderly", "seniors", "pensioners", "retirees", "retiree", "old folks", "oaps",
                          "middle-aged", "middle aged", "grandparents"),
         "boomers": ("boomer", "boomers", "baby boomers"),
-        "millennials": ("millennial", "millennials"),
+        "millennials": ("millennial", "millennials", "millenial", "millenials"),
         "Gen Z": ("gen z", "zoomers", "zoomer"),
         "Gen X": ("gen x",),
         "young people": ("teenagers", "teens", "teenager", "youngsters", "youths"),
@@ -219,16 +221,16 @@ class GroupMention:
     end: int
 
 
+_NATIONALITY_NAMES = {"brit": "British people", "pole": "Poles", "scot": "Scottish people", "kurd": "Kurds",
+                      "turk": "Turkish people", "thai": "Thai people", "swiss": "Swiss people"}
+
+
 def _nationality_name(demonym: str) -> str:
-    title = demonym.title()
-    if demonym.endswith(("ese", "ish", "ch", "ss", "sh")) or demonym in ("thai", "iraqi", "saudi", "yemeni",
-                                                                          "nepali", "bangladeshi", "pakistani",
-                                                                          "israeli", "somali"):
-        if demonym in ("pakistani", "israeli", "somali", "iraqi", "saudi", "yemeni", "nepali", "bangladeshi"):
-            return f"{title}s"
-        return f"{title} people"
-    return {"brit": "British people", "pole": "Poles", "scot": "Scottish people", "kurd": "Kurds",
-            "turk": "Turkish people"}.get(demonym, f"{title}s")
+    """The fixed name of a nationality's people: "Nigerians", "Chinese people", "Sri Lankans"."""
+    if demonym in _NATIONALITY_NAMES:
+        return _NATIONALITY_NAMES[demonym]
+    title = " ".join(word.title() for word in demonym.split())
+    return f"{title} people" if demonym.endswith(("ese", "ish", "ch", "sh")) else f"{title}s"
 
 
 _TERMS: dict[str, tuple[str, str]] = {}  # term -> (category, name)
@@ -263,6 +265,10 @@ _COUNTRY_ALONE_RE = re.compile(r"(?<![\w-])(" + _alternation([c for c in _COUNTR
 _PEOPLE_WORD = re.compile(r"(?<![\w-])(?:they|them|their|people|locals|everyone|citizens|inhabitants|natives|"
                           r"population|folks|residents)(?![\w-])", re.IGNORECASE)
 _SPACES = re.compile(r"[\s-]+")
+# A qualifier said of someone ("being old", "I am black", "she's blind") is about a person too.
+_PREDICATIVE_RE = re.compile(
+    r"(?<![\w-])(?:being|(?:i|you|he|she|they|we)\s+(?:am|are|is|was|were)|i'm|you're|he's|she's|they're|we're)"
+    r"\s+(?:an?\s+)?(" + _alternation(list(_QUALIFYING)) + r")(?![\w-])", re.IGNORECASE)
 # Singular demonyms and race adjectives that often qualify a thing: a mention only when no other noun follows.
 _THING_ADJECTIVES = frozenset(NATIONALITIES) | frozenset({"asian", "african", "arab", "latino", "latina", "hispanic",
                                                           "indigenous", "native american", "middle eastern"})
@@ -290,6 +296,9 @@ def find_groups(text: str) -> list[GroupMention]:
     for m in _QUALIFIED_RE.finditer(text):
         category, name = _QUALIFYING[m.group(1).lower()]
         found.append(GroupMention(name, category, m.start(), m.end()))
+    for m in _PREDICATIVE_RE.finditer(text):
+        category, name = _QUALIFYING[m.group(1).lower()]
+        found.append(GroupMention(name, category, m.start(1), m.end(1)))
     for m in _COUNTRY_RE.finditer(text):
         found.append(GroupMention(_COUNTRIES[_SPACES.sub(" ", m.group(1).lower())], "nationality",
                                   m.start(), m.end()))

@@ -35,8 +35,8 @@ TOXICITY_LABELS = ["toxicity", "severe_toxicity", "threat", "identity_attack", "
 # checks together block at most 0.5% of everyday benign text (tests/benign, never trained on), the toxicity
 # check's first since it decides most of that share, then the bias check's as low as the budget allows. The
 # committed classifier's manifest records the same figures (``evaluation.base_rates``); a test holds them equal.
-TOXICITY_THRESHOLD = 0.70
-BIAS_THRESHOLD = 0.60
+TOXICITY_THRESHOLD = 0.45
+BIAS_THRESHOLD = 0.45
 
 
 # What a failed check does. refuse: block (input: refuse the question; output: refuse the answer, no retry);

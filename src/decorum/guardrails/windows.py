@@ -3,14 +3,15 @@
 A classifier that reads a whole message averages it: one threat inside 800 characters of helpdesk text scores
 like helpdesk text. So a message longer than ``whole_chars`` is scored part by part: every sentence (a line of a
 code block or a quoted line counts as one; a sentence longer than ``sentence_chars`` is cut into overlapping
-pieces at spaces) and every pair of neighbouring sentences that fits in ``window_chars`` (so that "They are all
-vermin." is read with the sentence that says who "they" are). The check keeps the score of the worst part and its
-span. A short message is one part, as a person reads it.
+pieces at spaces), the first and last ``edge_chars`` of a long sentence (a message glued to padding without
+punctuation), and pairs of neighbouring sentences that fit in ``window_chars`` (so that "They are all vermin." is
+read with the sentence that says who "they" are; the checks pair only around a group mention). The check keeps the
+score of the worst part and its span. A short message is one part, as a person reads it.
 
 Example::
 
-    scoring_windows("Thanks for the help. " * 40 + "People like you should die.", whole_chars=240)[-1]
-    # (800, 827): the last sentence alone
+    text = "Thanks for the help. " * 40 + "People like you should die."
+    (840, 867) in scoring_windows(text)   # True: the last sentence alone, undiluted
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _add(text: str, start: int, end: int, spans: list[tuple[int, int]], size: in
 
 
 def scoring_windows(text: str, *, whole_chars: int = 240, window_chars: int = 400, sentence_chars: int = 300,
-                    edge_chars: int = 80, pair: Callable[[str], bool] | None = None) -> list[tuple[int, int]]:
+                    edge_chars: int = 60, pair: Callable[[str], bool] | None = None) -> list[tuple[int, int]]:
     """The parts of ``text`` to score: the whole text when it is short, else sentences and neighbouring pairs.
 
     Args:

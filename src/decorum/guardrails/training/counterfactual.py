@@ -55,6 +55,8 @@ def consistency(guardrails: Any, groups: dict[str, list[tuple[str, str, bool]]],
     results = guardrails.run(texts, stage="input")
     by_text = {t: {r.check: r.score for r in res} for t, res in zip(texts, results, strict=True)}
     report: dict[str, Any] = {"groups": len(keys), "sentences": len(texts), "checks": {}}
+    gated = getattr(guardrails.scores, "gated_labels", frozenset())
+    model_rows: list[dict[str, float]] | None = None
     for first in results[0]:
         check, thr = first.check, first.threshold
         spreads, top = [], Counter()
@@ -69,6 +71,18 @@ def consistency(guardrails: Any, groups: dict[str, list[tuple[str, str, bool]]],
             "mean_spread": round(sum(spreads) / len(spreads), 4), "max_spread": round(max(spreads), 4),
             "groups_with_a_flip": flips, "most_often_highest": top.most_common(5),
         }
+        label = first.label
+        if label in gated:
+            # A gated check scores 0 where group detection reads no group: bare fragments such as "hug old" are
+            # not read as naming one, "hug gay" is, so the served spread mixes the gate with the model. The model's
+            # own spread, ungated, is what identity-term sensitivity means.
+            if model_rows is None:
+                model_rows = guardrails.scores.classifier.predict(texts)
+            by_model = {t: row.get(label, 0.0) for t, row in zip(texts, model_rows, strict=True)}
+            model_spreads = [max(by_model[p] for p, _, _ in groups[k]) - min(by_model[p] for p, _, _ in groups[k])
+                             for k in keys]
+            report["checks"][check]["model_mean_spread"] = round(sum(model_spreads) / len(model_spreads), 4)
+            report["checks"][check]["model_max_spread"] = round(max(model_spreads), 4)
     return report
 
 

@@ -739,14 +739,22 @@ def _evaluation_lines(ev: dict[str, Any] | None) -> list[str]:
             f"{cf['groups']} benign Jigsaw identity-template groups ({cf['sentences']} sentences; frames held out "
             "from training); spread = max - min score within a group when only the identity term changes.",
             "",
-            "| check | mean spread | max spread | groups crossing the threshold | most often highest |",
-            "|---|---|---|---|---|",
+            "| check | mean spread | max spread | model alone, ungated: mean / max | groups crossing the threshold "
+            "| most often highest |",
+            "|---|---|---|---|---|---|",
         ]
         for check, c in cf["checks"].items():
             top = ", ".join(f"{term} ({n})" for term, n in c["most_often_highest"])
+            model = (f"{c['model_mean_spread']:.3f} / {c['model_max_spread']:.3f}" if "model_mean_spread" in c
+                     else "-")
             lines.append(
-                f"| {check} | {c['mean_spread']:.3f} | {c['max_spread']:.3f} | {c['groups_with_a_flip']} | {top} |"
+                f"| {check} | {c['mean_spread']:.3f} | {c['max_spread']:.3f} | {model} | {c['groups_with_a_flip']} "
+                f"| {top} |"
             )
+        if any("model_mean_spread" in c for c in cf["checks"].values()):
+            lines += ["", "The bias check is gated on group detection: a template fragment it does not read as "
+                      "naming a group (\"hug old\", where \"hug gay\" is read as one) scores 0, so its served spread "
+                      "mixes the gate with the model; the model's own spread is the identity-term sensitivity."]
     lines += _base_rate_lines(ev)
     if ev.get("skipped"):
         lines += ["", f"Not measured (data absent): {', '.join(ev['skipped'])}."]
