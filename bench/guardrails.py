@@ -11,6 +11,7 @@ Prints figures; never fails on a time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -26,13 +27,21 @@ BATCH = [
     "You are a worthless idiot.", "My colleague is Muslim and she organised a lovely team lunch.",
     "Can we move the stand-up to 10am?", "This laptop is a piece of junk.",
 ] * 4
-# A long Slack message: ordinary helpdesk text with one sentence naming a group, padded to 4,000 characters.
+# A long Slack message: ordinary helpdesk text with one sentence naming a group.
 LONG = ("Hi all, a few notes from today's infrastructure review before the holidays. The VPN concentrator in the "
         "second rack will be replaced on Friday evening, so expect a short outage around 9pm. Please save your work "
         "and log off before then. Our new colleague from the Lisbon office, who is Muslim, asked about a quiet room "
         "for prayer; facilities have set one up on floor 4. The printer queue on floor 3 is still stuck after the "
         "driver update, and a fix is being tested. Backups ran fine last night and the restore test passed. ")
-LONG = (LONG * (4000 // len(LONG) + 1))[:4000]
+# Made up to 4,000 characters with distinct everyday requests (tests/benign), so that no sentence repeats (each
+# distinct part is scored once per message: repeats would flatter the figure).
+_EVERYDAY = Path(__file__).resolve().parents[1] / "tests" / "benign" / "everyday.jsonl"
+for _line in _EVERYDAY.read_text(encoding="utf-8").splitlines():
+    if len(LONG) >= 4000:
+        break
+    _text = json.loads(_line)["text"].strip()
+    LONG += _text + ("" if _text[-1:] in ".?!" else ".") + " "
+LONG = LONG[:4000]
 
 
 def pct(values: list[float], q: float) -> float:

@@ -84,12 +84,17 @@ class ClassifierScores:
                     windows.append(window)
                     gated.append(bool(groups[key]) and mentions_group(window))
                     owners.append((key, span))
+            # a part that occurs more than once (a repeated sentence, the same text in two messages) is scored once
+            unique = list(dict.fromkeys(zip(windows, gated, strict=True)))
             try:
                 predict_where = getattr(self.classifier, "predict_where", None)
-                probs = predict_where(windows, gated) if predict_where is not None else \
-                    self.classifier.predict(windows)
+                texts_u = [w for w, _ in unique]
+                scored = predict_where(texts_u, [g for _, g in unique]) if predict_where is not None else \
+                    self.classifier.predict(texts_u)
             except Exception as exc:
                 raise CheckError(f"classifier {self.scorer} failed: {exc.__class__.__name__}: {exc}") from exc
+            by_part = dict(zip(unique, scored, strict=True))
+            probs = [by_part[(w, g)] for w, g in zip(windows, gated, strict=True)]
             merged: dict[str, TextScores] = {}
             for (key, span), in_group, p in zip(owners, gated, probs, strict=True):
                 ts = merged.setdefault(key, TextScores({}, {}, groups[key]))

@@ -3,10 +3,11 @@
 A classifier that reads a whole message averages it: one threat inside 800 characters of helpdesk text scores
 like helpdesk text. So a message longer than ``whole_chars`` is scored part by part: every sentence (a line of a
 code block or a quoted line counts as one; a sentence longer than ``sentence_chars`` is cut into overlapping
-pieces at spaces), the first and last ``edge_chars`` of a long sentence (a message glued to padding without
-punctuation), and pairs of neighbouring sentences that fit in ``window_chars`` (so that "They are all vermin." is
-read with the sentence that says who "they" are; the checks pair only around a group mention). The check keeps the
-score of the worst part and its span. A short message is one part, as a person reads it.
+pieces at spaces), the first and last ``edge_chars`` of each long sentence (a message glued to
+padding without punctuation), and pairs of neighbouring sentences that fit in ``window_chars`` (so that
+"They are all vermin." is read with the sentence that says who "they" are; the checks pair only around a group
+mention). The check keeps the score of the worst part and its span. A short message is one part, as a person
+reads it.
 
 Example::
 
@@ -83,7 +84,7 @@ def scoring_windows(text: str, *, whole_chars: int = 240, window_chars: int = 40
     if not sentences:
         return [(0, len(text))]
     windows = list(sentences)
-    for a, b in sentences:
+    for a, b in sentences:  # a message glued to padding without punctuation sits at one end of a long sentence
         if b - a > edge_chars * 3 // 2:
             head = text.rfind(" ", a + edge_chars // 2, a + edge_chars)
             tail = text.find(" ", b - edge_chars, b - edge_chars // 2)
