@@ -55,9 +55,9 @@ async def refused_in_slack(h: Harness, text: str = TOXIC, **kw: Any) -> tuple[di
 async def press(h: Harness, note_id: str, user: str = "U0ALICE") -> dict[str, Any] | None:
     """Press "This was wrong"; returns the modal opened, or None (then the answer went to response_url)."""
     opened = len(h.emu.opened)
-    r, elapsed = await h.sender.action(block_action(ACTION_REPORT, note_id, user=user,
-                                                    response_url=h.emu.response_url("report")))
-    assert r.status_code == 200 and elapsed < 3.0
+    r, _ = await h.sender.action(block_action(ACTION_REPORT, note_id, user=user,
+                                              response_url=h.emu.response_url("report")))
+    assert r.status_code == 200
     await h.idle()
     return h.emu.opened[-1] if len(h.emu.opened) > opened else None
 
@@ -65,8 +65,8 @@ async def press(h: Harness, note_id: str, user: str = "U0ALICE") -> dict[str, An
 async def submit(h: Harness, view: dict[str, Any], *, keep: bool, user: str = "U0ALICE") -> str:
     """Submit the report modal; returns the text of the modal it was updated to."""
     given = {REPORT_KEEP_BLOCK: [REPORT_KEEP_VALUE] if keep else []}
-    r, elapsed = await h.sender.action(view_submission(view, given, user=user))
-    assert r.status_code == 200 and elapsed < 3.0
+    r, _ = await h.sender.action(view_submission(view, given, user=user))
+    assert r.status_code == 200
     body = r.json()
     assert body["response_action"] == "update"
     return blocks_text(body["view"]["blocks"])
