@@ -813,16 +813,7 @@ class StackedClassifier:
         self.labels = tuple(dict.fromkeys([*getattr(main, "labels", ()), label]))
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        rows = self.main.predict(texts)
-        extra = self.stereotype.predict(texts)
-        out = []
-        for row, ster in zip(rows, extra, strict=True):
-            merged = dict(row)
-            if self.label in row:
-                merged[f"{self.label}_main"] = row[self.label]
-            merged[self.label] = ster[self.label]
-            out.append(merged)
-        return out
+        return self.predict_where(texts, [True] * len(texts))
 
     def predict_where(self, texts: Sequence[str], need: Sequence[bool]) -> list[dict[str, float]]:
         """Like :meth:`predict`, but the stereotype model reads only the texts where ``need`` is true.
