@@ -83,8 +83,11 @@ def test_records_before_the_chain_key_keep_plain_hashes_and_later_ones_cannot_be
     plain = SqlAuditLog(db)  # a log written before the key existed
     for i in range(3):
         plain.append(change_note(i))
+    # such a log adopts a key explicitly (recorded as seq 4); a key is never made silently for a log with records
+    code, out, err = run(capsys, "audit", "adopt-chain-key")
+    assert code == 0 and "records from seq 4 on are keyed" in out, err
     rt = Runtime.open()
-    for i in range(3, 6):
+    for i in range(4, 6):
         rt.audit.append(change_note(i))
     key = ChainKey.open(rt.settings.audit_chain_key_path)
     assert key.keyed_from_seq == 4
@@ -411,7 +414,7 @@ async def test_serve_purges_kept_texts_once_a_day_and_verify_stays_green(rt, cap
     rt.audit.append(old, texts={"question": "an old question"})
     rt.audit.append(recent, texts={"question": "a recent one", "answer": "its answer"})
     now = datetime(2026, 11, 30, 12, tzinfo=UTC)
-    off = AuditJobs(rt.db, AuditConfig(), rt.settings.audit_signing_key_path, audit=rt.audit)
+    off = AuditJobs(rt.db, AuditConfig(checkpoint_every_s=0), rt.settings.audit_signing_key_path, audit=rt.audit)
     assert not off.enabled and await off.purge_once(now) == "off"  # texts not kept: no job
     cfg = AuditConfig(store_question=True, text_retention_days=14)
     jobs = AuditJobs(rt.db, cfg, rt.settings.audit_signing_key_path, audit=rt.audit, owner="a")

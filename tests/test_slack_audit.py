@@ -188,5 +188,5 @@ async def test_serve_runs_the_checkpoint_job_and_posts_to_the_witness_channel(
     assert task.cancelled() or task.done()
     assert h.app.services.audit_jobs is None
 
-    async with running(emu, monkeypatch, env={"DECORUM_CONFIG": config(tmp_path)}) as h:
-        assert h.app.services.audit_jobs is None  # nothing configured: no job runs
+    async with running(emu, monkeypatch, env={"DECORUM_CONFIG": config(tmp_path, checkpoint_every_s=0)}) as h:
+        assert h.app.services.audit_jobs is None  # checkpoints off (on by default) and nothing else: no job runs

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     audit_key: SecretStr | None = None
     audit_signing_key: Path | None = None  # Ed25519 PEM that signs audit checkpoints; default in data_dir
     audit_chain_key: Path | None = None  # the HMAC key of the audit chain; default in data_dir
+    # An append-only JSON-lines file that every signed audit checkpoint is appended to (`decorum serve`'s
+    # checkpoints, `decorum audit checkpoint`), read by `decorum audit verify`; keep it on other storage.
+    audit_witness: Path | None = None
     encryption_key: SecretStr | None = None  # Fernet key(s), comma-separated: Slack OAuth tokens at rest
     log_level: str | None = None  # default: INFO for `serve`, WARNING for one-shot commands
     log_format: Literal["json", "text"] = "json"

@@ -1,11 +1,13 @@
-"""Periodic audit jobs while ``decorum serve`` runs: signed checkpoints (posted to an outside witness) and the
+"""Periodic audit jobs while ``decorum serve`` runs: signed checkpoints (appended to outside witnesses) and the
 weekly summary.
 
-* **checkpoint**, every ``audit.checkpoint_every_s`` seconds (0: off): sign the log's head
-  (``checkpoints.create_checkpoint``) and, with ``audit.witness_channel`` and a Slack bot token, post it there: a
-  one-line summary and the checkpoint's JSON line in a code block, the line ``decorum audit verify --checkpoints
+* **checkpoint**, every ``audit.checkpoint_every_s`` seconds (default 600; 0: off), and once more when the server
+  stops (``stop``): sign the log's head (``checkpoints.create_checkpoint``, naming the chain key's id) and append it
+  to the witnesses: the file ``DECORUM_AUDIT_WITNESS`` (one JSON line, ``checkpoints.append_witness``; ``decorum
+  audit verify`` reads it without being told) and, with ``audit.witness_channel`` and a Slack bot token, the channel:
+  a one-line summary and the checkpoint's JSON line in a code block, the line ``decorum audit verify --checkpoints
   FILE`` reads. Nothing is signed while the log has not grown since the last checkpoint (a checkpoint that was
-  signed but never reached the witness is posted then); nothing is signed over a log that fails the last
+  signed but never reached a witness is appended or posted then); nothing is signed over a log that fails the last
   checkpoint (records removed or rewritten): that is logged as an error for ``decorum audit verify`` to name.
 * **purge**, once a day while texts are kept (``audit.store_question``/``store_answer``): delete kept texts older
   than ``audit.text_retention_days`` (``audit_retention.purge_texts``; an ``audit.purge`` record says how many).
@@ -19,13 +21,15 @@ is the claim, so one replica signs or posts per period. A run that failed is tak
 Errors are logged (job, period and the error's class: never a text) and the loop goes on.
 
 Each job is one call with the time given (``checkpoint_once(now)``, ``summary_once(now)``), so tests drive it
-with their own clock; ``start``/``stop`` run the loop in the server's lifespan.
+with their own clock; ``start``/``stop`` run the loop in the server's lifespan, and ``stop`` signs the shutdown
+checkpoint (``final_checkpoint``, at most ``STOP_CHECKPOINT_S``).
 
 Example::
 
-    jobs = AuditJobs(db, config.audit, settings.audit_signing_key_path, post=slack_poster(client))
-    await jobs.checkpoint_once(datetime.now(UTC))     # "posted", "unchanged", "taken", ...
-    jobs.start()                                       # ... await jobs.stop()
+    jobs = AuditJobs(db, config.audit, settings.audit_signing_key_path, post=slack_poster(client),
+                     witness=settings.audit_witness, audit=runtime.audit)
+    await jobs.checkpoint_once(datetime.now(UTC))     # "posted", "signed", "unchanged", "taken", ...
+    jobs.start()                                       # ... await jobs.stop(): the shutdown checkpoint too
 """
 
 from __future__ import annotations
@@ -47,7 +51,14 @@ from sqlalchemy.exc import IntegrityError
 from decorum.guardrails.audit_config import WEEKDAYS, AuditConfig
 from decorum.guardrails.audit_query import iso
 from decorum.guardrails.audit_summary import summary_blocks, summary_text, weekly_summary
-from decorum.guardrails.checkpoints import Signer, check_checkpoints, create_checkpoint, key_id
+from decorum.guardrails.checkpoints import (
+    Signer,
+    append_witness,
+    check_checkpoints,
+    checkpoint_line,
+    create_checkpoint,
+    key_id,
+)
 from decorum.store import Database
 from decorum.store.tables import AuditCheckpointRow, AuditJobRunRow, AuditRecordRow
 
@@ -70,6 +81,7 @@ RETRY_AFTER_S = 300.0  # a failed run is taken again after this long ...
 MAX_ATTEMPTS = 5  # ... this many times in all
 STALE_S = 900.0  # a run left "claimed" this long: its process died
 SUMMARY_LATE_S = 86400.0  # a weekly summary is still posted this long after its hour, not later
+STOP_CHECKPOINT_S = 15.0  # the shutdown checkpoint (signing, the witness file and channel) may take this long
 DONE = ("posted", "signed", "unchanged", "empty", "refused", "off")
 
 
@@ -149,11 +161,6 @@ def summary_period(now: datetime, weekday: str, hour_utc: int) -> datetime:
 # --- what is posted --------------------------------------------------------------------------------------------
 
 
-def checkpoint_line(cp: dict[str, Any]) -> str:
-    """The checkpoint as ``decorum audit checkpoint --out`` writes it: one JSON line."""
-    return json.dumps(cp, sort_keys=True)
-
-
 def checkpoint_message(cp: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """(text, blocks) of a checkpoint post: a one-line summary, then the JSON line in a code block."""
     p = cp["payload"]
@@ -191,9 +198,10 @@ class AuditJobs:
 
     def __init__(self, db: Database, config: AuditConfig, signing_key_path: Path, *, post: Poster | None = None,
                  clock: Clock | None = None, tick_s: float = TICK_S, owner: str | None = None,
-                 audit: SqlAuditLog | None = None) -> None:
+                 audit: SqlAuditLog | None = None, witness: Path | None = None) -> None:
         self.db = db
         self.audit = audit
+        self.witness = witness  # DECORUM_AUDIT_WITNESS: each checkpoint is appended there
         self.config = config
         self.signing_key_path = signing_key_path
         self.post = post
@@ -202,6 +210,7 @@ class AuditJobs:
         self.runs = JobRuns(db, owner=owner)
         self._signer: Signer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._started = False
 
     @property
     def enabled(self) -> bool:
@@ -220,25 +229,42 @@ class AuditJobs:
     # -- checkpoint ------------------------------------------------------------------------------------------
 
     async def checkpoint_once(self, now: datetime | None = None) -> str:
-        """Sign (and post) a checkpoint for the period holding ``now`` unless one was done; returns what happened:
-        ``off``, ``taken`` (another run has this period), ``empty``, ``unchanged``, ``refused``, ``signed``,
-        ``posted`` or ``failed``."""
+        """Sign (and witness) a checkpoint for the period holding ``now`` unless one was done; returns what
+        happened: ``off``, ``taken`` (another run has this period), ``empty``, ``unchanged``, ``refused``,
+        ``signed``, ``posted`` or ``failed``."""
         every = self.config.checkpoint_every_s
         if not every:
             return "off"
         now = _utc(now or self.clock())
-        period = iso(checkpoint_period(now, every))
+        return await self._run_checkpoint(iso(checkpoint_period(now, every)), now)
+
+    async def final_checkpoint(self, now: datetime | None = None) -> str:
+        """The shutdown checkpoint: sign (and witness) the log's head unless no record arrived since the last
+        checkpoint; its own period (``<time>/stop``), so it never waits for the periodic one's."""
+        if not self.config.checkpoint_every_s:
+            return "off"
+        now = _utc(now or self.clock())
+        return await self._run_checkpoint(f"{iso(now)}/stop", now)
+
+    async def _run_checkpoint(self, period: str, now: datetime) -> str:
         if not await asyncio.to_thread(self.runs.claim, CHECKPOINT, period, now):
             return "taken"
         try:
             status, detail, cp = await asyncio.to_thread(self._checkpoint, now)
+            if cp is not None and self.witness is not None:
+                try:
+                    await asyncio.to_thread(append_witness, self.witness, cp)
+                except OSError as exc:
+                    logger.error("audit checkpoint %s not appended to the witness file %s: %s", detail, self.witness,
+                                 exc.strerror or exc.__class__.__name__)
+                    status = "failed"  # taken again later: the log has not grown, so this checkpoint is appended
             channel = self.config.witness_channel
             if cp is not None and channel and self.post is not None and not await asyncio.to_thread(
                     self.runs.posted, CHECKPOINT, detail):
                 try:
                     text, blocks = checkpoint_message(cp)
                     await self.post(channel, text, blocks)
-                    status = "posted"
+                    status = "posted" if status != "failed" else status
                 except Exception as exc:
                     logger.error("audit checkpoint %s not posted to the witness channel: %s", detail,
                                  _posting_error(exc))
@@ -270,7 +296,8 @@ class AuditJobs:
                     logger.error("audit log fails its last signed checkpoint (seq %s): not signing over it; "
                                  "`decorum audit verify` names the problem", last.seq)
                     return "refused", f"seq={last.seq}", None
-        cp = create_checkpoint(self.db, signer, at=iso(now))
+        cp = create_checkpoint(self.db, signer, at=iso(now),
+                               chain_key=self.audit.chain_key if self.audit is not None else None)
         return "signed", _detail(cp), cp
 
     # -- weekly summary --------------------------------------------------------------------------------------
@@ -350,18 +377,33 @@ class AuditJobs:
 
     def start(self) -> None:
         if self._task is None and self.enabled:
+            self._started = True
             self._task = asyncio.get_running_loop().create_task(self.run(), name="decorum-audit-jobs")
-            logger.info("audit jobs started: checkpoint every %ss%s, weekly summary %s", self.config.checkpoint_every_s,
+            logger.info("audit jobs started: checkpoint every %ss%s%s, weekly summary %s",
+                        self.config.checkpoint_every_s,
+                        " (appended to the witness file)" if self.witness else "",
                         " (posted to the witness channel)" if self.config.witness_channel and self.post else "",
                         f"{self.config.summary_weekday} {self.config.summary_hour_utc}:00 UTC"
                         if self.config.summary_channel and self.post else "off")
 
-    async def stop(self) -> None:
+    async def stop(self, now: datetime | None = None) -> str | None:
+        """Stop the loop, then sign the shutdown checkpoint (``final_checkpoint``; skipped when no record arrived
+        since the last one) if the loop ran; returns its status (None when there was none)."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if not self._started:
+            return None
+        self._started = False
+        try:
+            return await asyncio.wait_for(self.final_checkpoint(now), timeout=STOP_CHECKPOINT_S)
+        except TimeoutError:
+            logger.error("audit shutdown checkpoint not done within %ss", STOP_CHECKPOINT_S)
+        except Exception as exc:
+            logger.error("audit shutdown checkpoint failed: %s", exc.__class__.__name__)
+        return "failed"
 
 
 def _detail(cp: dict[str, Any]) -> str:
@@ -384,9 +426,10 @@ def for_server(runtime: Runtime, slack: SlackSurface | None) -> AuditJobs | None
         else:
             logger.warning("audit.witness_channel/summary_channel are set but no Slack bot token is: nothing is "
                            "posted (checkpoints are still signed)")
-    jobs = AuditJobs(runtime.db, cfg, runtime.settings.audit_signing_key_path, post=post, audit=runtime.audit)
+    jobs = AuditJobs(runtime.db, cfg, runtime.settings.audit_signing_key_path, post=post, audit=runtime.audit,
+                     witness=runtime.settings.audit_witness)
     return jobs if jobs.enabled else None
 
 
-__all__ = ["AuditJobs", "JobRuns", "checkpoint_message", "checkpoint_period", "for_server", "slack_poster",
-           "summary_period"]
+__all__ = ["AuditJobs", "JobRuns", "checkpoint_line", "checkpoint_message", "checkpoint_period", "for_server",
+           "slack_poster", "summary_period"]

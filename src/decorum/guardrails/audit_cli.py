@@ -8,6 +8,13 @@ The listing commands share the console's filters (``--since --until --verdict --
 --adapter --engine --check NAME --min-score X --max-score X --action --surface --channel --user --feedback``).
 ``verify --export FILE`` checks an export offline: it needs the signing key's public half (and, to recompute
 keyed hashes, the chain key), not the database.
+
+``verify`` never writes: it opens the database read-only (``Database.open_readonly``: no migration, no seed,
+no key made), so it runs on a read-only copy of a data dir. A missing or different chain key while the log
+holds records is a failure naming the first keyed seq and the key to restore (``chain_key_problems``); the
+checkpoints it checks are the stored ones, the witness file ``DECORUM_AUDIT_WITNESS`` and ``--checkpoints``.
+``adopt-chain-key`` gives a log written before chain keys existed its key (the only way a key is made for a
+log that holds records).
 """
 
 from __future__ import annotations
@@ -57,15 +64,21 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     ast = asub.add_parser("stats", help="figures over the matching notes: verdicts, strategies, scores, feedback")
     ast.add_argument("--json", action="store_true")
     add_filters(ast)
-    av = asub.add_parser("verify", help="check the hash chain and every signed checkpoint (exit 0 when all hold)")
+    av = asub.add_parser("verify", help="check the chain key, the hash chain and every signed checkpoint (stored, "
+                                        "the witness file DECORUM_AUDIT_WITNESS, --checkpoints); exit 0 when all "
+                                        "hold. Reads only: works on a read-only copy")
     av.add_argument("--checkpoints", metavar="FILE", help="also check the checkpoints in FILE (outside witnesses)")
     av.add_argument("--export", metavar="FILE", help="check an export offline instead of the database")
     av.add_argument("--manifest", metavar="FILE", help="the export's manifest (default FILE.manifest.json)")
     av.add_argument("--public-key", metavar="PEM", help="the signing key's public half (default: this data dir's)")
     av.add_argument("--chain-key", metavar="FILE", help="the chain key, to recompute keyed record hashes too")
-    ac = asub.add_parser("checkpoint", help="sign the log's head (seq, count, head hash, time) with the audit key")
+    ac = asub.add_parser("checkpoint", help="sign the log's head (seq, count, head hash, time) with the audit key; "
+                                            "appended to the witness file DECORUM_AUDIT_WITNESS when set")
     ac.add_argument("--out", metavar="FILE", help="also append the checkpoint to FILE (one JSON line)")
     ac.add_argument("--json", action="store_true")
+    ak = asub.add_parser("adopt-chain-key", help="key a log written before chain keys existed from its next record "
+                                                 "on (recorded in the log); refused where the log was keyed")
+    ak.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
     ae = asub.add_parser("export", help="matching notes as CSV or JSONL, with a signed manifest")
     ae.add_argument("--format", required=True, choices=["jsonl", "csv"])
     ae.add_argument("--out", metavar="FILE", help="write here (and FILE.manifest.json) instead of stdout")
@@ -125,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if cmd == "verify" and args.export:
         return _verify_export(args)
+    if cmd == "verify":
+        return _verify(args)  # read-only: never Runtime.open (it migrates, seeds and makes keys)
     from decorum.bot.runtime import Runtime
 
     rt = Runtime.open()
@@ -138,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
         return _stats(rt, args)
     if cmd == "checkpoint":
         return _checkpoint(rt, args)
-    if cmd == "verify":
-        return _verify(rt, args)
+    if cmd == "adopt-chain-key":
+        return _adopt_chain_key(rt, args)
     if cmd == "export":
         return _export(rt, args)
     if cmd == "purge":
@@ -313,50 +328,139 @@ def _stats(rt: Any, args: argparse.Namespace) -> int:
 
 
 def _checkpoint(rt: Any, args: argparse.Namespace) -> int:
-    from decorum.guardrails.checkpoints import Signer, create_checkpoint
+    from decorum.guardrails.checkpoints import Signer, append_witness, checkpoint_line, create_checkpoint
 
-    cp = create_checkpoint(rt.db, Signer.open(rt.settings.audit_signing_key_path, create=True))
-    line = json.dumps(cp, sort_keys=True)
+    chain_key = rt.audit.chain_key  # refused first where the log holds records without its chain key
+    cp = create_checkpoint(rt.db, Signer.open(rt.settings.audit_signing_key_path, create=True), chain_key=chain_key)
+    line = checkpoint_line(cp)
     if args.out:
         with open(args.out, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
+    witness = rt.settings.audit_witness
+    witness_error = None
+    if witness is not None:
+        try:
+            append_witness(witness, cp)
+        except OSError as exc:
+            witness_error = exc.strerror or exc.__class__.__name__
     p = cp["payload"]
     print(line if args.json else f"checkpoint signed: seq {p['seq']}, {p['count']} records, head "
                                  f"{p['head_hash'][:16]}…, key {p['key_id']}"
-                                 + (f" (appended to {args.out})" if args.out else ""))
+                                 + (f" (appended to {args.out})" if args.out else "")
+                                 + (f" (witness {witness})" if witness is not None and not witness_error else ""))
+    if witness_error:
+        print(f"decorum: failed: the checkpoint is stored, but not appended to the witness file {witness} "
+              f"(DECORUM_AUDIT_WITNESS): {witness_error}", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
-def _verify(rt: Any, args: argparse.Namespace) -> int:
+def _adopt_chain_key(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.guardrails.audit import adopt_chain_key
+    from decorum.settings import local_actor
+
+    path = rt.settings.audit_chain_key_path
+    key, record = adopt_chain_key(path, rt.db, actor=local_actor(args.actor))
+    print(f"chain key {key.key_id} adopted ({path}): records from seq {key.keyed_from_seq} on are keyed, the ones "
+          f"before keep plain SHA-256 hashes; recorded as {record['id']}. Keep a copy of the key file outside the "
+          "database's backups")
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """``audit verify`` on the configured database, opened read-only; writes nothing anywhere."""
+    from decorum.settings import Settings
+    from decorum.store import Database
+
+    settings = Settings()
+    db = Database.open_readonly(settings.resolved_database_url)
+    try:
+        return _verify_db(settings, db, args)
+    finally:
+        db.dispose()
+
+
+def _verify_db(settings: Any, db: Any, args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from decorum.errors import StoreError
+    from decorum.guardrails.audit import ChainKey, Pseudonymiser, SqlAuditLog, chain_key_problems, log_extent
     from decorum.guardrails.audit_retention import check_texts
     from decorum.guardrails.checkpoints import (
         check_checkpoints,
         load_public_key,
         read_checkpoint_file,
+        signed_payloads,
         stored_checkpoints,
     )
+    from decorum.store.db import describe_url
+    from decorum.store.tables import AuditTextRow
 
-    witnesses = read_checkpoint_file(Path(args.checkpoints)) if args.checkpoints else []
-    result = rt.audit.verify()
-    if not result.ok:
-        print(f"audit chain broken at record {result.first_bad_id} (seq {result.first_bad_seq}): {result.reason}; "
-              f"{result.checked} records before it hold", file=sys.stderr)
-        print(result.first_bad_id)
+    try:
+        log_extent(db)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"no audit log in {describe_url(settings.resolved_database_url)} (its schema is missing: "
+                         f"has `decorum serve` ever run on it?): {exc.__class__.__name__}") from exc
+    key_path = settings.audit_chain_key_path
+    key = ChainKey.load(key_path)
+    sources: list[tuple[str, list[dict[str, Any]]]] = [("stored", stored_checkpoints(db))]
+    witness = settings.audit_witness
+    if witness is not None:
+        if witness.is_file():
+            sources.append((f"witness {witness}", read_checkpoint_file(witness, torn_tail_ok=True)))
+        else:
+            print(f"audit verify: the witness file {witness} (DECORUM_AUDIT_WITNESS) does not exist: no checkpoint "
+                  "witnessed outside the database was checked", file=sys.stderr)
+    if args.checkpoints:
+        sources.append((str(args.checkpoints), read_checkpoint_file(Path(args.checkpoints))))
+    count = sum(len(cps) for _, cps in sources)
+    public = load_public_key(settings.audit_signing_key_path) if count else None
+    witnessed = [(src, p) for src, cps in sources for p in signed_payloads(public, cps)] if public is not None else []
+    checkpoint_problems = [line for src, cps in sources
+                           for line in check_checkpoints(db, public, cps, source=src)] if public is not None else []
+
+    failed = False
+    for line in chain_key_problems(db, key_path, key, witnessed):
+        print(f"audit chain key fails: {line}", file=sys.stderr)
+        failed = True
+    if not failed:
+        result = SqlAuditLog(db, chain_key=key).verify()
+        if not result.ok:
+            hint = ""
+            if key is not None and result.first_bad_seq is not None and key.for_seq(result.first_bad_seq) \
+                    and "keyed with the chain key" in result.reason:
+                hint = (f" ({key_path} holds chain key id {key.key_id}, keyed from seq {key.keyed_from_seq}: a "
+                        "record changed, or a different key; restore the original if the file was replaced)")
+            print(f"audit chain broken at record {result.first_bad_id} (seq {result.first_bad_seq}): "
+                  f"{result.reason}{hint}; {result.checked} records before it hold", file=sys.stderr)
+            print(result.first_bad_id)
+            failed = True
+    for line in checkpoint_problems:
+        print(f"audit log fails a signed checkpoint: {line}", file=sys.stderr)
+        failed = True
+    if failed:
         return EXIT_FAIL
-    checkpoints = stored_checkpoints(rt.db) + witnesses
-    if checkpoints:
-        problems = check_checkpoints(rt.db, load_public_key(rt.settings.audit_signing_key_path), checkpoints)
-        if problems:
-            for line in problems:
-                print(f"audit log fails a signed checkpoint: {line}", file=sys.stderr)
-            return EXIT_FAIL
-    texts, problems = check_texts(rt.db, rt.pseudonymiser)
+
+    secret = settings.audit_key.get_secret_value() if settings.audit_key else None
+    pseudonymiser = Pseudonymiser.load(secret, settings.data_dir)
+    texts, problems = 0, []
+    if pseudonymiser is not None:
+        texts, problems = check_texts(db, pseudonymiser)
+    else:
+        with db.session() as s:
+            kept = int(s.execute(select(func.count()).select_from(AuditTextRow)).scalar_one())
+        if kept:
+            problems = [f"{kept} kept texts cannot be checked: no pseudonym key (DECORUM_AUDIT_KEY or "
+                        f"{settings.data_dir / 'audit.key'})"]
     if problems:
         for line in problems[:50]:
             print(f"audit log fails: {line}", file=sys.stderr)
         return EXIT_FAIL
+    witnessed_outside = sum(len(cps) for src, cps in sources if src != "stored")
     print(f"audit chain holds: {result.checked} records verified"
-          + (f", {len(checkpoints)} signed checkpoints hold" if checkpoints else "")
+          + (f", {count} signed checkpoints hold" if count else "")
+          + (f" ({witnessed_outside} from outside witnesses)" if witnessed_outside else "")
           + (f", {texts} kept texts match their notes" if texts else ""))
     return EXIT_OK
 
@@ -416,7 +520,7 @@ def _verify_export(args: argparse.Namespace) -> int:
     chain_key = None
     key_path = Path(args.chain_key) if args.chain_key else settings.audit_chain_key_path
     if args.chain_key or key_path.exists():
-        chain_key = ChainKey.open(key_path) if key_path.exists() else None
+        chain_key = ChainKey.load(key_path)
         if chain_key is None:
             raise UsageError(f"{key_path}: no such chain key")
     problems, facts = verify_export(Path(args.export), public_key=public,

@@ -5,6 +5,11 @@ the texts themselves (``store_question``/``store_answer``), outside the hashed n
 ``text_retention_days``; ``decorum audit purge`` (and ``decorum serve`` once a day) deletes them after that,
 and ``audit verify`` stays green because the note holds only the text's keyed hash (its commitment).
 
+``decorum serve`` signs a checkpoint of the log's head every ``checkpoint_every_s`` seconds (default 600;
+skipped while no record arrived since the last one; 0 turns periodic and shutdown checkpoints off) and one
+when it stops, and appends each to the witnesses: the file ``DECORUM_AUDIT_WITNESS`` and
+``witness_channel``.
+
 Example (``DECORUM_CONFIG``)::
 
     audit:
@@ -32,7 +37,8 @@ class AuditConfig(BaseModel):
     store_question: bool = False  # keep the question text (outside the hashed note) until purged
     store_answer: bool = False  # keep the answer text likewise
     text_retention_days: int = Field(default=30, ge=0, le=3650)  # 0: purge at the next run
-    checkpoint_every_s: int = Field(default=0, ge=0, le=7 * 86400)  # 0: only on demand
+    # sign a checkpoint this often while records arrive, and one at shutdown; 0: only on demand
+    checkpoint_every_s: int = Field(default=600, ge=0, le=7 * 86400)
     witness_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
     summary_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
     summary_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"

@@ -4,9 +4,12 @@ The hash chain alone proves order and content, not length: delete the newest rec
 recompute the chain after an edit) and the chain still holds. A checkpoint signed with a key kept outside the
 database pins the log as it was: ``decorum audit verify`` then fails when the log is shorter than a
 checkpoint, or differs from it at the checkpoint's record, and when a checkpoint's signature does not verify
-(forged, or signed by another key). Checkpoints are kept in the database (``audit_checkpoint``) and can be
-appended to a file (``--out``) or posted anywhere else as outside witnesses: a witness copy still convicts
-a log whose stored checkpoints were deleted too (``audit verify --checkpoints FILE``).
+(forged, or signed by another key). Checkpoints are kept in the database (``audit_checkpoint``) and appended
+to outside witnesses: the witness file ``DECORUM_AUDIT_WITNESS`` (``append_witness``; ``decorum serve`` and
+``decorum audit checkpoint`` append every checkpoint they sign, ``audit verify`` reads it without being
+told), a file given with ``--out``, the Slack witness channel. A witness copy still convicts a log whose stored
+checkpoints were deleted too. A checkpoint also names the chain key it saw (``chain_key_id``,
+``keyed_from_seq``), so a replaced or deleted chain key is named by whatever witnessed the log.
 
 The key: ``DECORUM_AUDIT_SIGNING_KEY`` (a PEM file), default ``$DECORUM_DATA_DIR/audit-signing.key``, made
 (mode 0600) by the first ``audit checkpoint``; its public half sits beside it (``.pub``) for verifiers.
@@ -32,7 +35,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from decorum.errors import UsageError
-from decorum.guardrails.audit import GENESIS, canonical_json
+from decorum.guardrails.audit import GENESIS, ChainKey, canonical_json
 from decorum.store import Database
 from decorum.store.tables import AuditCheckpointRow, AuditRecordRow
 
@@ -101,8 +104,10 @@ def key_id(public_key: Any) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def create_checkpoint(db: Database, signer: Signer, *, at: str | None = None) -> dict[str, Any]:
-    """Sign the log's head now and store the checkpoint; returns it."""
+def create_checkpoint(db: Database, signer: Signer, *, at: str | None = None,
+                      chain_key: ChainKey | None = None) -> dict[str, Any]:
+    """Sign the log's head now and store the checkpoint; returns it. With ``chain_key``, the payload names
+    it (``chain_key_id``, ``keyed_from_seq``: public facts, not the key)."""
     from decorum.bot.note import utc_now
 
     with db.session() as s:
@@ -112,6 +117,8 @@ def create_checkpoint(db: Database, signer: Signer, *, at: str | None = None) ->
         seq, head_hash = (int(head[0]), str(head[1])) if head else (0, GENESIS)
         payload = {"format": FORMAT, "seq": seq, "count": count, "head_hash": head_hash, "at": at or utc_now(),
                    "key_id": key_id(signer.public_key)}
+        if chain_key is not None:
+            payload.update(chain_key_id=chain_key.key_id, keyed_from_seq=chain_key.keyed_from_seq)
         signature = signer.sign(payload)
         s.add(AuditCheckpointRow(seq=seq, head_hash=head_hash, at=payload["at"], key_id=payload["key_id"],
                                  payload=canonical_json(payload), signature=signature))
@@ -124,17 +131,27 @@ def stored_checkpoints(db: Database) -> list[dict[str, Any]]:
     return [{"payload": json.loads(r.payload), "signature": r.signature} for r in rows]
 
 
-def read_checkpoint_file(path: Path) -> list[dict[str, Any]]:
-    """Checkpoints written by ``audit checkpoint --out FILE`` (one JSON object per line)."""
+def read_checkpoint_file(path: Path, *, torn_tail_ok: bool = False) -> list[dict[str, Any]]:
+    """Checkpoints written by ``audit checkpoint --out FILE`` or to the witness file (one JSON object per line).
+
+    ``torn_tail_ok``: a last line without its newline that is not JSON (an append cut short by a crash) is
+    left out rather than refused."""
     if not path.is_file():
         raise UsageError(f"{path}: no such checkpoint file")
+    try:
+        content = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from exc
+    lines = content.splitlines()
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             cp = json.loads(line)
         except ValueError as exc:
+            if torn_tail_ok and n == len(lines) and not content.endswith("\n"):
+                continue
             raise UsageError(f"{path.name}: line {n} is not JSON") from exc
         if not isinstance(cp, dict) or not isinstance(cp.get("payload"), dict) or not isinstance(
                 cp.get("signature"), str):
@@ -143,17 +160,72 @@ def read_checkpoint_file(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def check_checkpoints(db: Database, public_key: Any, checkpoints: Iterable[dict[str, Any]]) -> list[str]:
-    """What is wrong, checkpoint by checkpoint: a bad signature, a log shorter than it, or a different record."""
+def checkpoint_line(cp: dict[str, Any]) -> str:
+    """The checkpoint as one JSON line (what ``--out``, the witness file and the witness channel hold)."""
+    return json.dumps(cp, sort_keys=True)
+
+
+def witness_holds(path: Path, cp: dict[str, Any], *, tail_bytes: int = 65536) -> bool:
+    """Whether the witness file's last lines hold ``cp`` already (so a retry does not append it twice)."""
+    line = checkpoint_line(cp).encode()
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - tail_bytes))
+            tail = fh.read()
+    except FileNotFoundError:
+        return False
+    return line in tail.splitlines()
+
+
+def append_witness(path: Path, cp: dict[str, Any]) -> bool:
+    """Append ``cp`` to the witness file at ``path`` (made 0600 if absent; its folder is not made: a missing
+    mount must fail, not fill the local disk). Returns False when the file held it already. ``OSError``
+    (the storage is away, full, read-only) is the caller's to report."""
+    if witness_holds(path, cp):
+        return False
+    data = (checkpoint_line(cp) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(f"short write to {path}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def signed_payloads(public_key: Any, checkpoints: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The payloads of the checkpoints whose signatures verify with ``public_key`` (the ones to believe)."""
+    from cryptography.exceptions import InvalidSignature
+
+    out = []
+    for cp in checkpoints:
+        p = cp["payload"]
+        try:
+            public_key.verify(base64.b64decode(cp["signature"], validate=True), canonical_json(p).encode())
+        except (InvalidSignature, ValueError, TypeError):
+            continue
+        out.append(p)
+    return out
+
+
+def check_checkpoints(db: Database, public_key: Any, checkpoints: Iterable[dict[str, Any]], *,
+                      source: str = "") -> list[str]:
+    """What is wrong, checkpoint by checkpoint: a bad signature, a log shorter than it, or a different record.
+    ``source`` (``stored``, ``witness FILE``, a file) leads each line: where the checkpoint came from."""
     from cryptography.exceptions import InvalidSignature
 
     problems = []
     for cp in checkpoints:
         p = cp["payload"]
-        where = f"checkpoint seq {p.get('seq')} at {p.get('at')}"
+        head = str(p.get("head_hash") or "")
+        where = (f"{source + ': ' if source else ''}checkpoint seq {p.get('seq')}"
+                 + (f", head {head[:16]}…" if head else "") + f", signed {p.get('at')}")
         try:
             public_key.verify(base64.b64decode(cp["signature"], validate=True), canonical_json(p).encode())
-        except (InvalidSignature, ValueError):
+        except (InvalidSignature, ValueError, TypeError):
             problems.append(f"{where}: the signature does not verify with this key (forged, or another key)")
             continue
         seq, head_hash = int(p["seq"]), str(p["head_hash"])
@@ -170,5 +242,5 @@ def check_checkpoints(db: Database, public_key: Any, checkpoints: Iterable[dict[
     return problems
 
 
-__all__ = ["Signer", "check_checkpoints", "create_checkpoint", "key_id", "load_public_key", "read_checkpoint_file",
-           "stored_checkpoints"]
+__all__ = ["Signer", "append_witness", "check_checkpoints", "checkpoint_line", "create_checkpoint", "key_id",
+           "load_public_key", "read_checkpoint_file", "signed_payloads", "stored_checkpoints", "witness_holds"]
