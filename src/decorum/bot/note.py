@@ -1,14 +1,29 @@
-"""Transparency-note helpers: sortable ids, timestamps, the one-line summary.
+"""Transparency-note helpers: sortable ids, timestamps, the one-line summary, the ids-only unanswered note.
 
 Texts are fingerprinted with the audit key (``Pseudonymiser.fingerprint``): a plain hash would let anyone
 confirm a guessed question.
+
+A message that gets no answer outside the answer path (Slack's queue full, the asker's rate limit, a failure
+around the answer, a message lost to a crash) still gets a record: ``unanswered_note``, verdict ``error``
+with ``error.where`` saying where it ended, ids only (never the text, which may not even be readable). Its
+id is the reference the person is shown.
+
+Example::
+
+    note = unanswered_note(new_id(), error_type="Busy", reason="capacity", where="slack",
+                           slack={"team": "T1", "channel": "C1", "thread_ts": "1.2", "ts": "1.2", "user": "hmac:..."})
+    audit.append(note)
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
+
+from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION, OUTSIDE_ANSWER_PATH
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -22,6 +37,30 @@ def new_id(now_ms: int | None = None) -> str:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def unanswered_note(ref: str, *, error_type: str, where: str, reason: str | None = None, surface: str = "slack",
+                    slack: Mapping[str, Any] | None = None, pseudonym_key: str | None = None,
+                    attempts: int | None = None) -> dict[str, Any]:
+    """The record of a request that ended outside the answer path (``where``: ``slack``, ``slack_recovery``).
+
+    Ids only: the Slack workspace, channel, thread and message, the asker's pseudonym when known; the error's
+    kind (``error_type``: the exception class, or ``LostMessage``) and ``reason``; never a text.
+    """
+    if where not in OUTSIDE_ANSWER_PATH:
+        raise ValueError(f"where must be one of {', '.join(OUTSIDE_ANSWER_PATH)}")
+    error: dict[str, Any] = {"type": error_type, "where": where}
+    if reason:
+        error["reason"] = reason
+    if attempts is not None:
+        error["attempts"] = attempts
+    note: dict[str, Any] = {"id": ref, "created_at": utc_now(), "surface": surface, "verdict": "error",
+                            "schema_version": NOTE_SCHEMA_VERSION, "error": error}
+    if slack is not None:
+        note["slack"] = {k: v for k, v in slack.items() if v is not None}
+        if pseudonym_key and note["slack"].get("user"):
+            note["pseudonym_key"] = pseudonym_key
+    return note
 
 
 def summary(note: dict[str, object]) -> str:
@@ -38,6 +77,12 @@ def summary(note: dict[str, object]) -> str:
             what += f" {change['label']}"
         what += f" by {change.get('actor')}" + (" (override)" if change.get("override") else "")
         return f"[{note.get('verdict')} · {what} · id {note.get('id')}]"
+    error = note.get("error")
+    if isinstance(error, dict) and error.get("where") in OUTSIDE_ANSWER_PATH:  # ids only: what ended it, where
+        what = str(error.get("type")) + (f" ({error['reason']})" if error.get("reason") else "")
+        if error.get("attempts"):
+            what += f" after {error['attempts']} owners"
+        return f"[{note.get('verdict')} · {what} · {error.get('where')} · id {note.get('id')}]"
     route = note.get("route") or {}
     tpl = note.get("template") or {}
     model = note.get("model") or {}

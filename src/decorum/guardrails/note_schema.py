@@ -21,7 +21,10 @@ What is checked:
 * Per verdict (``VERDICT_RULES``): an answer note has its request/response fingerprints, guardrails,
   latencies and token counts; ``answered`` and ``blocked_output`` also the route, template and model that
   generated; ``blocked_input``/``blocked_output`` name a failed check of that stage and the action
-  ``refused``; ``error`` has ``error``; ``change`` has ``change``, and only ``change`` records do.
+  ``refused``; ``error`` has ``error``; ``change`` has ``change``, and only ``change`` records do. An ``error``
+  note of a request that never reached the answer path (``error.where`` ``slack``: a capacity or rate-limit
+  refusal, a failure around the answer; ``slack_recovery``: a message lost to a crash) holds ids only: it
+  needs ``error`` and nothing of an answer (``VerdictRule.outside``).
 * Open on purpose (typed, but any key): a check's ``details`` (the classifier's labels, which depend on the
   model), ``change`` beyond its common fields (each kind records its own facts, and kinds such as
   ``review.mark`` or ``audit.purge`` are written by features that come later), and ``review`` (owned by the
@@ -236,11 +239,28 @@ class Streaming(_Owned):
     withheld: list[WithheldPart] = Field(description="Parts that failed and were never shown.")
 
 
+# Where an ``error`` note's request ended outside the answer path: such a note holds ids only.
+OUTSIDE_ANSWER_PATH = ("slack", "slack_recovery")
+
+
 class ErrorNote(_Owned):
     """Why the request failed: the error's kind, never its message (it may quote the question)."""
 
-    type: str = Field(min_length=1, description="The exception class, e.g. GenerationError, Busy.")
-    reason: str | None = Field(None, description="For Busy: capacity (a full queue) or deadline.")
+    type: str = Field(min_length=1, description=(
+        "The exception class, e.g. GenerationError, Busy, RateLimited; LostMessage for a message given up by "
+        "slack_recovery."))
+    reason: str | None = Field(None, description=(
+        "For Busy: capacity (a full queue) or deadline; RateLimited: rate_limit; LostMessage: unreadable (it "
+        "could not be read back from Slack) or attempts (it had max_attempts owners already)."))
+    where: Literal["answer", "slack", "slack_recovery"] | None = Field(None, description=(
+        "Where the request ended. Absent or answer: in the answer path (the note holds the question's "
+        "fingerprint, the checks and the latencies). slack: in the Slack surface before or around the answer path "
+        "(its queue was full, the asker's rate limit, the deadline passed in the queue, or a failure around the "
+        "answer): nothing was checked or generated, and the note holds ids only. slack_recovery: a message whose "
+        "process died or stalled after acknowledging it and that no replica could answer; ids only. In every "
+        "case the asker was told (a refusal or an apology) with this note's id as the reference."))
+    attempts: Annotated[int, Field(ge=1)] | None = Field(None, description=(
+        "slack_recovery: how many processes owned the message before it was given up."))
 
 
 class SlackContext(_Owned):
@@ -249,6 +269,9 @@ class SlackContext(_Owned):
     team: str | None = Field(None, description="Workspace (team) id.")
     channel: str | None = Field(None, description="Channel id.")
     thread_ts: str | None = Field(None, description="Thread timestamp.")
+    ts: str | None = Field(None, description=(
+        "The asker's message (its timestamp, Slack's id for it), when the note is about a message that got no "
+        "answer (error.where slack or slack_recovery)."))
     user: Annotated[str, Field(pattern=_PSEUDONYM)] | None = Field(None, description=(
         "The asker's pseudonym: HMAC-SHA256 of the Slack user id under the audit key, never the id."))
 
@@ -326,6 +349,8 @@ class VerdictRule:
     required: tuple[str, ...]
     actions: tuple[str, ...] = ()
     failed_stage: Literal["input", "output"] | None = None
+    # what is required instead when ``error.where`` is outside the answer path (``OUTSIDE_ANSWER_PATH``)
+    outside: tuple[str, ...] | None = None
 
 
 _ANSWER = ("request", "response", "guardrails", "latency_ms", "tokens")
@@ -334,7 +359,7 @@ VERDICT_RULES: dict[str, VerdictRule] = {
     "answered": VerdictRule((*_ANSWER, *_GENERATED), ("allow", "warned", "regenerated", "fallback", "fixed")),
     "blocked_input": VerdictRule(_ANSWER, ("refused",), "input"),
     "blocked_output": VerdictRule((*_ANSWER, *_GENERATED), ("refused",), "output"),
-    "error": VerdictRule((*_ANSWER, "error"), ("error",)),
+    "error": VerdictRule((*_ANSWER, "error"), ("error",), outside=("error",)),
     "change": VerdictRule(("change",)),
 }
 
@@ -352,8 +377,17 @@ def _verdict_schema(schema: dict[str, Any]) -> None:
                                                      "required": ["passed"]}}
         if guard:
             props["guardrails"] = {"not": {"type": "null"}, "properties": guard}
+        then: dict[str, Any] = {"required": list(rule.required), "properties": props}
+        if rule.outside is not None:  # ids only when error.where is outside the answer path
+            outside = {"properties": {"error": {"properties": {"where": {"enum": list(OUTSIDE_ANSWER_PATH)}},
+                                                "required": ["where"]}}, "required": ["error"]}
+            then = {"if": outside,
+                    "then": {"required": list(rule.outside),
+                             "properties": {**{f: {"not": {"type": "null"}} for f in rule.outside},
+                                            **({"guardrails": {"properties": guard}} if guard else {})}},
+                    "else": then}
         clauses.append({"if": {"properties": {"verdict": {"const": verdict}}, "required": ["verdict"]},
-                        "then": {"required": list(rule.required), "properties": props}})
+                        "then": then})
     clauses.append({"if": {"properties": {"verdict": {"not": {"const": "change"}}}},
                     "then": {"properties": {"change": {"type": "null"}}}})
     schema["allOf"] = clauses
@@ -378,7 +412,8 @@ class TransparencyNote(_Owned):
     verdict: Verdict = Field(description=(
         "answered (shown), blocked_input (the question failed a check: refused, nothing generated), "
         "blocked_output (the answer failed the output checks, also after a retry: refused, never shown), error "
-        "(the request failed; the asker got an apology with the id), change (an administrative change)."))
+        "(the request failed, or was refused for capacity or rate, or its message was lost to a crash: see "
+        "error.where; the asker got an apology or refusal with the id), change (an administrative change)."))
     schema_version: Literal[1] | None = Field(None, description=(
         "The version of this schema the note was written under; absent in notes written before the schema "
         "existed (they are kept as stored)."))
@@ -422,8 +457,10 @@ class TransparencyNote(_Owned):
     @model_validator(mode="after")
     def _verdict_rules(self) -> TransparencyNote:
         rule = VERDICT_RULES[self.verdict]
-        problems = [f"{f}: required when verdict is {self.verdict!r}" for f in rule.required
-                    if getattr(self, f) is None]
+        required, when = rule.required, f"verdict is {self.verdict!r}"
+        if rule.outside is not None and self.error is not None and self.error.where in OUTSIDE_ANSWER_PATH:
+            required, when = rule.outside, f"{when} and error.where is {self.error.where!r}"
+        problems = [f"{f}: required when {when}" for f in required if getattr(self, f) is None]
         guard = self.guardrails
         if guard is not None and rule.actions and guard.action not in rule.actions:
             problems.append(f"guardrails.action: must be one of {', '.join(rule.actions)} when verdict is "
@@ -491,5 +528,5 @@ def note_json_schema() -> dict[str, Any]:
     }
 
 
-__all__ = ["NOTE_SCHEMA_ID", "NOTE_SCHEMA_VERSION", "VERDICT_RULES", "Change", "NoteSchemaError",
-           "TransparencyNote", "note_json_schema", "validate_note"]
+__all__ = ["NOTE_SCHEMA_ID", "NOTE_SCHEMA_VERSION", "OUTSIDE_ANSWER_PATH", "VERDICT_RULES", "Change",
+           "NoteSchemaError", "TransparencyNote", "note_json_schema", "validate_note"]

@@ -8,7 +8,9 @@ with ``domain`` and optionally ``adapter``), ``test_cases`` (``[{question, expec
 must_not_contain, max_chars, guardrails_pass, strategy}}]``). ``name`` must match the command's NAME.
 Export adds read-only facts that import and edit ignore as content: ``version``, ``sha256``, ``author``,
 ``created_at``, ``message``, ``labels`` (``{label: {version: N, sha256: ...}}``; see ``registry``).
-Unknown keys, YAML aliases, binary or oversized files are refused with the field or reason named.
+Unknown keys, YAML aliases, binary or oversized files are refused with the field or reason named; so are
+duplicate keys and control characters (``decorum.prompts.strict_yaml``, re-exported here as
+``load_strict_yaml``), with the line, column and key.
 
 Example::
 
@@ -26,6 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from decorum.errors import TemplateInvalid
 from decorum.prompts.base import Template
+from decorum.prompts.strict_yaml import StrictYamlError, load_strict_yaml
+
+__all__ = ["CONTENT_FIELDS", "MAX_FILE_BYTES", "META_FIELDS", "StrictYamlError", "TemplateFile", "dump_template",
+           "dump_yaml", "load_strict_yaml", "load_template_file", "parse_yaml", "read_yaml_file",
+           "template_document", "template_from_data"]
 
 MAX_FILE_BYTES = 256 * 1024
 CONTENT_FIELDS = ("description", "syntax", "system", "user", "safer_system", "variables", "defaults", "generation",
@@ -91,7 +98,8 @@ class TemplateFile(_Strict):
 
 
 def read_yaml_file(path: Path) -> Any:
-    """Parse a template file: missing, oversized, binary, aliased or malformed files are ``TemplateInvalid``."""
+    """Parse a template file: missing, oversized, binary, aliased, malformed or strict-YAML-refused files are
+    ``TemplateInvalid``."""
     if not path.is_file():
         raise TemplateInvalid(f"{path}: no such file")
     size = path.stat().st_size
@@ -103,22 +111,24 @@ def read_yaml_file(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise TemplateInvalid(f"{path.name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") \
             from exc
-    if "\x00" in text:
-        raise TemplateInvalid(f"{path.name}: holds NUL bytes; a template file is text")
-    return parse_yaml(text, path.name)
+    return parse_yaml(text, path.name)  # NUL bytes and other control characters: refused naming the line
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """YAML text to data; aliases (``*ref``) are refused: they can expand a small file into a huge one."""
+    """YAML text to data through ``load_strict_yaml``: duplicate keys, control characters, aliases ... are
+    ``TemplateInvalid`` naming the line, the column and the key (``faq.yaml: line 3, column 1: system: ...``)."""
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise TemplateInvalid(f"{source}: YAML aliases (*name) are not allowed in a template file")
-        return yaml.safe_load(text)
+        return load_strict_yaml(text)
+    except StrictYamlError as exc:
+        raise TemplateInvalid(f"{source}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or exc.__class__.__name__
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML cannot hold (U+FFFE, a lone surrogate)
+            line_start = text.rfind("\n", 0, exc.position) + 1
+            where = f" at line {text.count(chr(10), 0, exc.position) + 1}, column {exc.position - line_start + 1}"
+            problem = f"U+{exc.character:04X} is not allowed in YAML" if isinstance(exc.character, int) else problem
         raise TemplateInvalid(f"{source}: not valid YAML{where}: {problem}") from exc
 
 

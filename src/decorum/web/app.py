@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -39,10 +39,12 @@ from decorum.guardrails.audit_review import REFUSED, RefusedTexts, ReportRefused
 from decorum.web.audit_api import audit_routes
 from decorum.web.auth import COOKIE, CsrfRefused, bearer, check_csrf, current_session, json_required, needs, refusal
 from decorum.web.policy_api import policy_routes
-from decorum.web.security import ASGIApp, guard
+from decorum.web.security import ASGIApp, guard, json_body
 from decorum.web.templates_api import template_routes
 
 logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_BODY = 256 * 1024  # any /api body
 SLACK_MAX_BODY = 1024 * 1024  # Slack's payloads are far smaller; anything bigger is not Slack
@@ -121,6 +123,13 @@ class Services:
         if self.slack is not None:
             self.slack.begin_drain()
 
+    async def drain(self) -> None:
+        """``begin_drain``, then wait for Slack's drain (answers in flight finish, up to ``drain_s``), while the
+        listeners still serve: ``decorum serve`` stops them only after this returns."""
+        self.begin_drain()
+        if self.slack is not None:
+            await self.slack.drain()
+
     def health(self, *, detail: bool) -> JSONResponse:
         if self.draining:
             return JSONResponse({"status": "draining"}, status_code=503)
@@ -144,17 +153,24 @@ class Apps:
     services: Services
 
 
-async def _json_body(request: HttpRequest) -> dict[str, Any]:
-    body = await request.body()  # at most MAX_BODY: BodyLimit stopped anything larger
+class AskBody(BaseModel):
+    """``POST /api/ask``: the question, and optionally a strategy and a template (empty means the default)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    text: str
+    strategy: str | None = None
+    template: str | None = None
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` as ``model``, or ``UsageError`` (400) naming the first field that is wrong and what it must be."""
     try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise UsageError("request body is not valid UTF-8") from exc
-    except ValueError as exc:
-        raise UsageError(f"request body is not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise UsageError("request body must be a JSON object")
-    return data
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_context=False, include_input=False)[0]
+        field = ".".join(str(part) for part in err["loc"]) or "body"
+        raise UsageError(f'"{field}": {err["msg"]}') from None
 
 
 def _error(exc: DecorumError) -> JSONResponse:
@@ -209,7 +225,7 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         if bad is not None:
             return bad
         try:
-            data = await _json_body(request)
+            data = await json_body(request)
             token = data.get("token")
             if not isinstance(token, str) or not token:
                 raise UsageError('"token" must be a non-empty string')
@@ -255,12 +271,9 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
     @needs("playground.ask", surface="console")
     async def api_ask(request: HttpRequest, who: Principal) -> JSONResponse:
         try:
-            data = await _json_body(request)
-            text = data.get("text")
-            if not isinstance(text, str):
-                raise UsageError('"text" must be a string')
-            req = Request(text=text, surface="web", user=f"web:{who.name}",
-                          strategy=str(data.get("strategy") or "auto"), template=data.get("template") or None)
+            body = validated(AskBody, await json_body(request))  # wrong types are 400 here, before any work
+            req = Request(text=body.text, surface="web", user=f"web:{who.name}", strategy=body.strategy or "auto",
+                          template=body.template or None)
             answer = await runtime.pipeline.answer(req)
         except DecorumError as exc:
             return _error(exc)
@@ -280,7 +293,7 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         """
         note_id = request.path_params["note_id"]
         try:
-            data = await _json_body(request)
+            data = await json_body(request)
             keep = data.get("keep_text", False)
             if not isinstance(keep, bool):
                 raise UsageError('"keep_text" must be true or false')
@@ -311,7 +324,7 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         if request.method == "GET":
             return JSONResponse(await asyncio.to_thread(access.list_users))
         try:
-            data = await _json_body(request)
+            data = await json_body(request)
             name, role = data.get("name"), data.get("role")
             if not isinstance(name, str) or not isinstance(role, str):
                 raise UsageError('"name" and "role" must be strings')

@@ -113,9 +113,11 @@ def whole_number(value: str | None, field: str, *, low: int, high: int | None = 
     """A query parameter's integer (``None`` when absent); out of range or not digits is refused by name."""
     if value is None or value == "":
         return None
-    if not (value.isascii() and value.isdigit()) or int(value) < low or (high is not None and int(value) > high):
+    # at most 18 digits: a longer number is out of any range here, and int() of 4,300+ digits raises ValueError
+    if (not (value.isascii() and value.isdigit()) or len(value) > 18 or int(value) < low
+            or (high is not None and int(value) > high)):
         bounds = f"from {low}" + (f" to {high}" if high is not None else "")
-        raise UsageError(f'"{field}" must be a whole number {bounds}, got {json.dumps(value)}')
+        raise UsageError(f'"{field}" must be a whole number {bounds}, got {json.dumps(value[:40])}')
     return int(value)
 
 

@@ -5,7 +5,9 @@ draining) and ``/livez`` (the process serves); the admin listener (``DECORUM_ADM
 127.0.0.1:8001 by default) serves the console, ``/api/*`` and ``/metrics``. Both run in one event loop over one
 runtime. SIGINT/SIGTERM drain, then stop both: readiness turns 503, Slack requests get 503 (Slack retries them
 on another replica), queued Slack work is released to other replicas, answers in flight finish for up to
-``DECORUM_SLACK_DRAIN_S``, audit records are written before each answer is delivered.
+``DECORUM_SLACK_DRAIN_S``, audit records are written before each answer is delivered. Both listeners keep
+accepting connections until that drain ends (a closed port would be a connection error to Slack, not the 503
+it retries elsewhere); then they stop and the process exits 0. A second signal stops the listeners at once.
 """
 
 from __future__ import annotations
@@ -89,12 +91,29 @@ async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_ho
     public = _server(apps.public, host, public_sock.getsockname()[1])
     admin = _server(apps.admin, admin_host, admin_sock.getsockname()[1])
     loop = asyncio.get_running_loop()
+    draining: list[asyncio.Task[None]] = []
+
+    def stop_now() -> None:
+        apps.services.begin_drain()
+        public.should_exit = admin.should_exit = True  # uvicorn closes the listening sockets, then the lifespan
+
+    async def drain_then_stop() -> None:
+        try:
+            await apps.services.drain()  # the listeners keep serving: Slack gets 503, /healthz 503, /livez 200
+        except Exception as exc:  # the drain must not keep the process up
+            logger.error("decorum serve drain failed: %s", exc.__class__.__name__)
+        finally:
+            stop_now()
 
     def stop(*_: Any) -> None:
-        if not apps.services.draining:
-            logger.info("decorum serve stopping: draining (no new Slack work; answers in flight finish)")
-        apps.services.begin_drain()
-        public.should_exit = admin.should_exit = True
+        """The first signal drains while both listeners stay up, then stops them; a second stops them at once
+        (answers in flight still get their ``DECORUM_SLACK_DRAIN_S`` in the lifespan's shutdown)."""
+        if draining:
+            logger.info("decorum serve stopping now (second signal)")
+            stop_now()
+            return
+        logger.info("decorum serve stopping: draining (no new Slack work; answers in flight finish)")
+        draining.append(loop.create_task(drain_then_stop(), name="drain"))
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -105,7 +124,7 @@ async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_ho
              asyncio.create_task(admin.serve(sockets=[admin_sock]), name="admin")]
     while not (public.started and admin.started):
         if any(t.done() for t in tasks):  # one could not start: stop the other
-            stop()
+            stop_now()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             why = "; ".join(f"{t.get_name()}: {r.__class__.__name__}: {r}" for t, r in zip(tasks, results, strict=True)
                             if isinstance(r, BaseException))
@@ -122,6 +141,7 @@ async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_ho
         logger.info(line)
     try:
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*draining, return_exceptions=True)
     finally:
         # Spans of the last answers reach the collector before the process exits (bounded by the export timeout).
         await asyncio.to_thread(tracing.shutdown)

@@ -44,10 +44,12 @@ from decorum.prompts.registry import LABEL_RE, MAX_REASON
 from decorum.prompts.sql_store import SqlTemplateStore
 from decorum.prompts.yaml_format import MAX_FILE_BYTES, dump_template, parse_yaml, template_from_data
 from decorum.web.auth import needs, refusal
+from decorum.web.security import json_body
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE = 1000  # as ``decorum prompts create|edit --message``
+MAX_VERSION = 2**31 - 1  # a version number the database can hold (a larger one is 400, not an overflow)
 
 
 # -- the side-by-side diff ------------------------------------------------------------------------------------
@@ -88,15 +90,7 @@ def editable_yaml(tpl: Template) -> str:
 # -- reading the request --------------------------------------------------------------------------------------
 async def json_object(request: HttpRequest, allowed: Sequence[str]) -> dict[str, Any]:
     """The request's JSON object; a key outside ``allowed`` is refused by name (a typo must not pass silently)."""
-    body = await request.body()  # at most the admin app's body cap
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise UsageError("request body is not valid UTF-8") from exc
-    except ValueError as exc:
-        raise UsageError(f"request body is not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise UsageError("request body must be a JSON object")
+    data = await json_body(request)  # the one JSON reader: UTF-8, depth, lone surrogates (decorum.web.security)
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise UsageError(f"unknown field {unknown[0]!r}; this request takes: {', '.join(allowed)}")
@@ -105,10 +99,10 @@ async def json_object(request: HttpRequest, allowed: Sequence[str]) -> dict[str,
 
 def positive_int(value: Any, field: str, *, text: bool = False) -> int:
     """A version number: in JSON an integer (not a boolean, not a string); ``text`` (path, query): digits."""
-    if text and isinstance(value, str) and value.isascii() and value.isdigit():
+    if text and isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise UsageError(f'"{field}" must be a version number (an integer from 1), got {json.dumps(value)}')
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_VERSION:
+        raise UsageError(f'"{field}" must be a version number (an integer from 1), got {json.dumps(value)[:40]}')
     return value
 
 

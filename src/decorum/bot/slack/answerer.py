@@ -14,10 +14,17 @@ longer than ``queued_notice_s`` is told it is queued (privately), then answered 
 deadline (``limits.request_deadline_s``) counts from the event's arrival, so a job still waiting when it
 passes is refused too, as is one the pipeline refuses (``Busy``/``RateLimited``). A refused person gets
 "Decorum is at capacity, please try again in a minute" (or the rate-limit text) with a reference id,
-privately; the claim is finished as ``busy`` (``rate_limited``), with the reference in the process log.
+privately; the claim is finished as ``busy`` (``rate_limited``) with the reference, also in the process log.
 Slack's retries of that event are then duplicates and are not answered: Slack retries only an event whose
 ack was lost, which says nothing about capacity, and the person, told to ask again, may already have;
 answering the retry too would answer them twice.
+
+Every reference a person is shown is an audit record. A refusal here, and an apology for a failure outside
+the pipeline (which records its own failures), first append an ids-only record (``note.unanswered_note``:
+verdict ``error``, ``error.where`` ``slack``, the error's kind; never the text) whose id is the reference;
+the sweep's apology for a message lost to a crash does the same through ``record_lost``
+(``error.where`` ``slack_recovery``). A record that cannot be written (the database is down) is logged as an
+ERROR with its reference, and the person is still told.
 
 Answers in threads are streamed (``DECORUM_SLACK_STREAM``, on by default): the pipeline shows each sentence
 once it has passed the output checks in one message (``streaming.SlackMessageStream``), and the final
@@ -49,7 +56,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from decorum import metrics
 from decorum.bot import messages
-from decorum.bot.note import new_id
+from decorum.bot.note import new_id, unanswered_note
 from decorum.bot.pipeline import Answer, Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack.blocks import (
@@ -62,7 +69,7 @@ from decorum.bot.slack.blocks import (
     text_message,
 )
 from decorum.bot.slack.config import SlackSettings
-from decorum.bot.slack.dedupe import EventClaims
+from decorum.bot.slack.dedupe import EventClaims, StaleClaim, parse_message_key
 from decorum.bot.slack.history import question_text, thread_history
 from decorum.bot.slack.notices import FirstContact
 from decorum.bot.slack.streaming import SlackMessageStream
@@ -249,14 +256,14 @@ class Answerer:
                     raise self.runtime.pipeline.refuse(req, new_id(),
                                                        Busy(f"slack queue full ({self.waiting} waiting)"))
             except Busy as exc:
-                outcome = await self._tell_busy(job, exc)
+                outcome, ref = await self._tell_busy(job, exc)
                 delivered = True
                 return outcome
             await self._first_contact(job)
             clear = await self._show_progress(job)
             if not await self._wait_for_slot(job, slots, deadline):
                 busy = Busy("deadline passed in queue", reason="deadline")
-                outcome = await self._tell_busy(job, self.runtime.pipeline.refuse(req, new_id(), busy))
+                outcome, ref = await self._tell_busy(job, self.runtime.pipeline.refuse(req, new_id(), busy))
                 delivered = True
                 return outcome
             try:
@@ -271,7 +278,7 @@ class Answerer:
                     delivered, outcome = True, "usage"
                     return outcome
                 except Busy as exc:  # refused before any work: no note
-                    outcome = await self._tell_busy(job, exc, await live.close() if live else None)
+                    outcome, ref = await self._tell_busy(job, exc, await live.close() if live else None)
                     delivered = True
                     return outcome
                 ref = answer.id
@@ -298,7 +305,9 @@ class Answerer:
             await asyncio.to_thread(self.claims.release, job.key)
             raise
         except Exception as exc:
-            ref = ref or new_id()
+            if ref is None:  # no note of the pipeline's to point at: the apology's reference gets its own record
+                ref = new_id()
+                await self._record(job, ref, error_type=exc.__class__.__name__)
             logger.error("slack job failed %s ref=%s error=%s", job.ids(), ref, exc.__class__.__name__)
             try:
                 streamed_ts = await live.close() if live is not None else None
@@ -352,20 +361,57 @@ class Answerer:
         except Exception as exc:  # the answer still comes
             logger.warning("slack queued notice failed %s error=%s", job.ids(), exc.__class__.__name__)
 
-    async def _tell_busy(self, job: Job, exc: Busy, streamed_ts: str | None = None) -> str:
-        """Tell the asker (privately) that Decorum is at capacity or they ask too often; returns the outcome."""
+    async def _tell_busy(self, job: Job, exc: Busy, streamed_ts: str | None = None) -> tuple[str, str]:
+        """Tell the asker (privately) that Decorum is at capacity or they ask too often, after recording it;
+        returns the outcome and the reference (the record's id)."""
         ref = refusal_ref(exc) or new_id()
         if isinstance(exc, RateLimited):
             outcome, text = "rate_limited", messages.rate_limited(exc.retry_after_s, ref)
         else:
             outcome, text = "busy", messages.busy(ref)
+        await self._record(job, ref, error_type=exc.__class__.__name__, reason=exc.reason)
         msg = busy_message(text, ref)
         if streamed_ts:
             await self._show(job, msg, streamed_ts)
         else:
             await self._post(job, msg, public=False)
         logger.info("slack %s %s ref=%s", outcome, job.ids(), ref)
-        return outcome
+        return outcome, ref
+
+    # --- records of messages not answered ---------------------------------------------------------------
+
+    async def _record(self, job: Job, ref: str, *, error_type: str, reason: str | None = None) -> bool:
+        """Append the ids-only record of ``job`` refused or failed here (``error.where`` ``slack``), id ``ref``."""
+        who = self.runtime.pseudonymiser
+        slack = {"team": job.team, "channel": job.channel, "thread_ts": job.thread_ts, "ts": job.ts,
+                 "user": who.user(job.user) if job.user else None}
+        note = unanswered_note(ref, error_type=error_type, reason=reason, where="slack", slack=slack,
+                               pseudonym_key=who.key_id)
+        return await self._append(note, job.ids())
+
+    async def record_lost(self, claim: StaleClaim, *, max_attempts: int) -> str:
+        """Record a message lost to a crash that the sweep gives up on (``error.where`` ``slack_recovery``,
+        ``error.reason`` ``attempts`` past ``max_attempts`` owners, else ``unreadable``); returns the record's id,
+        the reference for the apology. Call it before the apology is posted: whether or not that works, the
+        claim (finished ``abandoned`` or ``lost`` with this reference) and the log agree."""
+        ref = new_id()
+        where = parse_message_key(claim.key)
+        slack = {"team": claim.team, "channel": claim.channel, "thread_ts": claim.thread_ts,
+                 "ts": where[1] if where else None}
+        reason = "attempts" if claim.attempts > max_attempts else "unreadable"
+        note = unanswered_note(ref, error_type="LostMessage", reason=reason, where="slack_recovery", slack=slack,
+                               attempts=claim.attempts)
+        await self._append(note, f"key={claim.key} team={claim.team}")
+        return ref
+
+    async def _append(self, note: dict[str, Any], ids: str) -> bool:
+        try:
+            await asyncio.to_thread(self.runtime.audit.append, note)
+        except Exception as exc:  # the database is down (or the note is wrong): the person is still told
+            logger.error("slack audit record failed %s ref=%s error=%s: the reference shown has no record", ids,
+                         note["id"], exc.__class__.__name__)
+            return False
+        return True
 
     # --- steps ---------------------------------------------------------------------------------------
 

@@ -12,13 +12,18 @@ Example::
     await surface.start()   # ASGI lifespan: Socket Mode connects, the sweep for lapsed claims starts
     ...
     surface.begin_drain()   # SIGTERM: new Slack requests get 503 (Slack retries them elsewhere)
-    await surface.stop()    # queued work released, answers in flight finish (up to ``drain_s``)
+    await surface.drain()   # queued work released, answers in flight finish (up to ``drain_s``); still serving
+    await surface.stop()    # then disconnect
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import re
+import time
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -37,10 +42,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from decorum.bot import messages
-from decorum.bot.note import new_id
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack.answerer import Answerer, Job
-from decorum.bot.slack.blocks import apology_message
+from decorum.bot.slack.blocks import apology_message, use_why_keys, why_key
 from decorum.bot.slack.config import SlackSettings
 from decorum.bot.slack.dedupe import EventClaims, StaleClaim, parse_message_key
 from decorum.bot.slack.feedback import FeedbackStore
@@ -64,6 +68,9 @@ BOT_SCOPES = (
     "reactions:write",  # the progress reaction
     "users:read",  # users.info: workspace admins and owners get access.slack_workspace_admins' role
 )
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)  # X-Slack-Request-Timestamp: Unix seconds
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}", re.ASCII)  # X-Slack-Signature: HMAC-SHA256, hex
+SIGNATURE_WINDOW_S = 300  # a timestamp further from now is refused (replays), as Bolt does
 BOT_EVENTS = (
     "app_home_opened", "app_mention", "app_uninstalled", "assistant_thread_context_changed",
     "assistant_thread_started", "message.channels", "message.groups", "message.im", "message.mpim",
@@ -125,6 +132,10 @@ class SlackSurface:
         self.notices = FirstContact(runtime.db)
         self.feedback = FeedbackStore(runtime.db)
         self.answerer = Answerer(runtime, self.config, self.claims, self.notices)
+        # "Why this answer?" values are signed with keys derived from the pseudonym keys (``blocks.why_value``);
+        # the secret is read from the key object here, in one place (Pseudonymiser has no public accessor).
+        self.why_keys = {k.key_id: why_key(k._key) for k in runtime.pseudonymiser.keys()}
+        use_why_keys(self.why_keys)
         oauth = self.config.oauth and self.mode == "http"
         self.token = None if oauth else _secret(s.slack_bot_token)
         # Bolt's client holds no token: each request's copy gets the workspace's token from ``authorize``.
@@ -155,10 +166,12 @@ class SlackSurface:
                              **kwargs)
         register(self.bolt, self)
         self.handler = AsyncSlackRequestHandler(self.bolt)
+        self._signing_key = (_secret(s.slack_signing_secret) or "").encode()  # HTTP mode always has one
         quiet_slack_libraries()
         self.socket: Any = None
         self._session: Any = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._drain: asyncio.Future[int] | None = None
         self.draining = False
 
     # --- HTTP ------------------------------------------------------------------------------------------
@@ -178,15 +191,35 @@ class SlackSurface:
 
         Bodies are bounded before they get here (``decorum.web.app.SLACK_MAX_BODY``, counted while they stream).
         While this process drains, every request gets 503 before Bolt acks it: Slack retries an event that was
-        not acked, and the load balancer sends the retry to a replica that stays.
+        not acked, and the load balancer sends the retry to a replica that stays. A request without a
+        well-formed, valid signature over a fresh timestamp is 401 here, before Bolt parses its body.
         """
         if self.draining:
             return PlainTextResponse("draining", status_code=503, headers={"Retry-After": "1"})
+        if not await self.signed(request):
+            logger.warning("slack request refused: bad signature or stale timestamp")
+            return PlainTextResponse("invalid request", status_code=401)
         try:
             return await self.handler.handle(request)
         except Exception as exc:  # a body Bolt cannot parse (after a valid signature): Slack's own never are
             logger.warning("slack request rejected: %s", exc.__class__.__name__)
             return PlainTextResponse("bad request", status_code=400)
+
+    async def signed(self, request: HttpRequest) -> bool:
+        """Whether ``request`` carries Slack's signature of its body over a timestamp within five minutes.
+
+        The headers are checked for form first (a stranger's ``abc``, ``-1``, a 5,000-digit or a non-ASCII value
+        would otherwise fail inside the verifier); Bolt verifies the same again before it acts.
+        """
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        sig = request.headers.get("x-slack-signature", "")
+        if not (_TIMESTAMP.fullmatch(timestamp) and _SIGNATURE.fullmatch(sig)):
+            return False
+        if abs(time.time() - int(timestamp)) > SIGNATURE_WINDOW_S:
+            return False
+        # Slack's v0 scheme over the raw bytes (a signed body that is not UTF-8 is Bolt's 400, not a failure here)
+        base = b"v0:" + timestamp.encode("ascii") + b":" + await request.body()
+        return hmac.compare_digest(sig, "v0=" + hmac.new(self._signing_key, base, hashlib.sha256).hexdigest())
 
     async def oauth(self, request: HttpRequest) -> Response:
         return await self.handler.handle(request)
@@ -214,24 +247,36 @@ class SlackSurface:
             quiet_slack_libraries()
             await self.socket.connect_async()
             logger.info("slack socket mode connected")
-        self.draining = False
+        self.draining, self._drain = False, None
         self._sweeper = asyncio.get_running_loop().create_task(self.sweep_forever(), name="slack-sweep")
 
     def begin_drain(self) -> None:
         """Take no new Slack work here (503 to Slack, which retries elsewhere); called on SIGTERM."""
         self.draining = True
 
-    async def stop(self) -> None:
-        """Drain: no new work, no more sweeps, queued work released to other replicas, answers in flight finish
-        (up to ``drain_s``; those cut off are released too), then disconnect."""
+    async def drain(self) -> int:
+        """No new work, no more sweeps, queued work released to other replicas, answers in flight finish (up to
+        ``drain_s``; those cut off are released too). Returns how many were cut off. The listeners keep serving
+        meanwhile (``decorum serve`` closes them after this), so Slack gets 503, not a refused connection; callers
+        share one drain."""
         self.begin_drain()
+        if self._drain is None:
+            self._drain = asyncio.ensure_future(self._drain_once())
+        return await asyncio.shield(self._drain)
+
+    async def _drain_once(self) -> int:
         if self._sweeper is not None and not self._sweeper.done():
             self._sweeper.cancel()
         self._sweeper = None
         if self.socket is not None:  # no new events arrive; the acked ones are claimed
             await self.socket.close_async()
             self.socket = None
-        left = await self.answerer.drain(self.config.drain_s)
+        return await self.answerer.drain(self.config.drain_s)
+
+    async def stop(self) -> None:
+        """Drain (``drain``, unless done already), then disconnect."""
+        left = await self.drain()
+        self._drain = None  # a later start (tests reuse a surface) drains anew
         if self._session is not None:
             self.client.session = self.bot_client.session = None
             await self._session.close()
@@ -323,7 +368,7 @@ class SlackSurface:
         return (bot.bot_user_id, bot.bot_id) if bot is not None else (None, None)
 
     async def _apologise(self, claim: StaleClaim) -> None:
-        ref = new_id()
+        ref = await self.answerer.record_lost(claim, max_attempts=self.config.max_attempts)  # the audit record first
         try:
             client = await self.client_for(claim.team)
             if client is None or not claim.channel:

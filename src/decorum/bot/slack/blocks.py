@@ -12,6 +12,8 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Sequence
@@ -204,8 +206,56 @@ def metadata(note: dict[str, Any], *, part: int = 1, parts: int = 1) -> dict[str
     return {"event_type": METADATA_EVENT, "event_payload": payload}
 
 
-def _why_button(note_id: str) -> dict[str, Any]:
-    return _button("Why this answer?", ACTION_WHY, note_id)
+# --- "Why this answer?": a button bound to its note -------------------------------------------------------
+# The button's value is the note id and a MAC of it (``ID~TAG``), so the button opens only the note it was posted
+# with: a value made up or taken from elsewhere (another note's id, an admin change record's) fails the check
+# (``why_note_id``). The MAC key is derived from the pseudonym key that made the note's pseudonyms (shared by the
+# replicas; it rotates, and the retired keys stay readable), under a label that no text or user id can produce
+# (``\xff`` never occurs in UTF-8), so no keyed hash stored in a note is ever a valid tag.
+WHY_SEP = "~"
+_NOTE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,39}")
+_WHY_KEYS: dict[str, bytes] = {}  # pseudonym key id -> its "Why this answer?" key (``use_why_keys``)
+
+
+def why_key(pseudonym_secret: bytes) -> bytes:
+    """The "Why this answer?" MAC key derived from a pseudonym key's secret."""
+    return hmac.new(pseudonym_secret, b"\xffdecorum slack why-this-answer button v1", hashlib.sha256).digest()
+
+
+def use_why_keys(keys: dict[str, bytes]) -> None:
+    """Sign "Why this answer?" buttons of notes made under these pseudonym keys (key id -> ``why_key``)."""
+    _WHY_KEYS.update(keys)
+
+
+def _why_tag(key: bytes, note_id: str) -> str:
+    return hmac.new(key, b"why:" + note_id.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
+
+def why_value(note: dict[str, Any]) -> str:
+    """The button's value for ``note``: ``ID~TAG``; the bare id only where no key is known (never accepted)."""
+    note_id = str(note.get("id"))
+    key = _WHY_KEYS.get(str(note.get("pseudonym_key")))
+    if key is None or not _NOTE_ID.fullmatch(note_id):
+        return note_id
+    return f"{note_id}{WHY_SEP}{_why_tag(key, note_id)}"
+
+
+def why_note_id(value: str) -> str | None:
+    """The note id a button value names (signed or not: check it with ``why_signed``); None for anything else."""
+    note_id = value.partition(WHY_SEP)[0]
+    return note_id if _NOTE_ID.fullmatch(note_id) else None
+
+
+def why_signed(value: str, key: bytes | None) -> bool:
+    """Whether ``value`` is ``ID~TAG`` with the tag ``key`` makes for that id (constant-time)."""
+    note_id, sep, tag = value.partition(WHY_SEP)
+    if key is None or not sep or not _NOTE_ID.fullmatch(note_id) or not tag.isascii():
+        return False
+    return hmac.compare_digest(tag, _why_tag(key, note_id))
+
+
+def _why_button(note: dict[str, Any]) -> dict[str, Any]:
+    return _button("Why this answer?", ACTION_WHY, why_value(note))
 
 
 # --- messages ------------------------------------------------------------------------------------------
@@ -233,7 +283,7 @@ def answer_messages(answer: Answer, *, with_metadata: bool = True) -> list[Slack
             blocks += [footer(note), {"type": "actions", "block_id": "decorum_answer_actions", "elements": [
                 _button("👍", ACTION_FEEDBACK_UP, answer.id),
                 _button("👎", ACTION_FEEDBACK_DOWN, answer.id),
-                _why_button(answer.id),
+                _why_button(note),
             ]}]
         fallback = "\n\n".join(group)[:FALLBACK_CHARS]
         out.append(SlackMessage(text=fallback, blocks=blocks,
@@ -266,7 +316,7 @@ def refusal_message(answer: Answer, *, with_metadata: bool = True) -> SlackMessa
     blocks = [_section(":shield: " + escape(answer.text)),
               _context(messages.slack_ai_notice(), guardrail_result(note), f"Ref `{answer.id}`"),
               {"type": "actions", "block_id": "decorum_refusal_actions", "elements": [
-                  _why_button(answer.id), _button("This was wrong", ACTION_REPORT, answer.id)]}]
+                  _why_button(note), _button("This was wrong", ACTION_REPORT, answer.id)]}]
     return SlackMessage(text=escape(answer.text)[:FALLBACK_CHARS], blocks=blocks,
                         metadata=metadata(note) if with_metadata else None)
 

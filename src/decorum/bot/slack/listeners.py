@@ -40,6 +40,8 @@ from decorum.bot.slack.blocks import (
     missing_note_modal,
     note_modal,
     text_message,
+    why_note_id,
+    why_signed,
 )
 from decorum.bot.slack.dedupe import command_key, event_key, message_key
 from decorum.errors import Forbidden, Unauthenticated, UsageError
@@ -257,11 +259,22 @@ def register(bolt: AsyncApp, surface: SlackSurface) -> None:
 
     @bolt.action(ACTION_WHY)
     async def on_why(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient,
-                     context: AsyncBoltContext) -> None:
+                     context: AsyncBoltContext, respond: AsyncRespond) -> None:
+        """The note of the message the button is on, and no other: its value must carry our signature of the note
+        id (``blocks.why_value``), the note must be an answer's (never an admin change record) and belong to the
+        message's channel; otherwise the person is told so (ephemeral) and the refusal is an access event."""
         await ack()
-        note_id = str(action.get("value") or "")
-        note = await find_note(surface, note_id, context.team_id)
-        view = note_modal(note) if note else missing_note_modal(note_id)
+        value = str(action.get("value") or "")[:200]
+        note_id = why_note_id(value)
+        note = await find_note(surface, note_id, context.team_id) if note_id else None
+        if note is not None:
+            signed = why_signed(value, surface.why_keys.get(str(note.get("pseudonym_key"))))
+        else:  # gone, or another workspace's: "can't find" only for a value we made, else a refusal
+            signed = any(why_signed(value, key) for key in surface.why_keys.values())
+        if not signed or (note is not None and not _note_of_message(note, body)):
+            await _refuse_why(surface, body, respond, context, note_id)
+            return
+        view = note_modal(note) if note else missing_note_modal(str(note_id))
         await client.views_open(trigger_id=body["trigger_id"], view=view)  # the trigger lasts 3 s: open first
         logger.info("slack note opened note=%s team=%s found=%s", note_id, context.team_id, note is not None)
 
@@ -297,6 +310,38 @@ def register(bolt: AsyncApp, surface: SlackSurface) -> None:
         @bolt.event("tokens_revoked")
         async def on_tokens_revoked(context: AsyncBoltContext) -> None:
             logger.warning("slack tokens revoked team=%s", context.team_id)
+
+
+ANSWER_VERDICTS = frozenset({"answered", "blocked_input", "blocked_output", "error"})  # not "change"
+WHY_TARGET = "Why this answer?"
+
+
+def _note_of_message(note: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether ``note`` is a Slack answer's note posted in the channel of the message whose button was pressed."""
+    slack = note.get("slack")
+    if note.get("verdict") not in ANSWER_VERDICTS or note.get("surface") != "slack" or not isinstance(slack, dict):
+        return False
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    return bool(channel) and channel == slack.get("channel")
+
+
+async def _refuse_why(surface: SlackSurface, body: dict[str, Any], respond: AsyncRespond,
+                      context: AsyncBoltContext, note_id: str | None) -> None:
+    """A "Why this answer?" value that is not this message's note: said privately, recorded like every refusal."""
+    user = surface.runtime.pseudonymiser.user(str((body.get("user") or {}).get("id") or ""))
+    await asyncio.to_thread(surface.runtime.access.record, actor=user, via="slack", action="audit.read",
+                            outcome="denied_403", surface="slack",
+                            target=f"{WHY_TARGET} {note_id}" if note_id else WHY_TARGET)
+    logger.warning("slack note refused: the button's value is not this message's note team=%s", context.team_id)
+    if body.get("response_url"):
+        try:
+            await respond(text=":no_entry_sign: This button shows only the transparency note of the message it is "
+                               "on, and this one does not match its message. The reference under an answer "
+                               "(`Ref …`) is what an auditor looks up (`/decorum audit REF`).",
+                          response_type="ephemeral", replace_original=False)
+        except Exception as exc:  # the refusal stands even when it cannot be shown
+            logger.warning("slack note refusal not shown: %s", exc.__class__.__name__)
 
 
 async def find_note(surface: SlackSurface, note_id: str, team: str | None) -> dict[str, Any] | None:
