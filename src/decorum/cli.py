@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     gc = gsub.add_parser("calibrate", help="Platt-scale a label on the artifact's held-out split (0.5 = as likely "
                                            "as not)")
     _lazy_arguments(gc, "decorum.guardrails.training.calibrate")
+    gsc = gsub.add_parser("screen", help="distil the main classifier into the part screen of long texts")
+    _lazy_arguments(gsc, "decorum.guardrails.training.screen")
     gr = gsub.add_parser("report", help="functional suite, stereotype pairs and counterfactual figures of an artifact")
     _lazy_arguments(gr, "decorum.guardrails.training.report")
     gab = gsub.add_parser("answer-bias", help="ambiguous who-questions through the whole pipeline: how often the "

@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 from decorum.errors import CheckError, ConfigError
 from decorum.guardrails.base import Check, CheckResult, Classifier, Stage
 from decorum.guardrails.explain import describe_targets
-from decorum.guardrails.groups import group_names, mentions_group
+from decorum.guardrails.groups import GroupMention, find_groups
 from decorum.guardrails.policy import CheckPolicy, Policy
+from decorum.guardrails.screen import PartScreen, screen_for
 from decorum.guardrails.windows import scoring_windows
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,13 @@ class ClassifierScores:
     """
 
     def __init__(self, classifier: Classifier, *, window_chars: int = 400, whole_chars: int = 240,
-                 cache_size: int = 4096, gated_labels: frozenset[str] = GATED_LABELS) -> None:
+                 cache_size: int = 4096, gated_labels: frozenset[str] = GATED_LABELS,
+                 screen: PartScreen | None = None, screen_top_k: int = 4) -> None:
         self.classifier = classifier
+        # A long text's parts meet the screen first: the classifier reads those it passes, the top_k it ranks
+        # worst and every part that names a group (decorum.guardrails.screen).
+        self.screen = screen
+        self.screen_top_k = screen_top_k
         self.window_chars = window_chars
         self.whole_chars = whole_chars
         self.gated_labels = gated_labels
@@ -78,12 +84,17 @@ class ClassifierScores:
             owners: list[tuple[str, tuple[int, int]]] = []
             groups: dict[str, tuple[str, ...]] = {}
             for key, text in todo:
-                groups[key] = group_names(text)
-                for span in self._windows(text):
-                    window = text[span[0]:span[1]]
-                    windows.append(window)
-                    gated.append(bool(groups[key]) and mentions_group(window))
-                    owners.append((key, span))
+                mentions = find_groups(text)  # once per text; a part names a group when a mention lies inside it
+                groups[key] = tuple(dict.fromkeys(g.name for g in mentions))
+                spans = self._windows(text, mentions)
+                parts = [text[a:b] for a, b in spans]
+                in_group = [_holds_mention(mentions, a, b) for a, b in spans]
+                read = self._must_read(parts, in_group)
+                for i, (span, window) in enumerate(zip(spans, parts, strict=True)):
+                    if i in read:
+                        windows.append(window)
+                        gated.append(in_group[i])
+                        owners.append((key, span))
             # a part that occurs more than once (a repeated sentence, the same text in two messages) is scored once
             unique = list(dict.fromkeys(zip(windows, gated, strict=True)))
             try:
@@ -113,9 +124,22 @@ class ClassifierScores:
                     self._cache.popitem(last=False)
         return [found[k] for k in keys]
 
-    def _windows(self, text: str) -> list[tuple[int, int]]:
+    def _must_read(self, parts: Sequence[str], in_group: Sequence[bool]) -> set[int] | range:
+        """Which parts of one text the classifier reads: all, or (screened) those the screen picks and every part
+        that names a group."""
+        if self.screen is None or len(parts) <= self.screen_top_k:
+            return range(len(parts))
+        return self.screen.must_read(parts, top_k=self.screen_top_k) | {i for i, g in enumerate(in_group) if g}
+
+    def _windows(self, text: str, mentions: Sequence[GroupMention] | None = None) -> list[tuple[int, int]]:
+        found = find_groups(text) if mentions is None else mentions
         return scoring_windows(text, whole_chars=self.whole_chars, window_chars=self.window_chars,
-                               pair=mentions_group)
+                               pair_at=lambda a, b: _holds_mention(found, a, b))
+
+
+def _holds_mention(mentions: Sequence[GroupMention], start: int, end: int) -> bool:
+    """True when one of ``mentions`` lies inside ``[start, end)``."""
+    return any(start <= g.start and g.end <= end for g in mentions)
 
 
 class DetoxifyCheck:
@@ -200,9 +224,10 @@ class Guardrails:
     """The configured checks, run together over a stage."""
 
     def __init__(self, policy: Policy, classifier: Classifier) -> None:
-        self.scores = ClassifierScores(classifier, window_chars=policy.classifier.window_chars,
-                                       whole_chars=policy.classifier.whole_chars,
-                                       cache_size=policy.classifier.cache_size)
+        cfg = policy.classifier
+        self.scores = ClassifierScores(classifier, window_chars=cfg.window_chars, whole_chars=cfg.whole_chars,
+                                       cache_size=cfg.cache_size, screen_top_k=cfg.screen_top_k,
+                                       screen=screen_for(classifier, cfg.screen_artifact) if cfg.screen else None)
         self._validator_cache: dict[tuple[object, ...], Check] = {}
         self.set_policy(policy)
 

@@ -165,6 +165,12 @@ class ClassifierConfig(BaseModel):
     # classifier's): on by default, the committed models/minilm-stereotype unless stereotype_artifact names another.
     stereotype_model: bool = True
     stereotype_artifact: Path | None = None
+    # Long texts: a cheap screen (decorum.guardrails.screen) picks the parts the classifier reads; the screen_top_k
+    # it ranks worst and every part naming a group are always read. Used only with the main model it was distilled
+    # from (its manifest names that model's revision); off, or with another model, every part is read.
+    screen: bool = True
+    screen_top_k: int = Field(4, ge=1, le=64)
+    screen_artifact: Path | None = None
 
 
 def _default_checks() -> dict[str, CheckPolicy]:

@@ -62,7 +62,8 @@ def _add(text: str, start: int, end: int, spans: list[tuple[int, int]], size: in
 
 
 def scoring_windows(text: str, *, whole_chars: int = 240, window_chars: int = 400, sentence_chars: int = 300,
-                    edge_chars: int = 60, pair: Callable[[str], bool] | None = None) -> list[tuple[int, int]]:
+                    edge_chars: int = 60, pair: Callable[[str], bool] | None = None,
+                    pair_at: Callable[[int, int], bool] | None = None) -> list[tuple[int, int]]:
     """The parts of ``text`` to score: the whole text when it is short, else sentences and neighbouring pairs.
 
     Args:
@@ -74,6 +75,8 @@ def scoring_windows(text: str, *, whole_chars: int = 240, window_chars: int = 40
             their own: a message glued without punctuation to padding before or after it stays undiluted.
         pair: Which pairs of neighbouring sentences to score (default: all); the checks pass "names a group",
             since a pair is there to read a pronoun with the sentence that says who it is.
+        pair_at: The same question asked by position (``[start, end)`` of the pair in ``text``); wins over
+            ``pair`` (the checks find group mentions once per text and ask which pair holds one).
 
     Returns:
         ``[start, end)`` spans; never empty (an empty text is the one span ``(0, 0)``).
@@ -91,6 +94,7 @@ def scoring_windows(text: str, *, whole_chars: int = 240, window_chars: int = 40
             windows.append((a, head if head > a else a + edge_chars))
             windows.append((tail + 1 if tail >= 0 else b - edge_chars, b))
     for (a, _), (_, d) in pairwise(sentences):
-        if d - a <= window_chars and (pair is None or pair(text[a:d])):
+        wanted = pair_at(a, d) if pair_at is not None else (pair is None or pair(text[a:d]))
+        if d - a <= window_chars and wanted:
             windows.append((a, d))
     return list(dict.fromkeys(windows))
