@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from itertools import groupby
 from pathlib import Path
 from typing import Literal, Protocol
@@ -37,6 +37,46 @@ class AdapterRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Decoding:
+    """Settings against repetition. Each engine applies those it implements and reports them (``Generation.decoding``).
+
+    Local engines (onnxruntime-genai and transformers implement both exactly alike):
+
+    * ``repetition_penalty``: the logit of every token already in the sequence (prompt and answer so far) is
+      divided by it when positive, multiplied by it when negative (CTRL's rule); 1.0 = off.
+    * ``no_repeat_ngram_size``: no sequence of this many tokens occurs twice in the sequence (a next token that
+      would repeat one is banned); 0 = off.
+
+    OpenAI-compatible servers (``openai_compat``), sent only when not 0: ``frequency_penalty`` (subtracted from a
+    token's logit once per time it occurred in the answer) and ``presence_penalty`` (once, if it occurred).
+
+    ``DEFAULT_DECODING`` is on in every local engine; an answer the loop detector (``decorum.adapters.loops``) stops is
+    regenerated once with ``STRONGER``.
+    """
+
+    repetition_penalty: float = 1.1
+    no_repeat_ngram_size: int = 4
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+
+    def local(self) -> dict[str, float | int]:
+        """What a local engine applies (and the note records)."""
+        return {"repetition_penalty": self.repetition_penalty, "no_repeat_ngram_size": self.no_repeat_ngram_size}
+
+    def remote(self) -> dict[str, float]:
+        """What an OpenAI-compatible request carries (the penalties that are not 0)."""
+        return {k: v for k, v in (("frequency_penalty", self.frequency_penalty),
+                                  ("presence_penalty", self.presence_penalty)) if v}
+
+
+DEFAULT_DECODING = Decoding()
+# The one regeneration after a loop: a stronger penalty and no repeated token trigram (locally); a frequency
+# penalty for a remote model.
+STRONGER = Decoding(repetition_penalty=1.2, no_repeat_ngram_size=3, frequency_penalty=0.5)
+NO_PENALTY = Decoding(repetition_penalty=1.0, no_repeat_ngram_size=0)  # the engines as they were (benches)
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """One answer to generate. ``on_text`` (optional) streams it: see ``TextSink``.
 
@@ -48,19 +88,34 @@ class GenerationRequest:
     max_new_tokens: int | None = None
     adapter: AdapterRef | None = None
     # None or 0: greedy (the same answer every time); above 0: sampled at that temperature (a template's
-    # ``generation.temperature``). Local engines batch only requests of one adapter and one temperature.
+    # ``generation.temperature``). Local engines batch only requests of one adapter, temperature and decoding.
     temperature: float | None = None
     on_text: TextSink | None = field(default=None, compare=False, repr=False)
+    # Settings against repetition; None: the engine's configured ones (``models.generator``). See ``Decoding``.
+    decoding: Decoding | None = None
+    # Sees every piece before ``on_text`` does (the pipeline's loop detector); ``False`` stops the answer, and
+    # that piece is not handed to ``on_text``. Unlike ``on_text`` it never asks a remote engine to stream (one
+    # asked for a plain answer hands it the whole text at once).
+    watch: TextSink | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def observed(self) -> bool:
+        """Whether anyone reads the pieces (a local engine then decodes and hands them out as it generates)."""
+        return self.on_text is not None or self.watch is not None
 
     def emit(self, piece: str) -> bool:
-        """Hand ``piece`` to ``on_text``; ``False`` when the answer should stop (the sink said so, or failed)."""
-        if self.on_text is None:
-            return True
-        try:
-            return self.on_text(piece) is not False
-        except Exception as exc:  # one failing sink stops its own answer, never the batch
-            logger.warning("a text sink failed (%s); that answer stops", exc.__class__.__name__)
-            return False
+        """Hand ``piece`` to ``watch``, then ``on_text``; ``False`` when the answer should stop (one of them said
+        so, or failed)."""
+        for sink in (self.watch, self.on_text):
+            if sink is None:
+                continue
+            try:
+                if sink(piece) is False:
+                    return False
+            except Exception as exc:  # one failing sink stops its own answer, never the batch
+                logger.warning("a text sink failed (%s); that answer stops", exc.__class__.__name__)
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +128,9 @@ class Generation:
     artifact_revision: str = ""  # what actually ran (an engine's built model, per adapter); "" = ``revision``
     token_ids: tuple[int, ...] = ()  # the generated tokens, where the engine gives them (engine comparisons)
     extra: dict[str, object] = field(default_factory=dict)
+    # The settings against repetition this answer ran with, as sent to the engine (local: repetition_penalty,
+    # no_repeat_ngram_size; openai_compat: frequency_penalty, presence_penalty); empty: none were applied.
+    decoding: dict[str, float | int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +155,14 @@ class ModelInfo:
 
 def generate_by_adapter(requests: Sequence[GenerationRequest],
                         run: Callable[[list[GenerationRequest]], list[Generation]]) -> list[Generation]:
-    """Run ``requests`` as one batch per adapter and temperature (the base model is an adapter too); results in
-    request order.
+    """Run ``requests`` as one batch per adapter, temperature and decoding settings (the base model is an adapter
+    too); results in request order.
 
     For local engines, where one batch runs on one set of weights with one set of search options.
     """
-    def key(req: GenerationRequest) -> tuple[str, int, float]:
+    def key(req: GenerationRequest) -> tuple[object, ...]:
         adapter = (req.adapter.name, req.adapter.version) if req.adapter else ("", 0)
-        return (*adapter, req.temperature or 0.0)
+        return (*adapter, req.temperature or 0.0, astuple(req.decoding) if req.decoding else ())
 
     results: dict[int, Generation] = {}
     indexed = sorted(enumerate(requests), key=lambda p: key(p[1]))

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from decorum.adapters.base import (
+    DEFAULT_DECODING,
     AdapterRef,
+    Decoding,
     FinishReason,
     Generation,
     GenerationRequest,
@@ -52,7 +54,7 @@ class _Engine:
 
 
 class OnnxGenerator:
-    """SmolLM2 (or any model folder the builder supports) on onnxruntime-genai, greedy.
+    """SmolLM2 (or any model folder the builder supports) on onnxruntime-genai, greedy, with a repetition penalty.
 
     Args:
         cache_dir: where converted weights and built ONNX models are kept.
@@ -62,11 +64,15 @@ class OnnxGenerator:
         max_new_tokens: default cap on generated tokens.
         timeout_s: generation stops at this wall time (finish reason ``timeout``).
         threads: ONNX Runtime intra-op threads (default: the CPUs this process may use).
+        decoding: the settings against repetition a request runs with unless it names its own: onnxruntime-genai's
+            ``repetition_penalty`` and ``no_repeat_ngram_size`` search options (its CPU search implements both
+            as transformers does; ``Decoding``).
     """
 
     def __init__(self, cache_dir: Path, *, source: Path | None = None, name: str = SMOLLM2_NAME,
                  precision: str = "int8", max_input_tokens: int = 1024, max_new_tokens: int = 128,
-                 timeout_s: float = 60.0, threads: int | None = None, show_progress: bool = True) -> None:
+                 timeout_s: float = 60.0, threads: int | None = None, show_progress: bool = True,
+                 decoding: Decoding = DEFAULT_DECODING) -> None:
         self.cache_dir = cache_dir
         self.source = source
         self.precision = precision
@@ -75,6 +81,7 @@ class OnnxGenerator:
         self.timeout_s = timeout_s
         self.threads = threads or len(os.sched_getaffinity(0))
         self.show_progress = show_progress
+        self.decoding = decoding
         self.info = ModelInfo(backend="local", name=name, revision="", engine="onnx", precision=precision)
         self._folder: Path | None = None
         self._base: _Engine | None = None
@@ -170,8 +177,9 @@ class OnnxGenerator:
             temperature = requests[0].temperature or 0.0  # one per batch (generate_by_adapter groups by it)
             sampling = {"do_sample": True, "temperature": temperature, "top_k": 50, "top_p": 0.95} \
                 if temperature > 0 else {"do_sample": False}
-            params.set_search_options(**sampling, max_length=min(engine.context_length, width + max(caps)),
-                                      batch_size=n)
+            decoding = (requests[0].decoding or self.decoding).local()  # one per batch, like the temperature
+            params.set_search_options(**sampling, **decoding,
+                                      max_length=min(engine.context_length, width + max(caps)), batch_size=n)
             generator = og.Generator(engine.model, params)
             if n == 1:
                 generator.append_tokens(np.asarray(prompts[0], dtype=np.int32))
@@ -206,5 +214,5 @@ class OnnxGenerator:
             out.append(Generation(text="".join(pieces[i]).strip(), prompt_tokens=len(prompts[i]),
                                   completion_tokens=len(new[i]), finish_reason=reason,
                                   input_truncated=truncated[i], artifact_revision=engine.artifact.revision,
-                                  token_ids=tuple(new[i])))
+                                  token_ids=tuple(new[i]), decoding=decoding))
         return out

@@ -21,6 +21,11 @@ wait that would pass the deadline ends the answer instead. Each retry counts in
 ``http_5xx``, ``http_429``, ``stream_error``). Log lines carry a request id, the attempt and the status or
 exception class, never message text.
 
+Repetition: the chat-completions API has no ``repetition_penalty`` or ``no_repeat_ngram_size`` (the local
+engines' settings); a request carries ``frequency_penalty`` and ``presence_penalty`` when its ``Decoding`` (or
+``models.generator``) sets them (not 0), and ``Generation.decoding`` says what was sent. By default none is
+sent; the pipeline's one regeneration of a looping answer sends ``frequency_penalty`` 0.5 (``STRONGER``).
+
 A LoRA adapter is requested as the ``model`` named by ``adapter_model`` (default ``"{name}@{version}"``:
 ``helpdesk-lora@1``, as notes and the audit log name adapters, so a server that was not given the version a
 note claims answers 404 instead of running another one); vLLM serves it with
@@ -50,7 +55,15 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from decorum.adapters.base import AdapterRef, FinishReason, Generation, GenerationRequest, ModelInfo
+from decorum.adapters.base import (
+    DEFAULT_DECODING,
+    AdapterRef,
+    Decoding,
+    FinishReason,
+    Generation,
+    GenerationRequest,
+    ModelInfo,
+)
 from decorum.errors import GenerationError
 
 logger = logging.getLogger(__name__)
@@ -160,12 +173,16 @@ class OpenAICompatGenerator:
         concurrency: answers of one batch requested at once.
         revision: the note's ``model.revision`` (default: ``remote:<base_url>``, plus the served model id
             once ``load`` has read ``GET /models``).
+        decoding: the penalties against repetition a request carries unless it names its own: its
+            ``frequency_penalty`` and ``presence_penalty``, sent only when not 0 (the chat-completions API has no
+            ``repetition_penalty`` or ``no_repeat_ngram_size``; ``Decoding``). Default: none sent.
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None, max_new_tokens: int = 256,
                  timeout_s: float = 60.0, connect_timeout_s: float = 5.0, read_timeout_s: float = 30.0,
                  retries: int = 3, backoff_s: float = 0.5, backoff_max_s: float = 8.0,
-                 adapter_model: str = "{name}@{version}", concurrency: int = 8, revision: str = "") -> None:
+                 adapter_model: str = "{name}@{version}", concurrency: int = 8, revision: str = "",
+                 decoding: Decoding = DEFAULT_DECODING) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
@@ -178,6 +195,7 @@ class OpenAICompatGenerator:
         self.backoff_max_s = backoff_max_s
         self.adapter_model = adapter_model
         self.concurrency = concurrency
+        self.decoding = decoding
         self._fixed_revision = revision
         self.info = ModelInfo(backend="openai_compat", name=model, revision=revision or f"remote:{self.base_url}",
                               engine=ENGINE)
@@ -272,6 +290,8 @@ class OpenAICompatGenerator:
             "temperature": req.temperature or 0,
             "seed": 0,
         }
+        penalties = (req.decoding or self.decoding).remote()
+        payload |= penalties
         if stream:
             payload |= {"stream": True, "stream_options": {"include_usage": True}}
         attempt = 0
@@ -295,7 +315,7 @@ class OpenAICompatGenerator:
                 with self._lock:
                     if not self._discovered:
                         self._discover()
-            return replace(out, extra={**out.extra, "attempts": attempt, "request_id": rid})
+            return replace(out, extra={**out.extra, "attempts": attempt, "request_id": rid}, decoding=penalties)
 
     def _retry_delay(self, failure: _Failure, attempt: int, deadline: float) -> float | str:
         """Seconds to wait before the next attempt, or why there is none."""
@@ -438,7 +458,7 @@ class OpenAICompatGenerator:
         if text:
             answer.pieces.append(text)
             answer.events = 1
-            if not req.emit(text):  # a stream request answered in one piece
+            if not req.emit(text) and req.on_text is not None:  # a stream request answered in one piece
                 answer.finish = "cancelled"
 
     def _read_stream(self, resp: Any, req: GenerationRequest, answer: _Answer, deadline: float) -> None:

@@ -9,6 +9,9 @@ Example YAML::
         # backoff_s 0.5, backoff_max_s 8, adapter_model "{name}@{version}", concurrency 8
         precision: int8             # onnx: fp32 | int8 | int4
         max_new_tokens: 128
+        repetition_penalty: 1.1     # onnx, transformers: 1.0 = off (see decorum.adapters.base.Decoding)
+        no_repeat_ngram_size: 4     # onnx, transformers: 0 = off
+        # openai_compat: frequency_penalty 0, presence_penalty 0 (sent only when not 0)
       adapters:
         helpdesk-lora: {version: 1, path: /srv/adapters/helpdesk-lora}
 """
@@ -21,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from decorum.adapters.base import AdapterRef, Generator
+from decorum.adapters.base import DEFAULT_DECODING, AdapterRef, Decoding, Generator
 from decorum.errors import ConfigError
 
 
@@ -46,11 +49,30 @@ class GeneratorConfig(BaseModel):
     backoff_max_s: float = Field(8.0, ge=0, le=300)  # cap on a wait, Retry-After included
     adapter_model: str = Field("{name}@{version}", min_length=1, max_length=200)  # an adapter's name as the model
     concurrency: int = Field(8, ge=1, le=64)  # answers of one batch requested at once
+    # Against repetition (decorum.adapters.base.Decoding). Local engines: on by default, the same in both.
+    repetition_penalty: float = Field(DEFAULT_DECODING.repetition_penalty, ge=1.0, le=2.0)  # 1.0 = off
+    no_repeat_ngram_size: int = Field(DEFAULT_DECODING.no_repeat_ngram_size, ge=0, le=16)  # 0 = off
+    # openai_compat: what the server is sent (only when not 0); its own defaults otherwise.
+    frequency_penalty: float = Field(DEFAULT_DECODING.frequency_penalty, ge=-2.0, le=2.0)
+    presence_penalty: float = Field(DEFAULT_DECODING.presence_penalty, ge=-2.0, le=2.0)
+
+    @property
+    def decoding(self) -> Decoding:
+        return Decoding(repetition_penalty=self.repetition_penalty, no_repeat_ngram_size=self.no_repeat_ngram_size,
+                        frequency_penalty=self.frequency_penalty, presence_penalty=self.presence_penalty)
 
     @model_validator(mode="after")
     def _precision_is_onnx_only(self) -> GeneratorConfig:
         if "precision" in self.model_fields_set and self.kind != "onnx":
             raise ValueError(f"precision applies to kind: onnx only (kind {self.kind} runs its own precision)")
+        local = {"repetition_penalty", "no_repeat_ngram_size"} & self.model_fields_set
+        remote = {"frequency_penalty", "presence_penalty"} & self.model_fields_set
+        if self.kind == "openai_compat" and local:
+            raise ValueError(f"{', '.join(sorted(local))}: local engines only (openai_compat sends "
+                             f"frequency_penalty and presence_penalty)")
+        if self.kind != "openai_compat" and remote:
+            raise ValueError(f"{', '.join(sorted(remote))}: kind openai_compat only (local engines use "
+                             f"repetition_penalty and no_repeat_ngram_size)")
         return self
 
     @field_validator("base_url")
@@ -101,14 +123,15 @@ def _onnx(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
 
     return OnnxGenerator(cache_dir, source=cfg.source, name=cfg.name, precision=cfg.precision,
                          max_input_tokens=cfg.max_input_tokens, max_new_tokens=cfg.max_new_tokens,
-                         timeout_s=cfg.timeout_s, threads=cfg.threads)
+                         timeout_s=cfg.timeout_s, threads=cfg.threads, decoding=cfg.decoding)
 
 
 def _transformers(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
     from decorum.adapters.transformers_generator import TransformersGenerator
 
     return TransformersGenerator(cache_dir, source=cfg.source, name=cfg.name, max_input_tokens=cfg.max_input_tokens,
-                                 max_new_tokens=cfg.max_new_tokens, timeout_s=cfg.timeout_s, threads=cfg.threads)
+                                 max_new_tokens=cfg.max_new_tokens, timeout_s=cfg.timeout_s, threads=cfg.threads,
+                                 decoding=cfg.decoding)
 
 
 def _openai_compat(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
@@ -120,7 +143,7 @@ def _openai_compat(cfg: GeneratorConfig, cache_dir: Path) -> Generator:
                                  timeout_s=cfg.timeout_s, connect_timeout_s=cfg.connect_timeout_s,
                                  read_timeout_s=cfg.read_timeout_s, retries=cfg.retries, backoff_s=cfg.backoff_s,
                                  backoff_max_s=cfg.backoff_max_s, adapter_model=cfg.adapter_model,
-                                 concurrency=cfg.concurrency)
+                                 concurrency=cfg.concurrency, decoding=cfg.decoding)
 
 
 GENERATORS: dict[str, Callable[[GeneratorConfig, Path], Generator]] = {

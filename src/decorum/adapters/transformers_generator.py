@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from decorum.adapters.base import (
+    DEFAULT_DECODING,
     AdapterRef,
+    Decoding,
     FinishReason,
     Generation,
     GenerationRequest,
@@ -40,11 +42,13 @@ class TransformersGenerator:
         max_new_tokens: default cap on generated tokens.
         timeout_s: generation stops at this wall time (finish reason ``timeout``).
         threads: torch intra-op threads.
+        decoding: the settings against repetition a request runs with unless it names its own: ``generate``'s
+            ``repetition_penalty`` and ``no_repeat_ngram_size`` (as onnxruntime-genai applies them; ``Decoding``).
     """
 
     def __init__(self, cache_dir: Path, *, source: Path | None = None, name: str = SMOLLM2_NAME,
                  max_input_tokens: int = 1024, max_new_tokens: int = 128, timeout_s: float = 60.0,
-                 threads: int | None = None, do_sample: bool = False) -> None:
+                 threads: int | None = None, do_sample: bool = False, decoding: Decoding = DEFAULT_DECODING) -> None:
         self.cache_dir = cache_dir
         self.source = source
         self.max_input_tokens = max_input_tokens
@@ -52,6 +56,7 @@ class TransformersGenerator:
         self.timeout_s = timeout_s
         self.threads = threads
         self.do_sample = do_sample
+        self.decoding = decoding
         self.info = ModelInfo(backend="local", name=name, revision="", engine="transformers", precision="fp32")
         self._model: Any = None
         self._tokenizer: Any = None
@@ -130,6 +135,7 @@ class TransformersGenerator:
         # End of answer: the end-of-sequence token, <|im_end|> (SmolLM2's end of turn) or the pad token.
         stops = {tok.eos_token_id, pad, *([tok.convert_tokens_to_ids("<|im_end|>")] if tok.eos_token else [])}
         streamer = _RowStreamer(tok, requests, caps=caps, stops=stops)
+        decoding = (requests[0].decoding or self.decoding).local()  # one per batch, like the temperature
 
         class _Stop(StoppingCriteria):
             """Per row: stop at the deadline (all rows) or when a row's sink said stop."""
@@ -152,7 +158,7 @@ class TransformersGenerator:
                 sampling: dict[str, Any] = {"do_sample": True, "temperature": temperature, "top_k": 50, "top_p": 0.95} \
                     if temperature > 0 else {"do_sample": self.do_sample}
                 out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max(caps),
-                                     **sampling, pad_token_id=pad, streamer=streamer,
+                                     **sampling, **decoding, pad_token_id=pad, streamer=streamer,
                                      stopping_criteria=StoppingCriteriaList([_Stop()]))
         except Exception as exc:
             raise GenerationError(f"local generation failed: {exc.__class__.__name__}: {exc}") from exc
@@ -171,7 +177,8 @@ class TransformersGenerator:
             streamer.finish(i, new)
             gens.append(Generation(text=tok.decode(new, skip_special_tokens=True).strip(),
                                    prompt_tokens=len(prompt), completion_tokens=len(new),
-                                   finish_reason=reason, input_truncated=cut, token_ids=tuple(new)))
+                                   finish_reason=reason, input_truncated=cut, token_ids=tuple(new),
+                                   decoding=decoding))
         return gens
 
 
@@ -193,7 +200,7 @@ class _RowStreamer:
         self.tokens: list[list[int]] = [[] for _ in range(n)]
         self.sent = [""] * n
         self.counts = [0] * n  # tokens the sink has seen text of
-        self.done = [req.on_text is None for req in requests]
+        self.done = [not req.observed for req in requests]
         self.cancelled = [False] * n
         self._prompt_seen = False
 
@@ -224,7 +231,7 @@ class _RowStreamer:
 
     def finish(self, i: int, final_tokens: list[int]) -> None:
         """Send whatever the final text has beyond what was streamed (a held-back character)."""
-        if self.cancelled[i] or self.requests[i].on_text is None:
+        if self.cancelled[i] or not self.requests[i].observed:
             return
         text = self.tokenizer.decode(final_tokens, skip_special_tokens=True)
         if text.startswith(self.sent[i]) and len(text) > len(self.sent[i]):

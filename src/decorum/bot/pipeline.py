@@ -30,11 +30,12 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from decorum import metrics, tracing
-from decorum.adapters.base import Generation, GenerationRequest, Generator
+from decorum.adapters.base import STRONGER, Decoding, Generation, GenerationRequest, Generator
+from decorum.adapters.loops import Loop, LoopDetector, find_loop, trim_loop
 from decorum.bot import messages
 from decorum.bot.batching import MicroBatcher
 from decorum.bot.limits import LimitsConfig, RateLimiter, rate_key
@@ -106,6 +107,7 @@ class Pipeline:
         self._in_flight_lock = threading.Lock()
         self.live: Any = None  # LiveConfig: looked at before each answer (routing and policy changed by admins)
         self.audit_config: AuditConfig | None = None  # which texts are kept beside the notes (audit section)
+        self.watch_loops = True  # stop and regenerate looping answers (decorum.adapters.loops); off: measurements only
         self.router = router
         self.templates = templates
         self.generator = generator
@@ -424,42 +426,27 @@ class Pipeline:
         note["model"] = model
         msgs = await asyncio.to_thread(render_messages, template, question=question, history=req.history,
                                        safer=safer, limits=self.limits.render)  # bounded, but off the event loop
-        guard = None
-        if attempts.stream is not None:
-            attempts.attempt += 1
-            policy, profile = attempts.policy, attempts.profile
-            warn_only = all(cp.action("output", policy.on_output_fail) == "warn" for cp in policy.checks.values()
-                            if cp.enabled and "output" in cp.stages)
-            guard = StreamGuard(attempts.stream,
-                                check=lambda text: self._checks.submit((text, "output", profile, question)),
-                                started=attempts.started, record=attempts.record, attempt=attempts.attempt,
-                                stop_on_fail=not warn_only)
-        t = time.perf_counter()
-        try:
-            max_new = req.max_new_tokens or template.generation.get("max_tokens")  # the caller's, else the template's
-            temperature = template.generation.get("temperature")
-            gen = await self._generate.submit(GenerationRequest(messages=msgs, max_new_tokens=max_new,
-                                                                adapter=decision.adapter, temperature=temperature,
-                                                                on_text=guard.sink() if guard else None),
-                                          deadline=attempts.deadline)
-        except BaseException as exc:
-            attempts.trace.generation(t, info=self.generator.info, adapter=decision.adapter, max_tokens=max_new,
-                                      temperature=temperature, strategy=decision.strategy, error=exc)
-            if guard is not None:
-                await guard.abort()
-            raise
-        latency["generate"] = latency.get("generate", 0) + _ms(t)
+        max_new = req.max_new_tokens or template.generation.get("max_tokens")  # the caller's, else the template's
+        temperature = template.generation.get("temperature")
+        gen, guard, loop = await self._generate_watched(question, msgs, decision, model, note, latency, attempts,
+                                                        max_new=max_new, temperature=temperature, decoding=None)
+        if loop is not None:
+            attempts.loop.update(loop_detected=True, loop_kind=loop.kind)
+            if not attempts.loop.get("loop_regenerated"):
+                # A degenerate answer (decorum.adapters.loops) is never the answer: what was shown of it is
+                # withdrawn, and it is generated once more with stronger settings against repetition.
+                attempts.loop["loop_regenerated"] = True
+                await self._withdraw(guard, attempts)
+                gen, guard, loop = await self._generate_watched(question, msgs, decision, model, note, latency,
+                                                                attempts, max_new=max_new, temperature=temperature,
+                                                                decoding=STRONGER)
+            if loop is not None:  # the one regeneration looped too: the answer ends where it began repeating
+                gen = replace(gen, text=trim_loop(gen.text, loop))
+                attempts.loop["loop_trimmed"] = True
         attempts.generations += 1
-        attempts.trace.generation(t, info=self.generator.info, adapter=decision.adapter, max_tokens=max_new,
-                                  temperature=temperature, gen=gen, strategy=decision.strategy)
-        # The engine's revisions are known once weights are loaded; the artifact is the one that ran.
-        model.update(self.generator.info.as_note())
-        if gen.artifact_revision:
-            model["artifact_revision"] = gen.artifact_revision
-        note["tokens"] = {"prompt": note["tokens"]["prompt"] + gen.prompt_tokens,
-                          "completion": note["tokens"]["completion"] + gen.completion_tokens}
         note["generation"] = {"finish_reason": gen.finish_reason, "input_truncated": gen.input_truncated,
-                              "max_new_tokens": max_new, "temperature": temperature or 0.0}
+                              "max_new_tokens": max_new, "temperature": temperature or 0.0, **gen.decoding,
+                              **({"loop_detected": False} if self.watch_loops else {}), **attempts.loop}
         t = time.perf_counter()
         results = (await self._checks.submit((gen.text, "output", attempts.profile, question),
                                              deadline=attempts.deadline) if gen.text else [])
@@ -473,6 +460,62 @@ class Pipeline:
         attempts.trace.checks("decorum.output_checks", t, results, stage="output",
                               fail_action=self._output_fail_action(attempts.policy, first=attempts.generations == 1))
         return gen, results
+
+    async def _generate_watched(self, question: str, msgs: list[dict[str, str]], decision: RouteDecision,
+                                model: dict[str, Any], note: dict[str, Any], latency: dict[str, int],
+                                attempts: _Attempts, *, max_new: int | None, temperature: float | None,
+                                decoding: Decoding | None) -> tuple[Generation, StreamGuard | None, Loop | None]:
+        """One generation, streamed through a new ``StreamGuard`` when the surface streams, and watched by a loop
+        detector that stops it at the first loop; returns it with its guard and the loop found, if any (in the
+        streamed text, else in the whole text: an engine that does not stream is checked afterwards)."""
+        guard = None
+        if attempts.stream is not None:
+            attempts.attempt += 1
+            policy, profile = attempts.policy, attempts.profile
+            warn_only = all(cp.action("output", policy.on_output_fail) == "warn" for cp in policy.checks.values()
+                            if cp.enabled and "output" in cp.stages)
+            guard = StreamGuard(attempts.stream,
+                                check=lambda text: self._checks.submit((text, "output", profile, question)),
+                                started=attempts.started, record=attempts.record, attempt=attempts.attempt,
+                                stop_on_fail=not warn_only)
+        detector = LoopDetector()
+        watch = (lambda piece: detector.feed(piece) is None) if self.watch_loops else None
+        t = time.perf_counter()
+        try:
+            gen = await self._generate.submit(GenerationRequest(messages=msgs, max_new_tokens=max_new,
+                                                                adapter=decision.adapter, temperature=temperature,
+                                                                on_text=guard.sink() if guard else None,
+                                                                decoding=decoding,
+                                                                watch=watch),
+                                              deadline=attempts.deadline)
+        except BaseException as exc:
+            attempts.trace.generation(t, info=self.generator.info, adapter=decision.adapter, max_tokens=max_new,
+                                      temperature=temperature, strategy=decision.strategy, error=exc)
+            if guard is not None:
+                await guard.abort()
+            raise
+        latency["generate"] = latency.get("generate", 0) + _ms(t)
+        attempts.trace.generation(t, info=self.generator.info, adapter=decision.adapter, max_tokens=max_new,
+                                  temperature=temperature, gen=gen, strategy=decision.strategy)
+        # The engine's revisions are known once weights are loaded; the artifact is the one that ran.
+        model.update(self.generator.info.as_note())
+        if gen.artifact_revision:
+            model["artifact_revision"] = gen.artifact_revision
+        note["tokens"] = {"prompt": note["tokens"]["prompt"] + gen.prompt_tokens,
+                          "completion": note["tokens"]["completion"] + gen.completion_tokens}
+        return gen, guard, (find_loop(gen.text) or detector.loop) if self.watch_loops else None
+
+    async def _withdraw(self, guard: StreamGuard | None, attempts: _Attempts) -> None:
+        """Drop a generation that will not be the answer: stop checking its parts, retract what was shown."""
+        if guard is None or attempts.stream is None:
+            return
+        await guard.abort()
+        if attempts.record.chunks_shown:  # something of this request is on show, and it is not the answer
+            attempts.record.retracted = True
+            try:
+                await attempts.stream.retract()
+            except Exception as exc:  # a surface that fails to retract never fails the answer
+                logger.warning("answer stream retract failed (%s)", exc.__class__.__name__)
 
     @staticmethod
     def _output_fail_action(applied: Policy, *, first: bool) -> str:
@@ -499,6 +542,7 @@ class _Attempts:
     policy: Policy = field(default_factory=Policy)  # the policy this request runs under (its channel's profile applied)
     profile: str | None = None  # the channel profile applied (None: the policy's own settings)
     fixed_question: str | None = None  # the question as a fixing input check repaired it
+    loop: dict[str, Any] = field(default_factory=dict)  # the note's loop_* fields (one loop regeneration a request)
 
 
 def refusal_ref(exc: BaseException) -> str | None:

@@ -213,11 +213,30 @@ class GenerationNote(_Owned):
 
     finish_reason: Literal["stop", "length", "timeout", "cancelled"] = Field(description=(
         "stop (the model ended), length (max_new_tokens reached), timeout, cancelled (a streamed part failed "
-        "a check and generation was stopped)."))
+        "a check, or the answer looped (loop_detected), and generation was stopped)."))
     input_truncated: bool = Field(description="Whether the prompt was cut to fit the model's context.")
     max_new_tokens: Count | None = Field(None, description=(
         "The limit on generated tokens (the request's, else the template's)."))
     temperature: Annotated[float, Field(ge=0)] | None = Field(None, description="Sampling temperature; 0 = greedy.")
+    repetition_penalty: Annotated[float, Field(ge=1)] | None = Field(None, description=(
+        "Local engines: the logit of every token already in the prompt or answer divided by it (multiplied, when "
+        "negative); 1.0 = off. Absent: the engine applies none (a remote one)."))
+    no_repeat_ngram_size: Count | None = Field(None, description=(
+        "Local engines: no sequence of this many tokens occurs twice; 0 = off."))
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = Field(None, description=(
+        "openai_compat: the frequency_penalty sent to the server (absent: none sent)."))
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = Field(None, description=(
+        "openai_compat: the presence_penalty sent to the server (absent: none sent)."))
+    loop_detected: bool | None = Field(None, description=(
+        "Whether an answer generated for this request degenerated: a 3-word sequence a third time, or a run of "
+        "one repeated line (decorum.adapters.loops); generation stopped there."))
+    loop_kind: Literal["ngram", "line"] | None = Field(None, description=(
+        "The last loop found: ngram (a 3-word sequence a third time) or line (one line 3 times in a row)."))
+    loop_regenerated: bool | None = Field(None, description=(
+        "The looping answer was dropped (what was shown of it retracted) and generated once more with stronger "
+        "settings against repetition (the penalties above are that generation's); once per request."))
+    loop_trimmed: bool | None = Field(None, description=(
+        "The regenerated answer looped too, and ends where its repetition began."))
 
 
 class WithheldPart(_Owned):
