@@ -151,3 +151,14 @@ def test_the_screen_reads_fewer_parts_of_an_ordinary_long_message(real: Guardrai
     assert screen is not None
     picked = screen.must_read(texts, top_k=real.scores.screen_top_k)
     assert len(picked) < len(texts)
+
+
+def test_batches_keep_short_parts_away_from_long_ones() -> None:
+    from decorum.guardrails.classifier import length_batches
+
+    lengths = [40, 45, 50, 52, 300, 320, 60]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = length_batches(order, lengths, batch_size=32)
+    assert [sorted(lengths[i] for i in b) for b in batches] == [[40, 45, 50, 52, 60], [300, 320]]
+    assert sum(len(b) for b in batches) == len(lengths)
+    assert all(len(b) <= 2 for b in length_batches(order, lengths, batch_size=2))

@@ -741,13 +741,10 @@ class DetoxifyClassifier:
         import torch
 
         items = [t if isinstance(t, str) else str(t) for t in texts]
-        # Batches of similar length: a batch is padded to its longest text, so a long message's many short
-        # parts are not padded to its one long part.
         order = sorted(range(len(items)), key=lambda i: len(items[i]))
         results: list[dict[str, float] | None] = [None] * len(items)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                picked = order[start : start + self.batch_size]
+            for picked in length_batches(order, [len(t) for t in items], self.batch_size):
                 scores = self._detox.predict([items[i] for i in picked])
                 for k, index in enumerate(picked):
                     row: dict[str, float] = {}
@@ -763,6 +760,27 @@ class DetoxifyClassifier:
     def calibration(self) -> dict[str, tuple[float, float]]:
         """Labels whose probabilities are recalibrated (Platt: ``sigmoid(a * logit(p) + b)``), from the manifest."""
         return dict(self._calibration)
+
+
+PASS_COST_CHARS = 200
+"""A forward pass's fixed cost, in characters of text (MiniLM on 2 cores: about 6.5 ms, and 1.6 ms per 12-token
+text: ``bench/guardrails.py``)."""
+
+
+def length_batches(order: Sequence[int], lengths: Sequence[int], batch_size: int,
+                   pass_chars: int = PASS_COST_CHARS) -> list[list[int]]:
+    """``order`` (indices sorted by length) cut into batches of at most ``batch_size``. A batch is padded to its
+    longest text, so a text that would add more padding to the batch than a forward pass of its own costs
+    (``pass_chars``: a pass's fixed cost in characters of text) starts a new batch."""
+    batches: list[list[int]] = []
+    for index in order:
+        batch = batches[-1] if batches else None
+        if batch is not None and len(batch) < batch_size and \
+                (lengths[index] - lengths[batch[-1]]) * len(batch) <= pass_chars:
+            batch.append(index)
+        else:
+            batches.append([index])
+    return batches
 
 
 def logit(p: float) -> float:
