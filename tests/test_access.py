@@ -314,15 +314,21 @@ async def test_api_answers_503_when_full_and_429_past_the_rate(settings: Setting
         assert codes.count(200) >= 2 and codes.count(503) >= 20, codes
         busy = next(r for r in rs if r.status_code == 503)
         assert int(busy.headers["retry-after"]) >= 1 and busy.json()["ref"] and "capacity" in busy.json()["error"]
-        assert rt.audit.count() == codes.count(200)  # refused asks did no work and left no note
+        # refused asks did no work; each left an ids-only record whose id is the reference the asker got
+        assert rt.audit.count() == codes.count(200) + codes.count(503)
+        record = rt.audit.get(busy.json()["ref"])
+        assert record is not None and record["verdict"] == "error"
+        assert record["error"] == {"type": "Busy", "reason": "capacity", "where": "api"} and "request" not in record
         # one person past their rate: 429, while someone else still gets through
         config.write_text("limits: {asks_burst: 2, asks_per_user_per_minute: 1}\nrouting: {semantic: false}\n")
         rt2 = Runtime.open(Settings(), classifier=FakeClassifier(), generator=FakeGenerator("ok"))
         _, other = rt2.access.add_user("other-viewer", "viewer", by=local_admin("local:test"))
         apps2 = create_apps(rt2, load_models=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=apps2.admin), base_url=ADMIN, timeout=60) as c:
-        first = [(await c.post("/api/ask", json={"text": "hi"}, headers=bearer(token))).status_code for _ in range(3)]
-        assert first == [200, 200, 429]
+        first = [await c.post("/api/ask", json={"text": "hi"}, headers=bearer(token)) for _ in range(3)]
+        assert [r.status_code for r in first] == [200, 200, 429]
+        limited = rt2.audit.get(first[2].json()["ref"])
+        assert limited is not None and limited["error"]["type"] == "RateLimited" and limited["error"]["where"] == "api"
         assert (await c.post("/api/ask", json={"text": "hi"}, headers=bearer(other))).status_code == 200
 
 

@@ -460,3 +460,24 @@ async def test_serve_checkpoints_every_600_s_by_default_and_once_more_when_it_st
 def test_witness_file_mode(logged, witness: Path, capsys) -> None:
     assert run(capsys, "audit", "checkpoint")[0] == 0
     assert stat.S_IMODE(witness.stat().st_mode) == 0o600
+
+
+def test_verify_before_anything_was_recorded_is_a_clean_empty_log(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DECORUM_DATABASE_URL", f"sqlite:///{tmp_path / 'data' / 'decorum.db'}")
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0 and "0 records" in out
+    assert not (tmp_path / "data" / "decorum.db").exists()  # verify made nothing
+
+
+def test_verify_fails_when_the_database_is_gone_but_its_chain_key_is_not(capsys, tmp_path, monkeypatch) -> None:
+    db = tmp_path / "data" / "decorum.db"
+    monkeypatch.setenv("DECORUM_DATABASE_URL", f"sqlite:///{db}")
+    from decorum.bot.runtime import Runtime
+
+    rt = Runtime.open(Settings())
+    rt.audit.append(note(1))
+    rt.close()
+    db.unlink()
+    code, _, err = run(capsys, "audit", "verify")
+    assert code == 1 and "audit log missing" in err and "audit-chain.key" in err
+    assert not db.exists()

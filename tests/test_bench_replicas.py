@@ -66,16 +66,18 @@ def test_tally_catches_a_duplicate_and_a_loss() -> None:
 
 
 @pytest.mark.models
-def test_one_and_two_serve_processes_answer_every_event_once(db_url: str) -> None:
+def test_one_and_two_serve_processes_answer_every_event_once(db_url: str, tmp_path: Path) -> None:
     """3 events each (and each event's Slack retry, sent to the other replica) on real processes and weights:
-    every event answered once, no duplicate, no loss, every ack 200."""
+    every event answered once, no duplicate, no loss, every ack 200. Both configurations write one audit log, so
+    they share its chain key (a log with records never gets a new one)."""
     bench = _bench()
     gen = bench.Generator("onnx (smoke)", {"kind": "onnx"})
+    shared = {"DECORUM_AUDIT_CHAIN_KEY": str(tmp_path / "audit-chain.key")}
     results = []
     for n in (1, 2):
         r = bench.run_configuration(generator=gen, processes=n, rate=60, warmup_s=0, duration_s=3, retries=True,
                                     retry_delay_s=0.2, database_url=db_url, max_new_tokens=8, drain_s=120,
-                                    quiet=True)
+                                    quiet=True, extra_env=shared)
         results.append(r)
         assert r.measured_events == 3 and r.events == 3 + n  # + one warm-up mention per replica
         assert (r.duplicates, r.losses, r.bad_acks, r.errors) == (0, 0, 0, [])

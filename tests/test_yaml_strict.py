@@ -55,6 +55,9 @@ BAD: list[tuple[str, int, str, str]] = [
     ('system: "del \\x7f"\n', 1, "system", "U+007F (DEL)"),
     ('system: "\\u202eevil"\n', 1, "system", "U+202E (RIGHT-TO-LEFT OVERRIDE) written as the escape \\u202e"),
     ("system: Hi\ntest_cases:\n- question: \"a\\eb\"\n", 3, "test_cases.0.question", "U+001B (ESC)"),
+    # Python refuses to build an integer past 4,300 digits with a ValueError that named no line (a 500 on the web)
+    ("description: x\nsystem: Hi\ngeneration:\n  max_tokens: " + "9" * 5000 + "\n", 4, "generation.max_tokens",
+     "a number written with 5,000 characters"),
 ]
 
 

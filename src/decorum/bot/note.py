@@ -42,7 +42,8 @@ def utc_now() -> str:
 def unanswered_note(ref: str, *, error_type: str, where: str, reason: str | None = None, surface: str = "slack",
                     slack: Mapping[str, Any] | None = None, pseudonym_key: str | None = None,
                     attempts: int | None = None) -> dict[str, Any]:
-    """The record of a request that ended outside the answer path (``where``: ``slack``, ``slack_recovery``).
+    """The record of a request that ended outside the answer path (``where``: ``slack``, ``slack_recovery``,
+    ``api``).
 
     Ids only: the Slack workspace, channel, thread and message, the asker's pseudonym when known; the error's
     kind (``error_type``: the exception class, or ``LostMessage``) and ``reason``; never a text.

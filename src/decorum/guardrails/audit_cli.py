@@ -373,7 +373,24 @@ def _verify(args: argparse.Namespace) -> int:
     from decorum.store import Database
 
     settings = Settings()
-    db = Database.open_readonly(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    from decorum.store.db import sqlite_path
+
+    path = sqlite_path(url) if url.startswith("sqlite") else None
+    if path and path != ":memory:" and not Path(path).exists():
+        # Nothing recorded yet is a clean log of 0 records, unless something says a log existed: its chain key,
+        # or a witness that holds checkpoints. Then the database was deleted or the path is wrong.
+        witness = settings.audit_witness
+        traces = [str(p) for p in (settings.audit_chain_key_path,) if p.exists()]
+        if witness is not None and witness.is_file() and witness.stat().st_size:
+            traces.append(str(witness))
+        if traces:
+            print(f"audit log missing: no SQLite database at {path}, but {' and '.join(traces)} say a log existed "
+                  "(restore the database, or point DECORUM_DATABASE_URL at it)", file=sys.stderr)
+            return EXIT_FAIL
+        print(f"0 records: no audit log yet (no database at {path}; nothing has been recorded)")
+        return EXIT_OK
+    db = Database.open_readonly(url)
     try:
         return _verify_db(settings, db, args)
     finally:

@@ -259,7 +259,7 @@ class Streaming(_Owned):
 
 
 # Where an ``error`` note's request ended outside the answer path: such a note holds ids only.
-OUTSIDE_ANSWER_PATH = ("slack", "slack_recovery")
+OUTSIDE_ANSWER_PATH = ("slack", "slack_recovery", "api")
 
 
 class ErrorNote(_Owned):
@@ -271,12 +271,13 @@ class ErrorNote(_Owned):
     reason: str | None = Field(None, description=(
         "For Busy: capacity (a full queue) or deadline; RateLimited: rate_limit; LostMessage: unreadable (it "
         "could not be read back from Slack) or attempts (it had max_attempts owners already)."))
-    where: Literal["answer", "slack", "slack_recovery"] | None = Field(None, description=(
+    where: Literal["answer", "slack", "slack_recovery", "api"] | None = Field(None, description=(
         "Where the request ended. Absent or answer: in the answer path (the note holds the question's "
         "fingerprint, the checks and the latencies). slack: in the Slack surface before or around the answer path "
         "(its queue was full, the asker's rate limit, the deadline passed in the queue, or a failure around the "
         "answer): nothing was checked or generated, and the note holds ids only. slack_recovery: a message whose "
-        "process died or stalled after acknowledging it and that no replica could answer; ids only. In every "
+        "process died or stalled after acknowledging it and that no replica could answer; ids only. api: the "
+        "admin API's playground (POST /api/ask) refused it for capacity or the asker's rate limit; ids only. In every "
         "case the asker was told (a refusal or an apology) with this note's id as the reference."))
     attempts: Annotated[int, Field(ge=1)] | None = Field(None, description=(
         "slack_recovery: how many processes owned the message before it was given up."))

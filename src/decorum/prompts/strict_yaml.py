@@ -167,6 +167,12 @@ def _escape_at(text: str, node: ScalarNode, bad: str) -> tuple[int, str] | None:
     return None
 
 
+MAX_NUMBER_CHARS = 100
+"""A longer integer or float is refused before it is built (Python refuses integers past 4,300 digits with a
+ValueError that names no line)."""
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+
+
 class _Checker:
     """Walks the composed node tree: duplicate, merge and complex keys, binary values, refused characters."""
 
@@ -187,6 +193,10 @@ class _Checker:
         mark = node.start_mark
         if node.tag == _BINARY_TAG:
             raise StrictYamlError("binary values (!!binary) are not allowed: write text", line=mark.line + 1,
+                                  column=mark.column + 1, key=_path(path))
+        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
+            raise StrictYamlError(f"a number written with {len(node.value):,} characters (at most "
+                                  f"{MAX_NUMBER_CHARS}): quote it if it is text", line=mark.line + 1,
                                   column=mark.column + 1, key=_path(path))
         m = _REFUSED.search(node.value)
         if m is None:

@@ -31,6 +31,7 @@ from starlette.routing import Route
 from decorum import metrics
 from decorum.access import ROLES, Principal, permissions_of
 from decorum.bot import audit_jobs, messages
+from decorum.bot.note import unanswered_note
 from decorum.bot.pipeline import Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack import mount_slack
@@ -174,7 +175,7 @@ def validated(model: type[M], data: dict[str, Any]) -> M:
 
 
 def _error(exc: DecorumError) -> JSONResponse:
-    if isinstance(exc, Busy):  # refused before any work: nothing recorded but the process log line (ref)
+    if isinstance(exc, Busy):  # refused before any work; the caller recorded the reference (api_ask)
         return JSONResponse({"error": str(exc), "ref": refusal_ref(exc)},
                             status_code=429 if isinstance(exc, RateLimited) else 503,
                             headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})
@@ -275,6 +276,17 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
             req = Request(text=body.text, surface="web", user=f"web:{who.name}", strategy=body.strategy or "auto",
                           template=body.template or None)
             answer = await runtime.pipeline.answer(req)
+        except Busy as exc:  # refused before any work: the reference it carries is a record too
+            ref = refusal_ref(exc)
+            if ref is not None:
+                note = unanswered_note(ref, error_type=exc.__class__.__name__, reason=exc.reason, where="api",
+                                       surface="web")
+                try:
+                    await asyncio.to_thread(runtime.audit.append, note)
+                except Exception as err:  # the database is down: the person still gets the refusal
+                    logger.error("api refusal record failed ref=%s error=%s: the reference shown has no record",
+                                 ref, err.__class__.__name__)
+            return _error(exc)
         except DecorumError as exc:
             return _error(exc)
         out = answer.as_json()
