@@ -378,18 +378,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     path = sqlite_path(url) if url.startswith("sqlite") else None
     if path and path != ":memory:" and not Path(path).exists():
-        # Nothing recorded yet is a clean log of 0 records, unless something says a log existed: its chain key,
-        # or a witness that holds checkpoints. Then the database was deleted or the path is wrong.
-        witness = settings.audit_witness
-        traces = [str(p) for p in (settings.audit_chain_key_path,) if p.exists()]
-        if witness is not None and witness.is_file() and witness.stat().st_size:
-            traces.append(str(witness))
-        if traces:
-            print(f"audit log missing: no SQLite database at {path}, but {' and '.join(traces)} say a log existed "
-                  "(restore the database, or point DECORUM_DATABASE_URL at it)", file=sys.stderr)
-            return EXIT_FAIL
-        print(f"0 records: no audit log yet (no database at {path}; nothing has been recorded)")
-        return EXIT_OK
+        return _no_log_yet(settings, f"no SQLite database at {path}")
     db = Database.open_readonly(url)
     try:
         return _verify_db(settings, db, args)
@@ -397,8 +386,24 @@ def _verify(args: argparse.Namespace) -> int:
         db.dispose()
 
 
+def _no_log_yet(settings: Any, what: str) -> int:
+    """Verify where no audit log exists yet (``what``: no database file, or no schema in the database): a clean
+    log of 0 records, unless something says a log existed (its chain key, or a witness holding checkpoints):
+    then it was deleted or the configuration points elsewhere."""
+    witness = settings.audit_witness
+    traces = [str(settings.audit_chain_key_path)] if settings.audit_chain_key_path.exists() else []
+    if witness is not None and witness.is_file() and witness.stat().st_size:
+        traces.append(str(witness))
+    if traces:
+        print(f"audit log missing: {what}, but {' and '.join(traces)} say a log existed (restore the database, "
+              "or point DECORUM_DATABASE_URL at it)", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"0 records: no audit log yet ({what}; nothing has been recorded)")
+    return EXIT_OK
+
+
 def _verify_db(settings: Any, db: Any, args: argparse.Namespace) -> int:
-    from sqlalchemy import func, select
+    from sqlalchemy import func, inspect, select
     from sqlalchemy.exc import SQLAlchemyError
 
     from decorum.errors import StoreError
@@ -414,11 +419,13 @@ def _verify_db(settings: Any, db: Any, args: argparse.Namespace) -> int:
     from decorum.store.db import describe_url
     from decorum.store.tables import AuditTextRow
 
+    if not inspect(db.engine).has_table("audit_record"):
+        return _no_log_yet(settings, f"no audit schema in {describe_url(settings.resolved_database_url)}")
     try:
         log_extent(db)
     except SQLAlchemyError as exc:
-        raise StoreError(f"no audit log in {describe_url(settings.resolved_database_url)} (its schema is missing: "
-                         f"has `decorum serve` ever run on it?): {exc.__class__.__name__}") from exc
+        raise StoreError(f"the audit log in {describe_url(settings.resolved_database_url)} cannot be read: "
+                         f"{exc.__class__.__name__}") from exc
     key_path = settings.audit_chain_key_path
     key = ChainKey.load(key_path)
     sources: list[tuple[str, list[dict[str, Any]]]] = [("stored", stored_checkpoints(db))]
