@@ -109,7 +109,7 @@ class Runtime:
 
     @cached_property
     def audit(self) -> SqlAuditLog:
-        """The audit log, its chain keyed with the key outside the database (made on first use)."""
+        """The audit log, its chain keyed with the key outside the database (made only for an empty log)."""
         return SqlAuditLog(self.db, chain_key=ChainKey.open(self.settings.audit_chain_key_path, self.db))
 
     @cached_property
