@@ -17,7 +17,7 @@ import pytest
 from decorum.guardrails.checks import ClassifierScores, Guardrails
 from decorum.guardrails.classifier import ArtifactIntegrityError, StackedClassifier
 from decorum.guardrails.policy import Policy
-from decorum.guardrails.screen import BUCKETS, SCREEN_ARTIFACT, PartScreen, screen_for
+from decorum.guardrails.screen import BUCKETS, SCREEN_ARTIFACT, PartScreen, screen_for, screen_tokenizer
 from tests.fakes import FakeClassifier
 from tests.test_guardrail_parts import PAD
 
@@ -35,13 +35,7 @@ BENIGN = [
 
 def hand_screen(words: dict[str, float], threshold: float = 0.0) -> PartScreen:
     """A screen whose only weights are on ``words``' tokens (everything else scores the bias, -5)."""
-    from tokenizers import Tokenizer
-
-    from decorum.guardrails.classifier import base_model_dir
-
-    tok = Tokenizer.from_file(str(base_model_dir() / "tokenizer.json"))
-    tok.no_padding()
-    tok.no_truncation()
+    tok = screen_tokenizer()
     weights = np.zeros(tok.get_vocab_size() + BUCKETS, dtype=np.float32)
     for word, w in words.items():
         for token_id in tok.encode(word, add_special_tokens=False).ids:

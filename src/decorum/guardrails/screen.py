@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import threading
@@ -50,6 +51,23 @@ def feature_ids(token_ids: Sequence[int], vocab_size: int) -> np.ndarray:
     return np.unique(np.concatenate([ids, pairs]))
 
 
+def screen_tokenizer() -> Any:
+    """The main classifier's uncased WordPiece tokenizer, reading whole parts: its file pads and truncates to 128
+    tokens for the classifier, which the screen turns off."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(base_model_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def encode(tokenizer: Any, texts: Sequence[str]) -> list[np.ndarray]:
+    """The :func:`feature_ids` of each text."""
+    vocab_size = int(tokenizer.get_vocab_size())
+    return [feature_ids(e.ids, vocab_size) for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+
+
 class PartScreen:
     """The screen: weights over token and token-pair features, a bias, and the threshold it was tuned for."""
 
@@ -71,8 +89,6 @@ class PartScreen:
         Raises:
             ArtifactIntegrityError: If a file is missing, altered, or of the wrong shape.
         """
-        from tokenizers import Tokenizer
-
         try:
             manifest = json.loads((artifact / "manifest.json").read_text(encoding="utf-8"))
             raw = (artifact / "weights.npy").read_bytes()
@@ -81,12 +97,8 @@ class PartScreen:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != manifest.get("weights_sha256"):
             raise ArtifactIntegrityError(f"screen weights in {artifact} do not match the manifest's SHA-256")
-        import io
-
         weights = np.load(io.BytesIO(raw), allow_pickle=False).astype(np.float32)
-        tokenizer = Tokenizer.from_file(str(base_model_dir() / "tokenizer.json"))
-        tokenizer.no_padding()  # the file pads and truncates to 128 for the classifier; the screen reads the tokens
-        tokenizer.no_truncation()
+        tokenizer = screen_tokenizer()
         expected = tokenizer.get_vocab_size() + BUCKETS
         if weights.shape != (expected,):
             raise ArtifactIntegrityError(f"screen weights have shape {weights.shape}, expected ({expected},)")
@@ -98,8 +110,7 @@ class PartScreen:
         """The screen's logit per text (higher: more likely the full classifier scores it high)."""
         if not texts:
             return []
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [self.bias + float(self.weights[feature_ids(e.ids, self.vocab_size)].sum()) for e in encodings]
+        return [self.bias + float(self.weights[ids].sum()) for ids in encode(self.tokenizer, texts)]
 
     def must_read(self, texts: Sequence[str], *, top_k: int) -> set[int]:
         """Indices of the texts the full classifier must read: at or above the threshold, and the ``top_k`` worst."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import random
 import sys
@@ -78,12 +79,11 @@ def served_main() -> Any:
     return getattr(clf, "main", clf)
 
 
-def score_texts(texts: Sequence[str], batch: int = 256) -> list[float]:
-    """The toxicity check's score (the highest toxicity label) of the served main classifier, per text."""
+def score_texts(main: Any, texts: Sequence[str], batch: int = 256) -> list[float]:
+    """The toxicity check's score (the highest toxicity label) of the main classifier ``main``, per text."""
     from decorum.guardrails.policy import TOXICITY_LABELS
     from decorum.progress import ProgressLine
 
-    main = served_main()
     out: list[float] = []
     with ProgressLine("scoring texts with the main classifier") as bar:
         for start in range(0, len(texts), batch):
@@ -91,21 +91,6 @@ def score_texts(texts: Sequence[str], batch: int = 256) -> list[float]:
                 out.append(max(row[label] for label in TOXICITY_LABELS))
             bar.update(len(out) / len(texts), f"{len(out):,}/{len(texts):,}")
     return out
-
-
-def features(texts: Sequence[str]) -> tuple[list[Any], int]:
-    """Feature ids per text (:func:`decorum.guardrails.screen.feature_ids`) and the tokenizer's vocabulary size."""
-    from tokenizers import Tokenizer
-
-    from decorum.guardrails.classifier import base_model_dir
-    from decorum.guardrails.screen import feature_ids
-
-    tok = Tokenizer.from_file(str(base_model_dir() / "tokenizer.json"))
-    tok.no_padding()
-    tok.no_truncation()
-    vocab = tok.get_vocab_size()
-    encodings = tok.encode_batch(list(texts), add_special_tokens=False)
-    return [feature_ids(e.ids, vocab) for e in encodings], vocab
 
 
 def train_weights(feats: Sequence[Any], targets: Sequence[float], size: int, *, epochs: int, seed: int,
@@ -159,10 +144,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from decorum.guardrails.policy import TOXICITY_THRESHOLD
-    from decorum.guardrails.screen import BUCKETS, SCREEN_ARTIFACT, PartScreen
+    from decorum.guardrails.screen import BUCKETS, SCREEN_ARTIFACT, PartScreen, encode, screen_tokenizer
 
     out = args.out or SCREEN_ARTIFACT
     started = time.time()
+    main = served_main()  # scores the texts (without --targets); the screen applies to it alone
     if args.targets:
         scored = [json.loads(line) for line in args.targets.read_text(encoding="utf-8").splitlines() if line]
         file_hashes = {str(args.targets.name): hashlib.sha256(args.targets.read_bytes()).hexdigest()}
@@ -171,19 +157,17 @@ def run(args: argparse.Namespace) -> int:
         if args.max_train_parts is not None:
             train_rows = [r for r in rows if r[0] == "train"][:args.max_train_parts]
             rows = train_rows + [r for r in rows if r[0] != "train"]
-        tox = score_texts([t for _, _, t in rows])
+        tox = score_texts(main, [t for _, _, t in rows])
         scored = [{"split": s, "source": src, "text": t, "tox": v} for (s, src, t), v in zip(rows, tox, strict=True)]
         if args.save_targets:
             args.save_targets.write_text("".join(json.dumps(r) + "\n" for r in scored), encoding="utf-8")
     train = [r for r in scored if r["split"] == "train"][:args.max_train_parts]
     dev = [r for r in scored if r["split"] == "dev"]
-    train_feats, vocab = features([r["text"] for r in train])
-    weights, bias, curve = train_weights(train_feats, [float(r["tox"]) for r in train], vocab + BUCKETS,
+    tokenizer = screen_tokenizer()
+    weights, bias, curve = train_weights(encode(tokenizer, [r["text"] for r in train]),
+                                         [float(r["tox"]) for r in train], tokenizer.get_vocab_size() + BUCKETS,
                                          epochs=args.epochs, seed=args.seed)
-
-    def logits(texts: Sequence[str]) -> list[float]:
-        feats, _ = features(texts)
-        return [bias + float(weights[f].sum()) for f in feats]
+    logits = PartScreen(weights, bias, 0.0, tokenizer).scores  # before the threshold is chosen
 
     near = args.near * TOXICITY_THRESHOLD
     dev_logits = logits([r["text"] for r in dev])
@@ -209,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     }
     metrics.update(held_out_metrics(logits, threshold))
     out.mkdir(parents=True, exist_ok=True)
-    buf = __import__("io").BytesIO()
+    buf = io.BytesIO()
     np.save(buf, weights.astype(np.float16), allow_pickle=False)
     raw = buf.getvalue()
     (out / "weights.npy").write_bytes(raw)
@@ -220,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         "threshold_logit": threshold,
         "features": f"uncased WordPiece ids of all-MiniLM-L6-v2 + token pairs hashed into {BUCKETS} buckets",
         "distilled_from": "the served main classifier's toxicity score (max of the toxicity labels)",
-        "model_revision": served_main().revision,
+        "model_revision": main.revision,
         "near": args.near,
         "read_share": args.read_share,
         "seed": args.seed,
