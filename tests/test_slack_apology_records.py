@@ -7,7 +7,6 @@ Served like ``decorum serve`` against the Slack emulator, two databases (``db_ur
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -146,13 +145,6 @@ def ephemerals(emu: SlackEmulator, needle: str) -> list[dict[str, Any]]:
     return [c.args for c in emu.calls_to("chat.postEphemeral") if needle in c.args["text"]]
 
 
-async def until(predicate: Any, within_s: float = 10.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def test_busy_and_rate_limit_refusals_are_audit_records(
         emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], db_url: str,
         tmp_path: Path) -> None:
@@ -163,10 +155,10 @@ async def test_busy_and_rate_limit_refusals_are_audit_records(
     async with running(emu, monkeypatch, generator=slow(1.0), env=env) as h:
         first = app_mention(f"<@{BOT_USER}> {QUESTION}", user="U0ALICE")
         await h.sender.event(first)
-        await until(lambda: h.generator.requests)  # answering: the only slot is taken
+        await emu.wait_for(lambda _: h.generator.requests)  # answering: the only slot is taken
         second = app_mention(f"<@{BOT_USER}> And my mail password?", user="U0BOB")
         await h.sender.event(second)
-        await until(lambda: h.surface.answerer.waiting == 1)  # the only queue place is taken
+        await emu.wait_for(lambda _: h.surface.answerer.waiting == 1)  # the only queue place is taken
         third = app_mention(f"<@{BOT_USER}> And the wifi?", user="U0CAROL")
         await h.sender.event(third)
         [busy] = await emu.wait_for(lambda e: ephemerals(e, "at capacity"))
