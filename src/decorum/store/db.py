@@ -159,21 +159,27 @@ def _create_engine(url: str, *, create_dirs: bool = True) -> Engine:
     return engine
 
 
-def _sqlite_serialised_writes(engine: Engine) -> None:
-    """WAL journal and BEGIN IMMEDIATE, so concurrent writers queue instead of failing mid-transaction."""
+def _sqlite_sessions(engine: Engine, pragmas: tuple[str, ...], begin: str) -> None:
+    """Each new SQLite connection runs ``pragmas`` (autocommit off in the driver: SQLAlchemy's transactions start
+    with ``begin``)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        for pragma in pragmas:
+            cur.execute(pragma)
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
+
+
+def _sqlite_serialised_writes(engine: Engine) -> None:
+    """WAL journal and BEGIN IMMEDIATE, so concurrent writers queue instead of failing mid-transaction."""
+    _sqlite_sessions(engine, ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=30000"),
+                     "BEGIN IMMEDIATE")
 
 
 def _sqlite_readonly_engine(url: str) -> Engine:
@@ -197,18 +203,8 @@ def _sqlite_readonly_engine(url: str) -> Engine:
             return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
 
     engine = create_engine("sqlite://", creator=connect, future=True)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA query_only=1")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")  # deferred: a read transaction, one snapshot per session
+    # a deferred BEGIN: a read transaction, one snapshot per session
+    _sqlite_sessions(engine, ("PRAGMA query_only=1", "PRAGMA busy_timeout=30000"), "BEGIN")
 
     _open.add(engine)
     return engine
