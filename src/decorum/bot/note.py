@@ -17,6 +17,8 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -24,6 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION, OUTSIDE_ANSWER_PATH
+
+logger = logging.getLogger(__name__)
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -62,6 +66,18 @@ def unanswered_note(ref: str, *, error_type: str, where: str, reason: str | None
         if pseudonym_key and note["slack"].get("user"):
             note["pseudonym_key"] = pseudonym_key
     return note
+
+
+async def append_unanswered(audit: Any, note: dict[str, Any], ids: str) -> bool:
+    """Append an :func:`unanswered_note` to ``audit`` off the event loop; False (an ERROR naming the reference and
+    ``ids``) when it cannot be written: the person is told anyway, and the log says their reference has no record."""
+    try:
+        await asyncio.to_thread(audit.append, note)
+    except Exception as exc:  # the database is down (or the note is wrong)
+        logger.error("audit record failed %s ref=%s error=%s: the reference shown has no record", ids, note["id"],
+                     exc.__class__.__name__)
+        return False
+    return True
 
 
 def summary(note: dict[str, object]) -> str:

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from decorum import metrics
 from decorum.access import ROLES, Principal, permissions_of
 from decorum.bot import audit_jobs, messages
-from decorum.bot.note import unanswered_note
+from decorum.bot.note import append_unanswered, unanswered_note
 from decorum.bot.pipeline import Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack import mount_slack
@@ -281,11 +281,7 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
             if ref is not None:
                 note = unanswered_note(ref, error_type=exc.__class__.__name__, reason=exc.reason, where="api",
                                        surface="web")
-                try:
-                    await asyncio.to_thread(runtime.audit.append, note)
-                except Exception as err:  # the database is down: the person still gets the refusal
-                    logger.error("api refusal record failed ref=%s error=%s: the reference shown has no record",
-                                 ref, err.__class__.__name__)
+                await append_unanswered(runtime.audit, note, "surface=web")
             return _error(exc)
         except DecorumError as exc:
             return _error(exc)

@@ -56,7 +56,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from decorum import metrics
 from decorum.bot import messages
-from decorum.bot.note import new_id, unanswered_note
+from decorum.bot.note import append_unanswered, new_id, unanswered_note
 from decorum.bot.pipeline import Answer, Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack.blocks import (
@@ -387,7 +387,7 @@ class Answerer:
                  "user": who.user(job.user) if job.user else None}
         note = unanswered_note(ref, error_type=error_type, reason=reason, where="slack", slack=slack,
                                pseudonym_key=who.key_id)
-        return await self._append(note, job.ids())
+        return await append_unanswered(self.runtime.audit, note, job.ids())
 
     async def record_lost(self, claim: StaleClaim, *, max_attempts: int) -> str:
         """Record a message lost to a crash that the sweep gives up on (``error.where`` ``slack_recovery``,
@@ -401,17 +401,8 @@ class Answerer:
         reason = "attempts" if claim.attempts > max_attempts else "unreadable"
         note = unanswered_note(ref, error_type="LostMessage", reason=reason, where="slack_recovery", slack=slack,
                                attempts=claim.attempts)
-        await self._append(note, f"key={claim.key} team={claim.team}")
+        await append_unanswered(self.runtime.audit, note, f"key={claim.key} team={claim.team}")
         return ref
-
-    async def _append(self, note: dict[str, Any], ids: str) -> bool:
-        try:
-            await asyncio.to_thread(self.runtime.audit.append, note)
-        except Exception as exc:  # the database is down (or the note is wrong): the person is still told
-            logger.error("slack audit record failed %s ref=%s error=%s: the reference shown has no record", ids,
-                         note["id"], exc.__class__.__name__)
-            return False
-        return True
 
     # --- steps ---------------------------------------------------------------------------------------
 
