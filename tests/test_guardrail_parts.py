@@ -70,7 +70,7 @@ def test_long_texts_are_scored_by_sentence_and_by_neighbouring_pair() -> None:
     assert THREAT in parts  # the threat alone: nothing dilutes it
     assert any(THREAT in p and p != THREAT for p in parts)  # and with a neighbour, for context
     assert all(b - a <= 400 for a, b in spans)
-    named = scoring_windows(text, pair=lambda part: "bleed" in part)  # the checks pair only around a group
+    named = scoring_windows(text, pair=lambda a, b: "bleed" in text[a:b])  # the checks pair only around a group
     assert set(named) < set(spans) and any(THREAT in text[a:b] and text[a:b] != THREAT for a, b in named)
 
 

@@ -134,7 +134,7 @@ class ClassifierScores:
     def _windows(self, text: str, mentions: Sequence[GroupMention] | None = None) -> list[tuple[int, int]]:
         found = find_groups(text) if mentions is None else mentions
         return scoring_windows(text, whole_chars=self.whole_chars, window_chars=self.window_chars,
-                               pair_at=lambda a, b: _holds_mention(found, a, b))
+                               pair=lambda a, b: _holds_mention(found, a, b))
 
 
 def _holds_mention(mentions: Sequence[GroupMention], start: int, end: int) -> bool:

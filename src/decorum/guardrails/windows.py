@@ -62,8 +62,7 @@ def _add(text: str, start: int, end: int, spans: list[tuple[int, int]], size: in
 
 
 def scoring_windows(text: str, *, whole_chars: int = 240, window_chars: int = 400, sentence_chars: int = 300,
-                    edge_chars: int = 60, pair: Callable[[str], bool] | None = None,
-                    pair_at: Callable[[int, int], bool] | None = None) -> list[tuple[int, int]]:
+                    edge_chars: int = 60, pair: Callable[[int, int], bool] | None = None) -> list[tuple[int, int]]:
     """The parts of ``text`` to score: the whole text when it is short, else sentences and neighbouring pairs.
 
     Args:
@@ -73,10 +72,9 @@ def scoring_windows(text: str, *, whole_chars: int = 240, window_chars: int = 40
         sentence_chars: Sentences longer than this are cut into overlapping pieces.
         edge_chars: A sentence longer than 1.5 times this also has its first and last ``edge_chars`` scored on
             their own: a message glued without punctuation to padding before or after it stays undiluted.
-        pair: Which pairs of neighbouring sentences to score (default: all); the checks pass "names a group",
-            since a pair is there to read a pronoun with the sentence that says who it is.
-        pair_at: The same question asked by position (``[start, end)`` of the pair in ``text``); wins over
-            ``pair`` (the checks find group mentions once per text and ask which pair holds one).
+        pair: Which pairs of neighbouring sentences to score, asked by position (``[start, end)`` of the pair in
+            ``text``; default: all); the checks pass "a group mention lies inside", since a pair is there to read
+            a pronoun with the sentence that says who it is.
 
     Returns:
         ``[start, end)`` spans; never empty (an empty text is the one span ``(0, 0)``).
@@ -94,7 +92,6 @@ def scoring_windows(text: str, *, whole_chars: int = 240, window_chars: int = 40
             windows.append((a, head if head > a else a + edge_chars))
             windows.append((tail + 1 if tail >= 0 else b - edge_chars, b))
     for (a, _), (_, d) in pairwise(sentences):
-        wanted = pair_at(a, d) if pair_at is not None else (pair is None or pair(text[a:d]))
-        if d - a <= window_chars and wanted:
+        if d - a <= window_chars and (pair is None or pair(a, d)):
             windows.append((a, d))
     return list(dict.fromkeys(windows))
