@@ -452,7 +452,8 @@ async def test_slash_command_ask_and_help(slack: Harness) -> None:
     r, _ = await slack.sender.command(slash_command("how do I book a room?", response_url=url))  # no subcommand
     assert "Working on your question" in r.text
     await slack.idle()
-    assert len(slack.generator.requests) == 2 and slack.posts() == []
+    asked = {r.messages[-1]["content"] for r in slack.generator.requests}  # a regeneration asks the same again
+    assert asked == {"How do I reset my VPN password?", "how do I book a room?"} and slack.posts() == []
 
 
 async def test_slack_roles_by_user_id_and_workspace_admin(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
@@ -857,15 +858,24 @@ STREAMED_BAD = ("Open the VPN portal from the intranet home page. Choose Reset p
                 "the screen. Only worthless people forget their passwords anyway. Call the helpdesk on 4357.")
 
 
+def ungrounded(tmp_path: Path) -> dict[str, str]:
+    """The configuration of a deployment without the grounding check: domain answers stream too (with it on, a
+    domain answer is shown once grounded; these tests are about streaming, on the helpdesk route)."""
+    path = tmp_path / "ungrounded.yaml"
+    path.write_text("knowledge: {grounding: false}\n")
+    return {"DECORUM_CONFIG": str(path)}
+
+
 def bot_messages(emu: SlackEmulator, channel: str, thread_ts: str) -> list[dict[str, Any]]:
     """The bot's messages in a thread as they stand now (after every chat.update)."""
     return [m for m in emu.messages(channel) if m.get("bot_id") and m.get("thread_ts") == thread_ts]
 
 
 async def test_long_answer_streams_checked_sentences_into_one_message(
-        emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+        emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
     gen = FakeGenerator(STREAMED, stream_delay_s=0.03)
-    async with running(emu, monkeypatch, generator=gen, env={"DECORUM_SLACK_STREAM_INTERVAL_S": "0.2"}) as h:
+    async with running(emu, monkeypatch, generator=gen, env={"DECORUM_SLACK_STREAM_INTERVAL_S": "0.2",
+                                                            **ungrounded(tmp_path)}) as h:
         event = app_mention(f"<@{BOT_USER}> How do I reset my VPN password?")
         emu.add_message(event["channel"], event["text"], ts=event["ts"])
         r, elapsed = await h.sender.event(event)
@@ -898,9 +908,10 @@ async def test_long_answer_streams_checked_sentences_into_one_message(
 
 
 async def test_a_streamed_sentence_that_fails_the_checks_never_reaches_slack(
-        emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+        emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
     gen = FakeGenerator(STREAMED_BAD, stream_delay_s=0.03)
-    async with running(emu, monkeypatch, generator=gen, env={"DECORUM_SLACK_STREAM_INTERVAL_S": "0.2"}) as h:
+    async with running(emu, monkeypatch, generator=gen, env={"DECORUM_SLACK_STREAM_INTERVAL_S": "0.2",
+                                                            **ungrounded(tmp_path)}) as h:
         event, _, _ = await h.mention(f"<@{BOT_USER}> How do I reset my VPN password?")
         await h.idle()
         assert "worthless" in "".join(gen.streamed)  # the model did write it ...
@@ -917,11 +928,51 @@ async def test_a_streamed_sentence_that_fails_the_checks_never_reaches_slack(
 
 
 async def test_slash_command_answers_are_not_streamed(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
-                                                      db_url: str) -> None:
-    async with running(emu, monkeypatch, generator=FakeGenerator(STREAMED, stream_delay_s=0.01)) as h:
+                                                      db_url: str, tmp_path: Path) -> None:
+    async with running(emu, monkeypatch, generator=FakeGenerator(STREAMED, stream_delay_s=0.01),
+                       env=ungrounded(tmp_path)) as h:
         url = emu.response_url("cmd")
         await h.sender.command(slash_command("ask How do I reset my VPN password?", response_url=url))
         await h.idle()
         assert h.posts() == [] and h.posts("chat.update") == []
         [answer] = [c.args for c in emu.calls_to("response_url") if "quote your badge number" in c.args["text"]]
         assert answer["response_type"] == "ephemeral"
+
+
+# --- issue 24: cited answers ---------------------------------------------------------------------------
+
+
+LEAVE_ANSWER = "Full-time staff get 27 days of annual leave; book them in Tidewater under 'Time Off'."
+
+
+async def test_a_domain_answer_names_its_source_in_a_context_line(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
+                                                                  db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "decorum.yaml").write_text("knowledge: {source_url: 'https://wiki.example.com/kb/{id}'}\n")
+    async with running(emu, monkeypatch, generator=FakeGenerator(LEAVE_ANSWER),
+                       env={"DECORUM_CONFIG": str(tmp_path / "decorum.yaml")}) as h:
+        await h.mention(f"<@{BOT_USER}> How many days of annual leave do full-time staff get?")
+        await h.idle()
+        [post] = h.posts()
+        contexts = [e["text"] for b in post["blocks"] if b["type"] == "context" for e in b["elements"]]
+        [line] = [t for t in contexts if t.startswith(("Source: ", "Sources: "))]
+        assert ("<https://wiki.example.com/kb/hr-annual-leave|Annual leave entitlement and booking> "
+                "(hr-annual-leave v1)") in line
+        assert LEAVE_ANSWER.replace("'", "&#39;") in blocks_text(post["blocks"]) or LEAVE_ANSWER in blocks_text(
+            post["blocks"])
+        note = h.runtime.audit.get(post["metadata"]["event_payload"]["note_id"])
+        assert note["knowledge"][0]["id"] == "hr-annual-leave" and note["grounding"]["action"] == "kept"
+
+
+async def test_an_ungrounded_slack_answer_is_replaced_by_the_quote(slack: Harness) -> None:
+    # the default fake answer names "Settings" and "Reset", which no entry about leave supports
+    await slack.mention(f"<@{BOT_USER}> How many days of annual leave do full-time staff get?")
+    await slack.idle()
+    [post] = slack.posts()
+    text = blocks_text(post["blocks"])
+    assert "I&#39;m not sure. The closest article says" in text or "I'm not sure. The closest article says" in text
+    assert "27 days of annual leave" in text and "Open Settings" not in text
+    assert "Source: Annual leave entitlement and booking (hr-annual-leave v1)" in text
+    # a domain answer is shown once grounded: no "Still writing" message was streamed first
+    assert not any("Still writing" in blocks_text(c.args.get("blocks") or []) for c in slack.emu.calls)
+    note = slack.runtime.audit.get(post["metadata"]["event_payload"]["note_id"])
+    assert note["streaming"]["held"] is True and note["grounding"]["action"] == "not_sure"

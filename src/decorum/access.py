@@ -56,6 +56,7 @@ ROLES: tuple[str, ...] = ("viewer", "auditor", "editor", "publisher", "admin")
 # permission -> the least role that holds it (roles are cumulative)
 PERMISSIONS: dict[str, str] = {
     "templates.read": "viewer",
+    "knowledge.read": "viewer",
     "models.read": "viewer",
     "routing.read": "viewer",
     "metrics.read": "viewer",
@@ -66,6 +67,9 @@ PERMISSIONS: dict[str, str] = {
     "templates.edit": "editor",
     "templates.publish": "publisher",
     "templates.rollback": "publisher",
+    "knowledge.edit": "editor",
+    "knowledge.publish": "publisher",
+    "knowledge.rollback": "publisher",
     "models.promote": "publisher",
     "users.manage": "admin",
     "policy.edit": "admin",

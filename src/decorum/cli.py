@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_audit_parser(sub, _Parser)
 
+    from decorum.knowledge.cli import add_parser as add_knowledge_parser
+
+    add_knowledge_parser(sub, _Parser)
+
     g = sub.add_parser("guardrails", help="score, train and evaluate the guardrail classifier")
     gsub = g.add_subparsers(dest="guardrails_command", required=True, parser_class=_Parser)
     gs = gsub.add_parser("score", help='JSONL {"text": ...} on stdin -> one JSONL result per line')
@@ -281,6 +285,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _route(args)
     if args.command == "users":
         return _users(args)
+    if args.command == "knowledge":
+        from decorum.knowledge.cli import run as run_knowledge
+
+        return run_knowledge(args)
     raise AssertionError(args.command)
 
 

@@ -14,6 +14,7 @@ from decorum.bot.router import RoutingConfig
 from decorum.errors import ConfigError
 from decorum.guardrails.audit_config import AuditConfig
 from decorum.guardrails.policy import Policy
+from decorum.knowledge.config import KnowledgeConfig
 from decorum.prompts.registry import PromptsConfig
 from decorum.settings import Settings
 
@@ -28,6 +29,7 @@ class AppConfig(BaseModel):
     access: AccessConfig = AccessConfig()
     prompts: PromptsConfig = PromptsConfig()
     audit: AuditConfig = AuditConfig()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
 
 
 def load_config(settings: Settings) -> AppConfig:

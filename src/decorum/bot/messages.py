@@ -46,6 +46,24 @@ def refusal_output(checks: list[str], ref: str) -> str:
             f"reviewers; reference {ref}.")
 
 
+def not_sure(title: str, body: str) -> str:
+    """A domain answer whose facts the knowledge base did not support: the closest entry, quoted whole."""
+    return f"I'm not sure. The closest article says: \u201c{body}\u201d ({title})"
+
+
+def not_sure_no_source() -> str:
+    """A domain answer whose facts nothing supports, and no entry close enough to quote."""
+    return ("I'm not sure, and no article of the knowledge base covers this question closely enough to quote. "
+            "Please ask the helpdesk directly.")
+
+
+def slack_sources(sources: list[tuple[str, str]]) -> str:
+    """The context line under a cited answer: ``Source: Annual leave (hr-annual-leave v3)``; ``(label, ref)``
+    pairs, the label already a Slack link where the entry has an address."""
+    shown = " \u00b7 ".join(f"{label} ({ref})" for label, ref in sources)
+    return ("Source: " if len(sources) == 1 else "Sources: ") + shown
+
+
 def apology(ref: str) -> str:
     return (f"Sorry, something went wrong on my side and I couldn't answer. Please try again in a moment; "
             f"reference {ref}.")

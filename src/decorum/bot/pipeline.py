@@ -50,6 +50,7 @@ from decorum.guardrails.base import CheckResult, Stage
 from decorum.guardrails.checks import Guardrails
 from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION
 from decorum.guardrails.policy import Policy, stage_action
+from decorum.knowledge.config import KnowledgeConfig
 from decorum.prompts.base import Template, TemplateRef, TemplateStore
 from decorum.prompts.render import render_messages
 
@@ -77,9 +78,21 @@ class Request:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """A knowledge entry an answer cites (surfaces show its title; the note keeps id, version and score)."""
+
+    id: str
+    version: int
+    title: str
+    score: float
+    url: str | None = None  # where people can read it (knowledge.source_url), if anywhere
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     text: str
     note: dict[str, Any]
+    sources: tuple[Source, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -107,6 +120,8 @@ class Pipeline:
         self._in_flight_lock = threading.Lock()
         self.live: Any = None  # LiveConfig: looked at before each answer (routing and policy changed by admins)
         self.audit_config: AuditConfig | None = None  # which texts are kept beside the notes (audit section)
+        self.knowledge: Any = None  # KnowledgeIndex: entries retrieved, cited and trusted on domain routes
+        self.knowledge_config = KnowledgeConfig()
         self.watch_loops = True  # stop and regenerate looping answers (decorum.adapters.loops); off: measurements only
         self.router = router
         self.templates = templates
@@ -276,7 +291,7 @@ class Pipeline:
         latency["total"] = _ms(t0)
         note["latency_ms"] = latency
         if stream is not None:
-            note["streaming"] = attempts.record.as_note()
+            note["streaming"] = {**attempts.record.as_note(), **({"held": True} if attempts.held else {})}
         note["response"] = self.pseudonymiser.fingerprint(text)
         texts = self._kept_texts(note, attempts.fixed_question or req.text, text)
         t = time.perf_counter()
@@ -287,7 +302,7 @@ class Pipeline:
         attempts.trace.finish(stored)  # the answer's spans (when tracing is on): no text, no user ids
         logger.info("request %s surface=%s verdict=%s total_ms=%s", note["id"], req.surface, note["verdict"],
                     latency["total"])
-        return Answer(text=text, note=stored)
+        return Answer(text=text, note=stored, sources=attempts.cited)
 
     def _kept_texts(self, note: dict[str, Any], question: str, answer: str) -> dict[str, str] | None:
         """The texts an admin keeps (``audit.store_question``/``store_answer``), outside the hashed note, under
@@ -344,6 +359,7 @@ class Pipeline:
         attempts.trace.stage("decorum.route", t, {"decorum.strategy": decision.strategy,
                                                   "decorum.route.reason": decision.reason,
                                                   "decorum.template": f"{template.name}@{template.version}"})
+        await self._retrieve(question, decision, template, note, latency, attempts)
 
         gen, results, decision, template = await self._generate_checked(req, question, decision, template, note,
                                                                          latency, attempts)
@@ -366,8 +382,82 @@ class Pipeline:
             guard["action"] = "fixed"
         elif out_failed and guard["action"] == "allow":
             guard["action"] = "warned"
+        if attempts.hits is not None and self.knowledge_config.grounding:
+            grounded = await self._grounded(req, question, text, decision, template, note, latency, attempts)
+            if grounded is None:
+                note["verdict"] = "blocked_output"
+                guard["action"] = "refused"
+                return messages.refusal_output(["grounding"], note["id"])
+            text = grounded
         note["verdict"] = "answered"
         return text
+
+    async def _retrieve(self, question: str, decision: RouteDecision, template: Template, note: dict[str, Any],
+                        latency: dict[str, int], attempts: _Attempts) -> None:
+        """On a domain route, the published knowledge entries closest to the question (``attempts.hits``): cited
+        in the note's ``knowledge``, given to a prompt template that takes ``facts``, trusted by grounding."""
+        domain = decision.domain or template.domain
+        cfg = self.knowledge_config
+        if self.knowledge is None or not cfg.enabled or not domain:
+            return
+        t = time.perf_counter()
+        if not await asyncio.to_thread(self.knowledge.entries, domain):
+            return  # nothing published for the domain: no citations, no grounding (the note has no knowledge)
+        hits = await asyncio.to_thread(self.knowledge.search, question, domain, cfg.top_k)
+        latency["retrieval"] = _ms(t)
+        attempts.hits = [h for h in hits if h.score >= cfg.min_score]
+        attempts.facts = "\n".join(f"- {h.entry.text()}" for h in attempts.hits)
+        attempts.facts_in_prompt = decision.strategy == "prompt_engineering" and _takes_facts(template)
+        url = cfg.source_url
+        attempts.cited = tuple(Source(h.entry.id, h.entry.version, h.entry.title, round(h.score, 4),
+                                      url.replace("{id}", h.entry.id) if url else None) for h in attempts.hits)
+        note["knowledge"] = [h.as_note() for h in attempts.hits]
+        if cfg.grounding and attempts.stream is not None:
+            # Shown once grounded, not streamed: a streamed claim the check then refutes would have been read.
+            attempts.stream = None
+            attempts.held = True
+
+    async def _grounded(self, req: Request, question: str, text: str, decision: RouteDecision, template: Template,
+                        note: dict[str, Any], latency: dict[str, int], attempts: _Attempts) -> str | None:
+        """``text`` when what it states as fact is in the retrieved entries (``decorum.guardrails.grounding``);
+        else one regeneration with the entries in the prompt; else "I'm not sure" quoting the closest entry,
+        grounded by construction. None: the quote failed the output checks (refused). The note's ``grounding``
+        keeps kinds and counts, never text."""
+        from decorum.guardrails import grounding
+
+        hits = attempts.hits or []
+        sources = [h.entry.text() for h in hits]
+        refs = [{"id": h.entry.id, "version": h.entry.version} for h in hits]
+        t = time.perf_counter()
+        result = grounding.check(text, sources, question=question)
+        latency["grounding"] = _ms(t)
+        if result.ok:
+            note["grounding"] = {**result.as_note(refs), "action": "kept"}
+            return text
+        first = {"supported": result.supported, "unsupported": result.unsupported}
+        if _takes_facts(template) and hits:
+            attempts.facts_in_prompt = True
+            gen, results = await self._attempt(req, question, decision, template, note, latency, attempts,
+                                               safer=False)
+            note["guardrails"]["output"] = [r.as_note() for r in results]
+            if gen.text and all(r.passed for r in results):
+                t = time.perf_counter()
+                again = grounding.check(gen.text, sources, question=question)
+                latency["grounding"] += _ms(t)
+                if again.ok:
+                    note["grounding"] = {**again.as_note(refs), "action": "regenerated", "first": first}
+                    return gen.text
+                result = again
+        quote = messages.not_sure(hits[0].entry.title, hits[0].entry.body) if hits else messages.not_sure_no_source()
+        attempts.cited = attempts.cited[:1]
+        t = time.perf_counter()
+        checked = await self._checks.submit((quote, "output", attempts.profile, question), deadline=attempts.deadline)
+        latency["output_checks"] = latency.get("output_checks", 0) + _ms(t)
+        note["grounding"] = {**result.as_note(refs[:1]), "action": "not_sure", "first": first}
+        note["guardrails"]["output"] = [r.as_note() for r in checked]
+        if not all(r.passed for r in checked):
+            return None
+        return quote
 
     async def _safe_answer(self, results: list[CheckResult], question: str, latency: dict[str, int],
                            attempts: _Attempts) -> str | None:
@@ -424,8 +514,10 @@ class Pipeline:
             a = decision.adapter
             model["adapter"] = {"name": a.name, "version": a.version, "sha256": a.sha256}
         note["model"] = model
+        variables = {"facts": attempts.facts} if attempts.facts_in_prompt and attempts.facts else None
         msgs = await asyncio.to_thread(render_messages, template, question=question, history=req.history,
-                                       safer=safer, limits=self.limits.render)  # bounded, but off the event loop
+                                       safer=safer, variables=variables,
+                                       limits=self.limits.render)  # bounded, but off the event loop
         max_new = req.max_new_tokens or template.generation.get("max_tokens")  # the caller's, else the template's
         temperature = template.generation.get("temperature")
         gen, guard, loop = await self._generate_watched(question, msgs, decision, model, note, latency, attempts,
@@ -543,6 +635,11 @@ class _Attempts:
     profile: str | None = None  # the channel profile applied (None: the policy's own settings)
     fixed_question: str | None = None  # the question as a fixing input check repaired it
     loop: dict[str, Any] = field(default_factory=dict)  # the note's loop_* fields (one loop regeneration a request)
+    hits: list[Any] | None = None  # knowledge entries retrieved (None: not a domain route, or no knowledge)
+    facts: str = ""  # the entries as the prompt's {{ facts }}
+    facts_in_prompt: bool = False  # whether this attempt's prompt carries them
+    cited: tuple[Source, ...] = ()  # what the answer names as its sources
+    held: bool = False  # a surface's stream was not used: the answer is shown once grounded
 
 
 def refusal_ref(exc: BaseException) -> str | None:
@@ -561,6 +658,10 @@ def validate_request(req: Request, templates: TemplateStore, router: Router) -> 
         ref = TemplateRef.parse(req.template)
         templates.get(ref.name, ref.version)
     router.route(RouteContext(question="", surface=req.surface), strategy=req.strategy, template=req.template)
+
+
+def _takes_facts(template: Template) -> bool:
+    return any(v.get("name") == "facts" for v in template.variables)
 
 
 def _ms(t0: float) -> int:

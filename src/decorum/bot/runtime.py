@@ -30,6 +30,9 @@ from decorum.guardrails.audit import ChainKey, Pseudonymiser, SqlAuditLog
 from decorum.guardrails.base import Classifier
 from decorum.guardrails.checks import Guardrails
 from decorum.guardrails.policy import ClassifierConfig, Policy
+from decorum.knowledge.index import KnowledgeIndex
+from decorum.knowledge.registry import KnowledgeRegistry
+from decorum.knowledge.store import KnowledgeStore
 from decorum.offline import ensure_offline
 from decorum.prompts.base import Template, TemplateRef
 from decorum.prompts.registry import Registry
@@ -93,11 +96,29 @@ class Runtime:
         rt = cls(settings, config, db, **overrides)
         rt.templates.seed()
         rt.models.seed()
+        rt.knowledge.seed()
         return rt
 
     @cached_property
     def templates(self) -> SqlTemplateStore:
         return SqlTemplateStore(self.db, cache_check_s=self.config.prompts.cache_check_s)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeStore:
+        return KnowledgeStore(self.db)
+
+    @cached_property
+    def knowledge_index(self) -> KnowledgeIndex:
+        """Retrieval over the published entries; another process's publish is seen within prompts.cache_check_s."""
+        from decorum.adapters.embeddings import shared_embedder
+
+        return KnowledgeIndex(self.knowledge, shared_embedder(), cache_check_s=self.config.prompts.cache_check_s)
+
+    def knowledge_registry(self, surface: str) -> KnowledgeRegistry:
+        """Knowledge-base changes acting for ``surface`` (cli, console, slack): guarded, roles checked, recorded."""
+        return KnowledgeRegistry(self.knowledge, self.audit,
+                                 guard=lambda texts, stage: self.guardrails.run(texts, stage=stage),
+                                 surface=surface, access=self.access, four_eyes=self.config.prompts.four_eyes)
 
     @cached_property
     def models(self) -> ModelRegistry:
@@ -157,7 +178,13 @@ class Runtime:
                             limits=self.config.limits)
         pipeline.live = self.live
         pipeline.audit_config = self.config.audit
+        self._with_knowledge(pipeline)
         return pipeline
+
+    def _with_knowledge(self, pipeline: Pipeline) -> None:
+        pipeline.knowledge_config = self.config.knowledge
+        if self.config.knowledge.enabled:
+            pipeline.knowledge = self.knowledge_index
 
     def _validate_routing(self, routing: RoutingConfig) -> None:
         """Refuse routing this deployment cannot serve: unknown domains or adapters, templates not published."""
@@ -178,6 +205,7 @@ class Runtime:
                             router=Router(routing, self.config.models, self.models, self.templates),
                             templates=self.templates, generator=self.generator, audit=self.audit,
                             pseudonymiser=self.pseudonymiser, limits=self.config.limits)
+        self._with_knowledge(pipeline)
         results = []
         try:
             for row in self.templates.overview():
@@ -225,6 +253,8 @@ class Runtime:
         self.generator.prepare(self.router.adapters())
         if self.config.routing.semantic:
             self.router.semantic_scores("warm-up")  # loads the sentence encoder and each router index
+        if self.config.knowledge.enabled:
+            self.knowledge_index.refresh(force=True)  # embeds the published entries
 
     def close(self) -> None:
         self.db.dispose()

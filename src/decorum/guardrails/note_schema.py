@@ -198,6 +198,8 @@ class LatencyMs(_Owned):
     route: Millis | None = Field(None, description="Routing and loading the template.")
     generate: Millis | None = Field(None, description="Generation (all attempts).")
     output_checks: Millis | None = Field(None, description="Checking the answer (all attempts).")
+    retrieval: Millis | None = Field(None, description="Finding the knowledge entries (domain routes).")
+    grounding: Millis | None = Field(None, description="Checking the answer's facts against them (all attempts).")
     total: Millis = Field(description="The whole request.")
 
 
@@ -239,6 +241,45 @@ class GenerationNote(_Owned):
         "The regenerated answer looped too, and ends where its repetition began."))
 
 
+_ENTRY_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"
+GroundingKind = Literal["number", "amount", "date", "time", "duration", "extension", "phone", "email", "url", "name"]
+
+
+class KnowledgeUsed(_Owned):
+    """A knowledge entry retrieved for the answer and cited (decorum.knowledge)."""
+
+    id: Annotated[str, Field(pattern=_ENTRY_ID)] = Field(description="The entry's id.")
+    version: Count = Field(description="The published version retrieved.")
+    score: float = Field(ge=-1.0, le=1.0, description="Cosine similarity of question and entry.")
+
+
+class EntryRef(_Owned):
+    """A knowledge entry version."""
+
+    id: Annotated[str, Field(pattern=_ENTRY_ID)] = Field(description="The entry's id.")
+    version: Count = Field(description="Its version.")
+
+
+class GroundingCounts(_Owned):
+    supported: dict[GroundingKind, Count] = Field(description="Claims found in the entries, per kind.")
+    unsupported: dict[GroundingKind, Count] = Field(description="Claims not found, per kind.")
+
+
+class GroundingNote(GroundingCounts):
+    """The groundedness check of a domain answer: what it stated as fact (numbers, amounts, dates, times, names,
+    extensions ...) against the retrieved entries; kinds and counts only, never the text. It runs on CPU in the
+    request path (a surface check of stated facts, not a model's judgement of meaning)."""
+
+    sources: list[EntryRef] = Field(description=(
+        "The entries the answer was checked against (the quoted one for not_sure)."))
+    method: str = Field(max_length=64, description="The check's name and version (claims-v1).")
+    action: Literal["kept", "regenerated", "not_sure"] = Field(description=(
+        "kept: supported as generated; regenerated: unsupported, generated once more with the entries in the "
+        "prompt and then supported; not_sure: still unsupported, replaced by \u201cI'm not sure\u201d quoting the "
+        "closest entry (counts are the dropped answer's)."))
+    first: GroundingCounts | None = Field(None, description="The first answer's counts, when it was not kept.")
+
+
 class WithheldPart(_Owned):
     """A streamed part of an answer that failed the output checks and was never shown."""
 
@@ -256,6 +297,9 @@ class Streaming(_Owned):
         "Time from the request to the first shown part; null: none shown."))
     retracted: bool = Field(description="Whether shown text was withdrawn because a later part failed.")
     withheld: list[WithheldPart] = Field(description="Parts that failed and were never shown.")
+    held: bool | None = Field(None, description=(
+        "True: nothing was streamed because the answer was on a domain route with the grounding check; it was "
+        "shown once, after the check."))
 
 
 # Where an ``error`` note's request ended outside the answer path: such a note holds ids only.
@@ -301,6 +345,7 @@ class SlackContext(_Owned):
 # the audit workbench's samples, marks, purges, key rotations) are checked for their common fields' types.
 CHANGE_KIND_REQUIRES: dict[str, tuple[str, ...]] = {
     "template": ("actor", "template", "version"),
+    "knowledge": ("actor", "entry", "version"),
     "live_config": ("actor",),  # and the key live_config itself, which may be null (the file alone)
 }
 
@@ -337,7 +382,9 @@ class Change(BaseModel):
     message: str | None = Field(None, description="The change message (what changed and why; a test run's summary).")
     override: bool | None = Field(None, description="Whether a refusal (failed checks or tests) was overridden.")
     template: str | None = Field(None, description="template.*: the template name.")
-    version: Count | None = Field(None, description="template.*: the template version the change is about.")
+    version: Count | None = Field(None, description=(
+        "template.*: the template version the change is about; knowledge.*: the entry version."))
+    entry: str | None = Field(None, description="knowledge.*: the knowledge entry's id.")
     label: str | None = Field(None, description="template.publish/rollback: the label moved (e.g. production).")
     from_version: Count | None = Field(None, description=(
         "publish/rollback: the version the label (or the live configuration) pointed at before; null: none."))
@@ -457,6 +504,10 @@ class TransparencyNote(_Owned):
     generation: GenerationNote | None = Field(None, description=(
         "How generation ended; absent when nothing was generated."))
     streaming: Streaming | None = Field(None, description="For an answer shown while it was generated (Slack).")
+    knowledge: list[KnowledgeUsed] | None = Field(None, description=(
+        "Domain routes: the knowledge entries retrieved and cited (id, version, similarity), best first."))
+    grounding: GroundingNote | None = Field(None, description=(
+        "Domain routes: whether what the answer states as fact is supported by the cited entries."))
     error: ErrorNote | None = Field(None, description="Verdict error: the kind of failure.")
     change: Change | None = Field(None, description="Verdict change: the administrative change recorded.")
     # Open: audit review marks are defined by the review feature, which is not written yet; any JSON object.

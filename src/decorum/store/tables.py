@@ -422,3 +422,50 @@ class AuditJobRunRow(Base):
     owner: Mapped[str] = mapped_column(String(80), nullable=False)  # host:pid
     claimed_at: Mapped[str] = mapped_column(String(32), nullable=False)
     updated_at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class KnowledgeEntryRow(Base):
+    """A knowledge-base entry (``decorum.knowledge``): its id, domain and the version retrieval serves."""
+
+    __tablename__ = "knowledge_entry"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    created_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    # None: never published (a draft only) or withdrawn; retrieval serves only published versions
+    published: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class KnowledgeVersionRow(Base):
+    """An immutable version of an entry: rows are inserted, never updated."""
+
+    __tablename__ = "knowledge_version"
+
+    entry_id: Mapped[str] = mapped_column(ForeignKey("knowledge_entry.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(160), nullable=False)
+    topic: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    author: Mapped[str] = mapped_column(String(128), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    checks: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {"passed", "results"}; None: unchecked
+
+
+class KnowledgeEventRow(Base):
+    """Every change of an entry: a version saved (add, edit, import) or the published version moved."""
+
+    __tablename__ = "knowledge_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    override: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    at: Mapped[str] = mapped_column(String(32), nullable=False)

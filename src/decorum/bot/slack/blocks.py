@@ -280,6 +280,8 @@ def answer_messages(answer: Answer, *, with_metadata: bool = True) -> list[Slack
         if i < len(groups):
             blocks.append(_context(messages.slack_continued(i, len(groups))))
         else:
+            if answer.sources:
+                blocks.append(_context(sources_line(answer)))
             blocks += [footer(note), {"type": "actions", "block_id": "decorum_answer_actions", "elements": [
                 _button("👍", ACTION_FEEDBACK_UP, answer.id),
                 _button("👎", ACTION_FEEDBACK_DOWN, answer.id),
@@ -289,6 +291,16 @@ def answer_messages(answer: Answer, *, with_metadata: bool = True) -> list[Slack
         out.append(SlackMessage(text=fallback, blocks=blocks,
                                 metadata=metadata(note, part=i, parts=len(groups)) if with_metadata else None))
     return out
+
+
+def sources_line(answer: Answer) -> str:
+    """``Source: Annual leave (hr-annual-leave v3)``, the title a link where the entry has an address."""
+    cited = []
+    for src in answer.sources:
+        title = escape(src.title)
+        label = f"<{src.url}|{title}>" if src.url else title
+        cited.append((label, f"{src.id} v{src.version}"))
+    return messages.slack_sources(cited)
 
 
 def streaming_message(text: str) -> SlackMessage:
