@@ -246,3 +246,64 @@ def test_guardrails_eval_reports_auc_f1_fpr(capsys, db_url, tmp_path) -> None:
     assert set(report["groups"]) == {"none", "religion", "nationality"}
     code, _, err = run(capsys, "guardrails", "eval", "--data", str(data), "--text-col", "body", "--label-col", "label")
     assert code == 2 and "column 'body' is not in" in err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_ask_through_a_running_serve_and_each_log_line_once(db_url: str, tmp_path) -> None:
+    """``ask --server`` and the configured local server against a real ``decorum serve``; the server says each
+    event once (its listener lines were printed and logged, uvicorn's twice: one per listener)."""
+    import os
+    import re
+    import time
+    from collections import Counter
+
+    import httpx
+
+    env = {**os.environ, "DECORUM_DATABASE_URL": db_url}
+    made = subprocess.run([sys.executable, "-m", "decorum", "users", "add", "ops", "--role", "viewer"], env=env,
+                          capture_output=True, text=True, check=True)
+    token = made.stdout.strip().splitlines()[-1]
+    port, admin_port = _free_port(), _free_port()
+    env["DECORUM_ADMIN_PORT"] = str(admin_port)
+    admin = f"http://127.0.0.1:{admin_port}"
+    out_path, err_path = tmp_path / "serve.out", tmp_path / "serve.err"
+    with open(out_path, "w") as out_f, open(err_path, "w") as err_f:
+        proc = subprocess.Popen([sys.executable, "-m", "decorum", "serve", "--port", str(port)], env=env,
+                                stdout=out_f, stderr=err_f, text=True)
+        try:
+            deadline, status = time.monotonic() + 300, None
+            while time.monotonic() < deadline and status != 200:
+                try:
+                    status = httpx.get(f"{admin}/healthz", timeout=2).status_code
+                except httpx.HTTPError:
+                    status = None
+                assert proc.poll() is None, err_path.read_text()
+                time.sleep(0.5)
+            assert status == 200
+            asked = subprocess.run([sys.executable, "-m", "decorum", "ask", "--server", admin, "--token", token,
+                                    "--json", VPN], env=env, capture_output=True, text=True, timeout=300)
+            note = json.loads(asked.stdout)
+            assert asked.returncode == 0 and note["verdict"] == "answered" and note["surface"] == "web"
+            assert "loading" not in asked.stderr
+            auto = subprocess.run([sys.executable, "-m", "decorum", "ask", TOXIC], env={**env, "DECORUM_TOKEN": token},
+                                  capture_output=True, text=True, timeout=300)
+            assert auto.returncode == 0 and f"answering through the running server at {admin}" in auto.stderr
+            blocked_id = auto.stdout.strip().splitlines()[-1].rsplit(" id ", 1)[1].rstrip("]")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    lines = [re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", "", line)
+             for line in err_path.read_text().splitlines() + out_path.read_text().splitlines()]
+    assert lines and "decorum serve starting" in lines[0]  # the first line, before the application loads
+    for once in ("Decorum public listener: ", "Decorum admin console: ", f"request {note['id']} ",
+                 f"request {blocked_id} ", "decorum serve stopped"):
+        assert sum(once in line for line in lines) == 1, (once, lines)
+    ours = Counter(line for line in lines if re.match(r"\w+ (uvicorn|decorum\.web|decorum\.bot\.pipeline)", line))
+    assert [line for line, n in ours.items() if n > 1] == []

@@ -19,7 +19,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line. With ``argv``, only the command it names imports the module behind its options
+    (the trainers' modules cost a tenth of a second each; ``decorum users list`` needs none of them)."""
+    words = list(argv or [])
+
+    def lazy(parser: argparse.ArgumentParser, module: str, *path: str) -> None:
+        if argv is None or words[:len(path)] == list(path):
+            _lazy_arguments(parser, module)
+
     p = _Parser(prog="decorum", description="Slack assistant with an ethics guardrail layer.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -35,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--template", metavar="NAME[@VERSION]")
     chat.add_argument("--history", type=int, default=6, help="earlier turns kept as context (default 6)")
     chat.add_argument("--max-new-tokens", type=int, default=None, help=argparse.SUPPRESS)
+    for sp in (ask, chat):
+        where = sp.add_mutually_exclusive_group()
+        where.add_argument("--server", metavar="URL",
+                           help="answer through a running `decorum serve`: its admin listener, e.g. "
+                                "http://127.0.0.1:8001 (needs --token or DECORUM_TOKEN). Default: the admin "
+                                "listener configured here when it answers and a token is given, else this process")
+        where.add_argument("--local", action="store_true",
+                           help="answer in this process (loads the models) even when a server is running")
+        sp.add_argument("--token", help="a login token for the server (default: $DECORUM_TOKEN, which `ps` does not "
+                                        "show as it shows arguments)")
 
     serve = sub.add_parser("serve", help="public listener (Slack, /healthz) and admin listener (console, API)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -54,18 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     gs.add_argument("--stage", default="input", choices=["input", "output", "template"])
     gs.add_argument("--batch-size", type=int, default=64)
     gt = gsub.add_parser("train", help="train the toxicity+bias classifier (reproducible, seeded)")
-    _lazy_arguments(gt, "decorum.guardrails.training.train")
+    lazy(gt, "decorum.guardrails.training.train", "guardrails", "train")
     ge = gsub.add_parser("eval", help="AUC, F1 and FPR of the checks on a labelled file")
-    _lazy_arguments(ge, "decorum.guardrails.training.evaluate")
+    lazy(ge, "decorum.guardrails.training.evaluate", "guardrails", "eval")
     gp = gsub.add_parser("soup", help="average trained artifacts in weight space into one artifact")
-    _lazy_arguments(gp, "decorum.guardrails.training.soup")
+    lazy(gp, "decorum.guardrails.training.soup", "guardrails", "soup")
     gc = gsub.add_parser("calibrate", help="Platt-scale a label on the artifact's held-out split (0.5 = as likely "
                                            "as not)")
-    _lazy_arguments(gc, "decorum.guardrails.training.calibrate")
+    lazy(gc, "decorum.guardrails.training.calibrate", "guardrails", "calibrate")
     gsc = gsub.add_parser("screen", help="distil the main classifier into the part screen of long texts")
-    _lazy_arguments(gsc, "decorum.guardrails.training.screen")
+    lazy(gsc, "decorum.guardrails.training.screen", "guardrails", "screen")
     gr = gsub.add_parser("report", help="functional suite, stereotype pairs and counterfactual figures of an artifact")
-    _lazy_arguments(gr, "decorum.guardrails.training.report")
+    lazy(gr, "decorum.guardrails.training.report", "guardrails", "report")
     gab = gsub.add_parser("answer-bias", help="ambiguous who-questions through the whole pipeline: how often the "
                                               "answer picks the stereotyped person")
     gab.add_argument("--set", metavar="FILE", help="a JSONL question set (default: the shipped one)")
@@ -75,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also score each first draft with the answer_bias check (offline) and report its flags")
 
     ft = sub.add_parser("finetune", help="train a LoRA domain adapter on question/answer pairs and register it")
-    _lazy_arguments(ft, "decorum.adapters.finetune.train")
+    lazy(ft, "decorum.adapters.finetune.train", "finetune")
 
     md = sub.add_parser("models", help="the model registry: fine-tuned adapter versions")
     msub = md.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
@@ -104,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     rx.add_argument("--json", action="store_true")
 
     cp = sub.add_parser("compare", help="fine-tuning vs prompt engineering on a test split, per strategy")
-    _lazy_arguments(cp, "decorum.adapters.finetune.compare")
+    lazy(cp, "decorum.adapters.finetune.compare", "compare")
 
     us = sub.add_parser("users", help="console and API users: roles and login tokens")
     usub = us.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
@@ -213,7 +231,7 @@ def _lazy_arguments(parser: argparse.ArgumentParser, module: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     if args.command == "guardrails":
         args.argv = argv[2:]  # the options after `guardrails <command>`, recorded in manifests as given
     elif args.command == "finetune":
@@ -312,41 +330,163 @@ def _runtime() -> Any:
     return Runtime.open()
 
 
+# Measured on 2 cores: 22-42 s with other jobs running (bench/cli.py --ask); 28-138 s seen on a busier machine.
+LOADING_NOTICE = ("decorum: loading the models in this process first: 20-140 s on 2 cores, longer on a first start, "
+                  "which builds them (`decorum serve` keeps them loaded: `decorum ask --server URL`)")
+
+
+class ServerAsker:
+    """Questions answered by a running ``decorum serve`` through its admin API (``POST /api/ask`` with a token).
+
+    Example::
+
+        out = ServerAsker("http://127.0.0.1:8001", token).ask("How do I reset my VPN password?")
+        out["answer"], out["verdict"]   # the note plus "answer", as `decorum ask --json` prints it
+    """
+
+    def __init__(self, url: str, token: str, *, timeout_s: float = 300.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s  # above the server's own request deadline (limits.request_deadline_s, 120 s)
+
+    def ask(self, text: str, *, strategy: str = "auto", template: str | None = None,
+            history: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        import httpx
+
+        from decorum.errors import DecorumError, UsageError
+
+        body: dict[str, Any] = {"text": text, "strategy": strategy, "template": template}
+        if history:
+            body["history"] = history
+        try:
+            r = httpx.post(f"{self.url}/api/ask", json=body, headers={"Authorization": f"Bearer {self.token}"},
+                           timeout=httpx.Timeout(self.timeout_s, connect=5.0))
+        except httpx.HTTPError as exc:
+            raise DecorumError(f"cannot reach the server at {self.url}: {exc.__class__.__name__}") from None
+        try:
+            data = r.json()
+        except ValueError:
+            data = None
+        if r.status_code in (200, 500) and isinstance(data, dict) and "verdict" in data and "answer" in data:
+            data.pop("report", None)  # the console's "This was wrong" link; the CLI prints what a local answer has
+            return data
+        error = data.get("error") if isinstance(data, dict) else None
+        said = f": {error}" if error else ""
+        if r.status_code in (401, 403):
+            raise UsageError(f"the server at {self.url} refused the token ({r.status_code}{said})")
+        if r.status_code == 400:
+            raise UsageError(str(error or f"the server at {self.url} refused the question (400)"))
+        if r.status_code in (429, 503):
+            ref = data.get("ref") if isinstance(data, dict) else None
+            raise DecorumError(f"the server at {self.url} is busy ({r.status_code}{said}); try again in "
+                               f"{r.headers.get('retry-after', 'a few')} s" + (f" (reference {ref})" if ref else ""))
+        hint = " (is it the admin listener? DECORUM_ADMIN_PORT, 8001 by default)" if r.status_code in (404, 413) else ""
+        raise DecorumError(f"the server at {self.url} answered {r.status_code}{said}{hint}")
+
+
+def _server_for(args: argparse.Namespace) -> ServerAsker | None:
+    """The server that answers ``ask``/``chat``: ``--server``, else a running local one when a token is given."""
+    import os
+
+    from decorum.errors import UsageError
+
+    token = args.token or os.environ.get("DECORUM_TOKEN") or None
+    if args.server:
+        if not token:
+            raise UsageError("--server needs a login token: --token TOKEN or DECORUM_TOKEN "
+                             "(`decorum users add NAME --role viewer` prints one)")
+        if args.max_new_tokens is not None:
+            raise UsageError("--max-new-tokens applies to answers in this process, not with --server")
+        return ServerAsker(args.server, token)
+    if args.local or token is None or args.max_new_tokens is not None:
+        return None
+    url = running_server()
+    if url is None:
+        return None
+    print(f"decorum: answering through the running server at {url} (--local answers in this process)",
+          file=sys.stderr)
+    return ServerAsker(url, token)
+
+
+def running_server(timeout_s: float = 1.0) -> str | None:
+    """The admin listener's URL from this machine's settings, when a ``decorum serve`` answers there."""
+    import httpx
+
+    from decorum.settings import Settings
+
+    s = Settings()
+    if not s.admin_port:
+        return None
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(s.admin_host, s.admin_host)
+    url = f"http://[{host}]:{s.admin_port}" if ":" in host else f"http://{host}:{s.admin_port}"
+    try:
+        status = httpx.get(f"{url}/healthz", timeout=timeout_s).json().get("status")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return url if status in ("ok", "loading") else None  # loading: its models are nearer ready than ours
+
+
+def _print_answer(out: dict[str, Any], as_json: bool) -> int:
+    """What ``ask`` prints for the note plus ``answer`` (``--json``: that object), the same from either path."""
+    from decorum.bot.note import summary
+
+    if as_json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(out["answer"])
+        print(summary(out), flush=True)
+    if out.get("verdict") == "error":
+        print(f"decorum: failed: internal error recorded as note {out['id']}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
+
+
 def _ask(args: argparse.Namespace) -> int:
     import asyncio
 
-    from decorum.bot.note import summary
-    from decorum.bot.pipeline import Request
     from decorum.errors import UsageError
 
     text = read_stdin_text() if args.text == ["-"] else " ".join(args.text)
     if not text.strip():
         raise UsageError("the question is empty")
+    server = _server_for(args)
+    if server is not None:
+        return _print_answer(server.ask(text, strategy=args.strategy, template=args.template), args.json)
+    from decorum.bot.pipeline import Request
+
     rt = _runtime()
     req = Request(text=text, surface="cli", strategy=args.strategy, template=args.template,
                   max_new_tokens=args.max_new_tokens)
     rt.validate(req)  # bad usage is refused before any model loads
+    print(LOADING_NOTICE, file=sys.stderr, flush=True)
     answer = asyncio.run(rt.pipeline.answer(req))
-    if args.json:
-        print(json.dumps(answer.as_json(), ensure_ascii=False))
-    else:
-        print(answer.text)
-        print(summary(answer.note))
-    if answer.verdict == "error":
-        print(f"decorum: failed: internal error recorded as note {answer.id}", file=sys.stderr)
-        return EXIT_FAIL
-    return EXIT_OK
+    return _print_answer(answer.as_json(), args.json)
 
 
 def _chat(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
     import asyncio
 
     from decorum.bot.note import summary
-    from decorum.bot.pipeline import Request
     from decorum.errors import UsageError
 
-    rt = _runtime()
-    rt.validate(Request(text="-", surface="cli", strategy=args.strategy, template=args.template))
+    server = _server_for(args)
+    rt: Any = None
+    if server is None:
+        from decorum.bot.pipeline import Request
+
+        rt = _runtime()
+        rt.validate(Request(text="-", surface="cli", strategy=args.strategy, template=args.template))
+        print(LOADING_NOTICE, file=sys.stderr, flush=True)
+
+    async def answer(text: str, history: list[dict[str, str]]) -> dict[str, Any]:
+        if server is not None:
+            return await asyncio.to_thread(server.ask, text, strategy=args.strategy, template=args.template,
+                                           history=history)
+        got = await rt.pipeline.answer(Request(text=text, surface="cli", strategy=args.strategy,
+                                               template=args.template, history=history,
+                                               max_new_tokens=args.max_new_tokens))
+        return dict(got.as_json())
+
     stream = stdin or sys.stdin
     history: list[dict[str, str]] = []
     interactive = stream.isatty()
@@ -363,18 +503,15 @@ def _chat(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
             if not line.strip():
                 continue
             try:
-                answer = await rt.pipeline.answer(Request(text=line.rstrip("\n"), surface="cli",
-                                                          strategy=args.strategy, template=args.template,
-                                                          history=history[-2 * args.history:],
-                                                          max_new_tokens=args.max_new_tokens))
+                out = await answer(line.rstrip("\n"), history[-2 * args.history:])
             except UsageError as exc:
                 print(f"decorum: error: {exc}")
                 continue
-            print(answer.text)
-            print(summary(answer.note), flush=True)
-            if answer.verdict == "answered":
+            print(out["answer"])
+            print(summary(out), flush=True)
+            if out["verdict"] == "answered":
                 history.extend([{"role": "user", "content": line.strip()},
-                                {"role": "assistant", "content": answer.text}])
+                                {"role": "assistant", "content": out["answer"]}])
 
     asyncio.run(loop())
     return EXIT_OK
@@ -504,14 +641,14 @@ def _users(args: argparse.Namespace) -> int:
                 print(f"{e['at']}  {e['outcome']:<10} {e['action']:<18} {e['actor']} via {e['via']} "
                       f"on {e['surface']} {e['target']}")
         return EXIT_OK
-    users = access.list_users()
+    # No part of a token, not even the stored first characters: a user has one token, so the name tells them apart.
+    users = [{k: v for k, v in u.items() if k != "token_hint"} for u in access.list_users()]
     if args.json:
         print(json.dumps(users))
     else:
         for u in users:
             state = "active" if u["active"] else f"revoked {u['revoked_at']}"
-            print(f"{u['name']:<20} {u['role']:<10} {state:<32} token {u['token_hint']}  "
-                  f"last used {u['last_used_at'] or 'never'}")
+            print(f"{u['name']:<20} {u['role']:<10} {state:<32} last used {u['last_used_at'] or 'never'}")
         if not users:
             print("no users (decorum users add NAME --role admin)")
     return EXIT_OK
@@ -532,7 +669,10 @@ def _route(args: argparse.Namespace) -> int:
         return EXIT_OK
     r = out["route"]
     why = r["reason"] + (f" (rule {r['rule']})" if r.get("rule") else "")
-    if r.get("score") is not None:
+    if r.get("band") is not None:
+        why += (f" (score {r['score']} passes threshold {r['threshold']} by less than routing.uncertain_band "
+                f"{r['band']}: kept on the default template, {r.get('router')})")
+    elif r.get("score") is not None:
         why += f" (score {r['score']} >= threshold {r['threshold']}, {r.get('router')})"
     print(f"strategy {r['strategy']}, template {out['template']}"
           + (f", adapter {out['adapter']['name']}@{out['adapter']['version']}" if out["adapter"] else "")

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import signal
 import socket
-import sys
 from typing import Any
 
 from decorum import tracing
@@ -25,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 
 def serve(host: str, port: int) -> int:
+    # A first line within a second of the start: the imports and the database set-up below take seconds on a busy
+    # machine, and the models only start loading once both listeners are up.
+    logger.info("decorum serve starting: loading the application, then both listeners; the models load after")
     from decorum.bot.runtime import Runtime
     from decorum.errors import UsageError
     from decorum.web.app import create_apps
@@ -88,6 +90,10 @@ def _url(host: str, server: Any) -> str:
 
 async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_host: str, admin_sock: socket.socket,
                       *, users: int) -> int:
+    # Two uvicorn servers in one process would each log the same start and stop lines; ours below say each once.
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if uvicorn_log.getEffectiveLevel() > logging.DEBUG:
+        uvicorn_log.setLevel(logging.WARNING)
     public = _server(apps.public, host, public_sock.getsockname()[1])
     admin = _server(apps.admin, admin_host, admin_sock.getsockname()[1])
     loop = asyncio.get_running_loop()
@@ -136,8 +142,10 @@ async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_ho
              f"Decorum admin console:   {_url(admin_host, admin)}/  (console, /api, /metrics; login with a token)"]
     if users == 0:
         lines.append("No users yet: create one with `decorum users add NAME --role admin` (prints its login token).")
-    print("\n".join(lines), file=sys.stdout, flush=True)
-    for line in lines:
+    if apps.services.load_models and not apps.services.loader.ready.is_set():
+        lines.append("Loading the models in the background: /healthz answers 503 until they are loaded (a first start "
+                     "converts and builds them once: minutes on 2 cores)")
+    for line in lines:  # logged once each (they were also printed to stdout: every line showed twice)
         logger.info(line)
     try:
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -145,4 +153,5 @@ async def _serve_both(apps: Any, host: str, public_sock: socket.socket, admin_ho
     finally:
         # Spans of the last answers reach the collector before the process exits (bounded by the export timeout).
         await asyncio.to_thread(tracing.shutdown)
+    logger.info("decorum serve stopped")
     return 0
