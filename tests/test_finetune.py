@@ -173,3 +173,23 @@ def test_several_adapters_share_the_base_on_the_default_engine(onnx_smollm, tiny
     base, tuned, other, tuned_again = outs
     assert len({base.text, tuned.text, other.text}) == 3 and tuned.text == tuned_again.text
     assert len({base.artifact_revision, tuned.artifact_revision, other.artifact_revision}) == 3
+
+
+def test_a_question_inside_the_uncertain_band_stays_on_the_general_template(db_url) -> None:
+    """Issue 24's router that abstains: "Explain what a firewall does" passed the helpdesk threshold by 0.018 and
+    the adapter invented a portal; inside routing.uncertain_band it stays on the default template."""
+    from decorum.bot.router import RouteContext
+    from decorum.bot.runtime import Runtime
+
+    router = Runtime.open().router
+    question = "Explain what a firewall does"
+    [score] = router.semantic_scores(question)
+    assert score["threshold"] <= score["score"] < score["threshold"] + router.config.uncertain_band
+    decision = router.route(RouteContext(question=question, surface="cli"))
+    assert decision.strategy == "prompt_engineering" and decision.reason == "uncertain"
+    assert str(decision.template) == "general" and decision.as_note()["band"] == router.config.uncertain_band
+    assert decision.as_note()["score"] == round(score["score"], 4)
+    clear = router.route(RouteContext(question="my tunnelgate login fails since i changed my password", surface="cli"))
+    assert clear.strategy == "fine_tuned" and clear.reason == "semantic"  # well above the band: the adapter
+    router.set_config(router.config.model_copy(update={"uncertain_band": 0.0}))
+    assert router.route(RouteContext(question=question, surface="cli")).reason == "semantic"  # band off

@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 REVISION = "live_config"
 LIVE_POLICY_KEYS = ("checks", "on_input_fail", "on_output_fail", "max_question_chars", "profiles", "channel_profiles")
-LIVE_ROUTING_KEYS = ("default_template", "default_strategy", "default_domain", "rules", "semantic")
+LIVE_ROUTING_KEYS = ("default_template", "default_strategy", "default_domain", "rules", "semantic", "uncertain_band")
 LIVE_CHECK_KEYS = ("threshold", "stages", "enabled", "on_fail")
 MAX_REASON = 1000
 

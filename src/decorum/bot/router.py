@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from decorum.adapters.base import AdapterRef
 from decorum.adapters.model_registry import ModelRegistry, ModelVersion, load_router_index
@@ -93,6 +93,11 @@ class RoutingConfig(BaseModel):
     domains: dict[str, Domain] = {}
     rules: list[RouteRule] = []
     semantic: bool = True  # route by similarity to each registered domain's training questions
+    # A question whose score passes a domain's threshold by less than this stays on the default template
+    # (reason "uncertain"): near the threshold the router is as often wrong as right, and a general request
+    # answered by a domain adapter invents domain facts. Calibrated on held-out general requests (README,
+    # "A router that abstains"); 0 turns the band off.
+    uncertain_band: float = Field(default=0.03, ge=0.0, le=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +114,7 @@ class RouteContext:
 @dataclass(frozen=True, slots=True)
 class RouteDecision:
     strategy: Strategy
-    reason: str  # explicit | rule | semantic | default
+    reason: str  # explicit | rule | semantic | uncertain | default
     template: TemplateRef
     adapter: AdapterRef | None = None
     rule: str | None = None
@@ -117,6 +122,7 @@ class RouteDecision:
     threshold: float | None = None
     router: str | None = None  # the model version whose router index scored it (semantic)
     domain: str | None = None
+    band: float | None = None  # uncertain: the band above the threshold the score fell in
 
     def as_note(self) -> dict[str, object]:
         out: dict[str, object] = {"strategy": self.strategy, "reason": self.reason}
@@ -128,6 +134,8 @@ class RouteDecision:
             out["score"], out["threshold"] = round(self.score, 4), self.threshold
         if self.router:
             out["router"] = self.router
+        if self.band is not None:
+            out["band"] = self.band
         return out
 
 
@@ -226,6 +234,11 @@ class Router:
             passing = [s for s in self.semantic_scores(ctx.question, domains) if s["score"] >= s["threshold"]]
             if passing:
                 top = max(passing, key=lambda s: s["score"] - s["threshold"])
+                band = self.config.uncertain_band
+                if band and top["score"] < top["threshold"] + band and self.config.default_strategy != "fine_tuned":
+                    return RouteDecision("prompt_engineering", "uncertain",
+                                         TemplateRef.parse(self.config.default_template), score=top["score"],
+                                         threshold=top["threshold"], router=top["router"], band=band)
                 return self._fine_tuned(domains[top["domain"]], "semantic", None, score=top["score"],
                                         threshold=top["threshold"], router=top["router"])
         if self.config.default_strategy == "fine_tuned":

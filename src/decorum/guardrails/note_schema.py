@@ -100,9 +100,10 @@ class Route(_Owned):
 
     strategy: Literal["prompt_engineering", "fine_tuned"] = Field(description=(
         "prompt_engineering: the base model with a prompt template; fine_tuned: a domain's LoRA adapter."))
-    reason: Literal["explicit", "rule", "semantic", "default"] = Field(description=(
+    reason: Literal["explicit", "rule", "semantic", "uncertain", "default"] = Field(description=(
         "Why this strategy: explicit (the asker or a test chose it), rule (a routing rule matched, see rule), "
-        "semantic (the question's similarity to a domain passed its threshold, see score), default."))
+        "semantic (the question's similarity to a domain passed its threshold, see score), uncertain (it passed "
+        "by less than the band: kept on the default template), default."))
     domain: str | None = Field(None, description="The fine-tuned domain chosen (fine_tuned only).")
     rule: str | None = Field(None, description="The routing rule that matched (reason rule).")
     score: float | None = Field(None, description=(
@@ -110,6 +111,8 @@ class Route(_Owned):
     threshold: float | None = Field(None, description="The domain's similarity threshold that score passed.")
     router: str | None = Field(None, description=(
         "The model version (name@version) whose router index gave the score."))
+    band: float | None = Field(None, description=(
+        "reason uncertain: routing.uncertain_band, the margin above the threshold a score must clear."))
 
 
 class TemplateUsed(_Owned):
