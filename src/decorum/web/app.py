@@ -20,9 +20,9 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -154,14 +154,29 @@ class Apps:
     services: Services
 
 
+MAX_TURNS = 20  # earlier turns a conversation sends along (the prompt's render limits bound the rest)
+MAX_TURN_CHARS = 8000
+
+
+class Turn(BaseModel):
+    """One earlier turn of a conversation (``decorum chat --server`` sends them)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TURN_CHARS)
+
+
 class AskBody(BaseModel):
-    """``POST /api/ask``: the question, and optionally a strategy and a template (empty means the default)."""
+    """``POST /api/ask``: the question, and optionally a strategy, a template (empty means the default) and the
+    conversation's earlier turns (at most ``MAX_TURNS``, oldest first)."""
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
     text: str
     strategy: str | None = None
     template: str | None = None
+    history: list[Turn] | None = Field(default=None, max_length=MAX_TURNS)
 
 
 def validated(model: type[M], data: dict[str, Any]) -> M:
@@ -274,7 +289,8 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         try:
             body = validated(AskBody, await json_body(request))  # wrong types are 400 here, before any work
             req = Request(text=body.text, surface="web", user=f"web:{who.name}", strategy=body.strategy or "auto",
-                          template=body.template or None)
+                          template=body.template or None,
+                          history=[{"role": t.role, "content": t.content} for t in body.history or []])
             answer = await runtime.pipeline.answer(req)
         except Busy as exc:  # refused before any work: the reference it carries is a record too
             ref = refusal_ref(exc)
