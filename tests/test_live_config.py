@@ -204,3 +204,14 @@ def test_another_process_applies_a_publish_within_its_check_interval(rt, capsys)
     note = other_answer()
     assert note["guardrails"]["live_config"] == 1
     assert {r["check"]: r["threshold"] for r in note["guardrails"]["input"]}["bias"] == 0.3
+
+
+def test_applying_the_same_version_again_logs_it_once(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="decorum.bot.live_config")
+    rt = Runtime.open(Settings(), classifier=FakeClassifier({}), generator=FakeGenerator())
+    rt.guardrails, rt.router  # each service applies the live configuration when it starts  # noqa: B018
+    rt.live.refresh(force=True)
+    applied = [r.getMessage() for r in caplog.records if "applied" in r.getMessage()]
+    assert applied == ["live configuration (file only) applied"]

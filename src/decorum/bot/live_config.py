@@ -140,6 +140,7 @@ class _Applied:
     revision: int | None = None
     checked_at: float = float("-inf")
     applied: dict[str, Any] | None = None
+    logged: bool = False  # whether "applied" was logged once in this process
     listeners: list[Callable[[Policy, Any, dict[str, Any] | None], None]] = field(default_factory=list)
 
 
@@ -199,10 +200,14 @@ class LiveConfig:
             logger.error("live configuration v%s no longer applies (%s); keeping the last one",
                          active and active["version"], exc.__class__.__name__)
             return
-        state.applied = {"version": active["version"], "sha256": active["sha256"]} if active else None
+        applied = {"version": active["version"], "sha256": active["sha256"]} if active else None
+        changed = applied != state.applied or not state.logged
+        state.applied = applied
         for listener in state.listeners:
             listener(policy, routing, state.applied)
-        logger.info("live configuration %s applied", f"v{active['version']}" if active else "(file only)")
+        if changed:  # a forced refresh that changes nothing (each service applying it at start) says nothing new
+            state.logged = True
+            logger.info("live configuration %s applied", f"v{active['version']}" if active else "(file only)")
 
     # -- reading --------------------------------------------------------------------------------------------
     def versions(self) -> list[dict[str, Any]]:
