@@ -47,6 +47,10 @@ def test_a_grounded_answer_is_kept_and_cites_its_entries(settings: Settings) -> 
     assert g["sources"][0] == {"id": "hr-annual-leave", "version": 1}
     assert "27 days of annual leave" in system_of(gen.requests[0])  # the prompt template was given the entries
     assert len(gen.requests) == 1 and {"retrieval", "grounding"} <= set(note["latency_ms"])
+    from decorum.bot.note import summary
+
+    line = summary(note)  # what `decorum ask` prints under the answer
+    assert "sources hr-annual-leave v1" in line and "grounding kept" in line
     stored = rt.audit.get(answer.id)
     TransparencyNote.model_validate(stored)
     assert "Tidewater" not in json.dumps(stored) and "27" not in json.dumps(stored["grounding"])  # no text

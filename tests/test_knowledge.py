@@ -112,6 +112,11 @@ def test_four_eyes_applies_to_entries(settings: Settings, tmp_path: Path) -> Non
     with pytest.raises(UsageError, match="four eyes"):
         kb.publish(v.id, 1, by=BOB)
     kb.publish(v.id, 1, by=Principal(name="carol", role="publisher", via="session"))
+    (tmp_path / "more.jsonl").write_text(json.dumps({"id": "it-new-one", "title": "New", "fact": "Dial 4000."}) + "\n")
+    report = kb.import_file(tmp_path / "more.jsonl", by=BOB, publish=True)  # bob wrote it: saved, not served
+    assert report.created == ["it-new-one v1"] and report.published == []
+    assert "saved but not published: four eyes" in report.refused[0]
+    assert rt.knowledge.published_version("it-new-one") is None
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -88,8 +88,13 @@ def summary(note: dict[str, object]) -> str:
     """
     change = note.get("change")
     if isinstance(change, dict):
-        what = f"{change.get('kind')} " + (f"{change.get('template')}@{change.get('version')}" if "template" in change
-                                           else f"live@{change.get('live_config') or 'file'}")
+        if "template" in change:
+            subject = f"{change.get('template')}@{change.get('version')}"
+        elif "entry" in change:
+            subject = f"{change.get('entry')} v{change.get('version')}"
+        else:
+            subject = f"live@{change.get('live_config') or 'file'}"
+        what = f"{change.get('kind')} {subject}"
         if change.get("label"):
             what += f" {change['label']}"
         what += f" by {change.get('actor')}" + (" (override)" if change.get("override") else "")
@@ -121,5 +126,12 @@ def summary(note: dict[str, object]) -> str:
     if model:
         adapter = model.get("adapter")
         parts.append(str(model.get("name")) + (f"+{adapter['name']}@{adapter['version']}" if adapter else ""))
-    parts += [stage("input"), stage("output"), f"policy {guard.get('policy')}", f"id {note.get('id')}"]
+    parts += [stage("input"), stage("output")]
+    knowledge = note.get("knowledge")
+    if isinstance(knowledge, list) and knowledge:
+        parts.append("sources " + ", ".join(f"{k['id']} v{k['version']}" for k in knowledge))
+    grounding = note.get("grounding")
+    if isinstance(grounding, dict):
+        parts.append(f"grounding {grounding.get('action')}")
+    parts += [f"policy {guard.get('policy')}", f"id {note.get('id')}"]
     return "[" + " · ".join(parts) + "]"

@@ -177,7 +177,10 @@ def run(args: argparse.Namespace) -> int:
                           override=args.override, reason=args.reason)
         published = None
         if args.publish:
-            published = reg.publish(stored.id, stored.version, by=by, reason=args.reason, override=args.override)
+            try:
+                published = reg.publish(stored.id, stored.version, by=by, reason=args.reason, override=args.override)
+            except UsageError as exc:
+                raise UsageError(f"saved {stored.ref} as a draft, but publishing it was refused: {exc}") from exc
         if args.json:
             print(json.dumps(_entry_json(stored, published=published.version if published else None)))
         else:

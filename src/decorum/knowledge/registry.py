@@ -215,7 +215,11 @@ class KnowledgeRegistry:
                     continue
                 report.created.append(stored.ref)
             if publish and self.store.published_version(entry.id) != stored.version:
-                self.publish(entry.id, stored.version, by=by, reason=f"import {path.name}")
+                try:
+                    self.publish(entry.id, stored.version, by=by, reason=f"import {path.name}")
+                except UsageError as exc:  # four eyes, or a version saved over failed checks: saved, not served
+                    report.refused.append(f"{stored.ref} saved but not published: {exc}")
+                    continue
                 report.published.append(stored.ref)
         return report
 
