@@ -130,3 +130,11 @@ def test_a_domain_answer_is_not_streamed_while_grounding_is_on(settings: Setting
     answer = asyncio.run(rt.pipeline.answer(Request(text=LEAVE_Q, strategy="fine_tuned"), stream=rec))
     assert rec.shown == [] and answer.note["streaming"]["held"] is True  # the wrong "35 days" was never shown
     assert answer.note["grounding"]["action"] == "not_sure"
+
+
+def test_a_prompt_that_already_held_the_entries_is_not_generated_again(settings: Settings) -> None:
+    gen = FakeGenerator(WRONG)
+    rt = Runtime.open(settings, classifier=FakeClassifier({}), generator=gen)
+    answer = ask(rt, LEAVE_Q, strategy="prompt_engineering", template="helpdesk")
+    assert len(gen.requests) == 1 and "27 days" in system_of(gen.requests[0])
+    assert answer.note["grounding"]["action"] == "not_sure" and answer.text.startswith("I'm not sure.")
