@@ -1,6 +1,7 @@
 """``decorum compare``: fine-tuning vs prompt engineering, measured on a domain's test split.
 
-Each test question is answered four ways on the serving engine, one at a time (so latencies are honest):
+Each test question is answered up to seven ways on the serving engine, one at a time (so latencies are honest).
+Four raw ways, the model's own answer (the default):
 
 - ``prompt_engineering``: the domain's prompt template over the base model; no company facts.
 - ``prompt_engineering_retrieval``: the same template with the few facts of the domain's knowledge file
@@ -8,32 +9,61 @@ Each test question is answered four ways on the serving engine, one at a time (s
 - ``fine_tuned``: the domain's production adapter under the short template it was trained with.
 - ``fine_tuned_retrieval``: both.
 
-Per strategy: token F1, ROUGE-L and key-fact recall against the references, the guardrail pass rate of
-the answers (the product's own output checks), latency p50/p95 (generation + output checks, plus
-retrieval where used), prompt and answer tokens; and the cost side: training time, data needed, adapter
-size, time to change behaviour. ``--json`` prints ``{"strategies": {name: {...}}, ...}``; ``--out`` writes
-an HTML report with charts.
+Three as served (``--strategies all``, or name them): the question goes through the request path users get
+(``Pipeline.answer``: input checks, retrieval of the published knowledge entries, generation, output checks,
+the grounding check, its one regeneration with the entries, the "I'm not sure" quote), with the served
+generation settings (the template's ``max_tokens``, else the engine's; not ``--max-new-tokens``). Their
+notes go to a throwaway audit log, never to the users' one.
+
+- ``prompt_engineering_grounded``: the prompt template, given the entries from the first attempt.
+- ``fine_tuned_grounded``: the adapter, given the entries only when it regenerates.
+- ``auto_grounded``: no strategy named, as most users ask: routing decides (rules, semantic score, default),
+  and a question routed to the default template (no domain) gets no retrieval and no grounding.
+
+Per strategy: token F1, ROUGE-L and key-fact recall against the references; each answer classed right,
+not sure or wrong (``metrics.answer_class``); the guardrail pass rate of the answers (the product's own
+output checks); latency p50/p95 (generation + output checks, plus retrieval where used; the whole request
+as served); prompt and answer tokens; for the served ones, the grounding actions (kept, regenerated,
+not_sure). The report also says which strategy the routing gives these questions (the default route), how
+often retrieval finds each question's own entry (``retrieval``, where the test data names it), and the cost
+side: training time, data needed, adapter size, time to change behaviour. ``--json`` prints
+``{"strategies": {name: {...}}, ...}``; ``--out`` writes an HTML report with charts; ``--answers`` writes
+every answer with its class as JSON lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from decorum.adapters.finetune.data import read_pairs
-from decorum.adapters.finetune.metrics import key_fact_recall, rouge_l, token_f1
+from decorum.adapters.finetune.metrics import (
+    ANSWER_CLASSES,
+    RIGHT_ABOVE,
+    answer_class,
+    key_fact_recall,
+    rouge_l,
+    token_f1,
+)
 from decorum.errors import UsageError
 
 DOMAINS_DIR = Path(__file__).parent / "domains"
-STRATEGIES = ("prompt_engineering", "prompt_engineering_retrieval", "fine_tuned", "fine_tuned_retrieval")
+RAW = ("prompt_engineering", "prompt_engineering_retrieval", "fine_tuned", "fine_tuned_retrieval")
+SERVED = ("prompt_engineering_grounded", "fine_tuned_grounded", "auto_grounded")
+STRATEGIES = (*RAW, *SERVED)
+GROUNDING_ACTIONS = ("kept", "regenerated", "not_sure")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,12 +72,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--domain", default=None, help="the fine-tuned domain (default: the first one served)")
     p.add_argument("--knowledge", type=Path, help="the domain's knowledge file, JSONL {id, fact} (default: shipped)")
     p.add_argument("--template", help="the prompt-engineering template (default: the domain's own)")
-    p.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    p.add_argument("--strategies", nargs="+", choices=[*STRATEGIES, "all"], default=list(RAW),
+                   help="default: the four raw ones; all: the three as served too")
     p.add_argument("--facts", type=int, default=3, help="facts retrieved per question (default 3)")
     p.add_argument("--limit", type=int, default=None, help="answer only the first N questions")
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--json", action="store_true", help='print {"strategies": {...}} as one JSON object')
     p.add_argument("--out", type=Path, metavar="report.html", help="write the HTML report with charts here")
+    p.add_argument("--answers", type=Path, metavar="answers.jsonl",
+                   help="write every answer (question, strategy, text, key-fact recall, class) here as JSON lines")
 
 
 @dataclass(slots=True)
@@ -57,6 +90,8 @@ class _Result:
     rl: list[float] = field(default_factory=list)
     kf: list[float] = field(default_factory=list)
     passed: list[bool] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    grounding: list[str | None] = field(default_factory=list)  # served: the note's grounding action (None: none)
     latency_ms: list[float] = field(default_factory=list)
     prompt_tokens: list[int] = field(default_factory=list)
     answer_tokens: list[int] = field(default_factory=list)
@@ -69,7 +104,18 @@ class _Result:
                 "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
                 "latency_ms_p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else None,
                 "prompt_tokens_mean": _mean([float(t) for t in self.prompt_tokens], 1),
-                "answer_tokens_mean": _mean([float(t) for t in self.answer_tokens], 1)}
+                "answer_tokens_mean": _mean([float(t) for t in self.answer_tokens], 1),
+                **self.classed()}
+
+    def classed(self) -> dict[str, Any]:
+        n = len(self.classes)
+        counts = Counter(self.classes)
+        out: dict[str, Any] = {c: counts[c] for c in ANSWER_CLASSES}
+        out.update({f"{c}_share": round(counts[c] / n, 4) if n else None for c in ANSWER_CLASSES})
+        if self.grounding:
+            actions = Counter(g or "none" for g in self.grounding)
+            out["grounding_actions"] = {a: actions[a] for a in (*GROUNDING_ACTIONS, "none")}
+        return out
 
 
 def _mean(values: list[float], digits: int = 4) -> float | None:
@@ -85,10 +131,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--facts must be between 1 and 20")
     if not 1 <= args.max_new_tokens <= 1024:
         raise UsageError("--max-new-tokens must be between 1 and 1024")
+    strategies = list(STRATEGIES) if "all" in args.strategies else list(dict.fromkeys(args.strategies))
     rt = Runtime.open()
     report = compare(rt, data=args.data, domain=args.domain, knowledge=args.knowledge, template=args.template,
-                     strategies=list(dict.fromkeys(args.strategies)), facts=args.facts, limit=args.limit,
+                     strategies=strategies, facts=args.facts, limit=args.limit,
                      max_new_tokens=args.max_new_tokens)
+    if args.answers:
+        with args.answers.open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row) + "\n" for row in report["answers"])
+        print(f"answers written to {args.answers}", file=sys.stderr)
+    report = {k: v for k, v in report.items() if k != "answers"}
     if args.out:
         args.out.write_text(html_report(report), encoding="utf-8")
         print(f"report written to {args.out}", file=sys.stderr)
@@ -150,11 +202,31 @@ def compare(rt: Any, *, data: Path | None, domain: str | None, knowledge: Path |
     for adapter in {dom.adapter if s.startswith("fine_tuned") and dom else None for s in strategies}:
         gen.generate([GenerationRequest(messages=[{"role": "user", "content": "Hi"}], max_new_tokens=2,
                                         adapter=adapter)])
+    served = [s for s in strategies if s in SERVED]
+    # As served, each strategy is pinned to the template the raw one uses: the served answer differs only by
+    # what the request path adds (retrieval from the knowledge base, checks, grounding), not by the prompt.
+    pinned = {"prompt_engineering_grounded": ("prompt_engineering", pe_tpl.ref),
+              "fine_tuned_grounded": ("fine_tuned", ft_tpl.ref if ft_tpl else None),
+              "auto_grounded": ("auto", None)}
     results = {s: _Result() for s in strategies}
-    with ProgressLine(f"comparing {len(strategies)} strategies on {len(pairs)} questions") as bar:
+    rows: list[dict[str, Any]] = []
+    with _served_pipeline(rt, warm=pinned[served[0]] if served else None) as pipeline, \
+            ProgressLine(f"comparing {len(strategies)} strategies on {len(pairs)} questions") as bar:
         for i, pair in enumerate(pairs):
             for name in strategies:
                 r = results[name]
+                if name in SERVED:
+                    answer, ms = _served_answer(pipeline, pair.question, *pinned[name])
+                    note = answer.note
+                    output = (note.get("guardrails") or {}).get("output") or []
+                    _score(r, pair, answer.text, ms, passed=answer.verdict == "answered"
+                           and all(c.get("passed") for c in output),
+                           tokens=(note["tokens"]["prompt"], note["tokens"]["completion"]))
+                    r.grounding.append((note.get("grounding") or {}).get("action"))
+                    rows.append(_row(i, pair, name, r, verdict=answer.verdict, grounding=r.grounding[-1],
+                                     knowledge=[k["id"] for k in note.get("knowledge") or []],
+                                     route=(note.get("route") or {}).get("strategy")))
+                    continue
                 t = time.perf_counter()
                 variables = {"facts": index.facts_text(pair.question, facts)} if name.endswith("_retrieval") and index \
                     else {}
@@ -165,14 +237,10 @@ def compare(rt: Any, *, data: Path | None, domain: str | None, knowledge: Path |
                 [out] = gen.generate([GenerationRequest(messages=msgs, max_new_tokens=max_new_tokens,
                                                         adapter=dom.adapter if tuned and dom else None)])
                 checks = rt.guardrails.run([out.text], stage="output")[0] if out.text else []
-                r.latency_ms.append((time.perf_counter() - t) * 1000)
-                r.answers.append(out.text)
-                r.f1.append(token_f1(out.text, pair.answer))
-                r.rl.append(rouge_l(out.text, pair.answer))
-                r.kf.append(key_fact_recall(out.text, pair.answer, pair.key_facts))
-                r.passed.append(bool(out.text) and all(c.passed for c in checks))
-                r.prompt_tokens.append(out.prompt_tokens)
-                r.answer_tokens.append(out.completion_tokens)
+                _score(r, pair, out.text, (time.perf_counter() - t) * 1000,
+                       passed=bool(out.text) and all(c.passed for c in checks),
+                       tokens=(out.prompt_tokens, out.completion_tokens))
+                rows.append(_row(i, pair, name, r))
             bar.update((i + 1) / len(pairs), f"{i + 1}/{len(pairs)} questions")
     summary = {name: r.summary() for name, r in results.items()}
     return {
@@ -182,11 +250,116 @@ def compare(rt: Any, *, data: Path | None, domain: str | None, knowledge: Path |
         "adapter": ({"name": dom.adapter.name, "version": dom.adapter.version, "sha256": dom.adapter.sha256}
                     if dom else None),
         "strategies": summary,
+        "classes": {"right": f"more than half of the key facts (key-fact recall > {RIGHT_ABOVE})",
+                    "not_sure": "starts with \"I'm not sure\"", "wrong": "every other answer (refusals included)"},
+        "served": _served_settings(rt) if served else None,
+        "default_route": _default_route(rt, pairs, strategies),
+        "retrieval": _retrieval(rt, domain, pairs) if served else None,
         "winner": _winner(summary),
         "costs": _costs(rt, dom, reindex_s, knowledge if index else None),
         "examples": [{"question": p.question, "reference": p.answer,
                       **{name: results[name].answers[i] for name in strategies}} for i, p in enumerate(pairs[:12])],
+        "answers": rows,
     }
+
+
+def _score(r: _Result, pair: Any, text: str, ms: float, *, passed: bool, tokens: tuple[int, int]) -> None:
+    r.latency_ms.append(ms)
+    r.answers.append(text)
+    r.f1.append(token_f1(text, pair.answer))
+    r.rl.append(rouge_l(text, pair.answer))
+    r.kf.append(key_fact_recall(text, pair.answer, pair.key_facts))
+    r.classes.append(answer_class(text, r.kf[-1]))
+    r.passed.append(passed)
+    r.prompt_tokens.append(tokens[0])
+    r.answer_tokens.append(tokens[1])
+
+
+def _row(i: int, pair: Any, name: str, r: _Result, **served: Any) -> dict[str, Any]:
+    """One line of ``--answers``: the strategy's latest answer to question ``i``."""
+    return {"question_index": i, "question": pair.question, "reference": pair.answer, "fact": pair.fact,
+            "strategy": name, "answer": r.answers[-1], "token_f1": round(r.f1[-1], 4),
+            "key_fact_recall": round(r.kf[-1], 4), "class": r.classes[-1], **served}
+
+
+@contextmanager
+def _served_pipeline(rt: Any, *, warm: tuple[str, str | None] | None) -> Iterator[Any]:
+    """A request path like the runtime's (its checks, routing, templates, generator and knowledge) whose notes
+    go to an audit log in a scratch database, dropped afterwards: comparing writes nothing to the users' log.
+    None unless ``warm`` (a strategy and template) is given; it answers once, untimed, to load what a first
+    answer loads."""
+    if warm is None:
+        yield None
+        return
+    from decorum.bot.pipeline import Pipeline
+    from decorum.guardrails.audit import SqlAuditLog
+    from decorum.store import Database
+
+    with tempfile.TemporaryDirectory(prefix="decorum-compare-") as tmp:
+        db = Database.open(f"sqlite:///{tmp}/audit.db")
+        pipeline = Pipeline(guardrails=rt.guardrails, router=rt.router, templates=rt.templates,
+                            generator=rt.generator, audit=SqlAuditLog(db), pseudonymiser=rt.pseudonymiser,
+                            limits=rt.config.limits)
+        pipeline.knowledge_config = rt.config.knowledge
+        if rt.config.knowledge.enabled:
+            pipeline.knowledge = rt.knowledge_index
+            rt.knowledge_index.refresh(force=True)  # embeds the published entries, untimed
+        try:
+            _served_answer(pipeline, "How do I reset my password?", *warm)
+            yield pipeline
+        finally:
+            pipeline.close()
+            db.dispose()
+
+
+def _served_answer(pipeline: Any, question: str, strategy: str, template: str | None) -> tuple[Any, float]:
+    """The answer a user of the CLI gets, and how long the whole request took (ms)."""
+    from decorum.bot.pipeline import Request
+
+    req = Request(text=question, surface="cli", strategy=strategy, template=template, command="compare")
+    t = time.perf_counter()
+    answer = asyncio.run(pipeline.answer(req, rate_checked=True))
+    return answer, (time.perf_counter() - t) * 1000
+
+
+def _served_settings(rt: Any) -> dict[str, Any]:
+    k = rt.config.knowledge
+    return {"knowledge": k.enabled, "grounding": k.grounding, "top_k": k.top_k, "min_score": k.min_score,
+            "max_new_tokens": "the template's max_tokens, else the engine's "
+                              f"({rt.config.models.generator.max_new_tokens})"}
+
+
+def _default_route(rt: Any, pairs: list[Any], strategies: list[str]) -> dict[str, Any]:
+    """Where routing sends these questions when the asker names no strategy (rules, then semantic, then the
+    default), and the served strategy that measures it: ``auto_grounded`` when it ran, else the served one of
+    the strategy most questions go to."""
+    from decorum.bot.router import RouteContext
+
+    routed = Counter(rt.router.route(RouteContext(question=p.question, surface="cli")).strategy for p in pairs)
+    strategy = routed.most_common(1)[0][0] if routed else rt.config.routing.default_strategy
+    as_served = "auto_grounded" if "auto_grounded" in strategies else f"{strategy}_grounded"
+    return {"strategy": strategy, "routed": dict(routed), "as_served": as_served}
+
+
+def _retrieval(rt: Any, domain: str, pairs: list[Any]) -> dict[str, Any] | None:
+    """How often the served retrieval finds the question's own entry (the test data's ``fact``): first, among
+    the first three, and among those it cites (``knowledge.top_k`` above ``knowledge.min_score``)."""
+    cfg = rt.config.knowledge
+    index = rt.knowledge_index
+    gold = [p for p in pairs if p.fact]
+    if not cfg.enabled or not gold or not index.entries(domain):
+        return None
+    top1 = top3 = cited = 0
+    for p in gold:
+        hits = index.search(p.question, domain, max(3, cfg.top_k))
+        ids = [h.entry.id for h in hits]
+        top1 += ids[:1] == [p.fact]
+        top3 += p.fact in ids[:3]
+        cited += p.fact in [h.entry.id for h in hits[:cfg.top_k] if h.score >= cfg.min_score]
+    n = len(gold)
+    return {"questions": n, "top_1": round(top1 / n, 4), "top_3": round(top3 / n, 4),
+            "cited": round(cited / n, 4), "top_k": cfg.top_k, "min_score": cfg.min_score,
+            "entries": len(index.entries(domain))}
 
 
 def _ref(spec: str) -> tuple[str, int | None]:
@@ -215,6 +388,9 @@ def _winner(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
     lat = {k: v["latency_ms_p50"] for k, v in summary.items() if v["latency_ms_p50"] is not None}
     if lat:
         out["latency_ms_p50"] = min(lat, key=lambda k: lat[k])
+    wrong = {k: v["wrong_share"] for k, v in summary.items() if v["wrong_share"] is not None}
+    if wrong:
+        out["fewest_wrong"] = min(wrong, key=lambda k: wrong[k])
     if "fine_tuned" in summary and "prompt_engineering" in summary:
         a, b = summary["fine_tuned"]["token_f1"], summary["prompt_engineering"]["token_f1"]
         if a is not None and b is not None:
@@ -246,6 +422,10 @@ def _costs(rt: Any, dom: Any, reindex_s: float | None, knowledge: Path | None) -
         "fine_tuned": f"a retrain on new pairs ({_minutes(costs.get('training_seconds'))} for this version), "
                       "then promote",
         "fine_tuned_retrieval": "facts at once via the knowledge file; style and phrasing via a retrain",
+        "prompt_engineering_grounded": "a knowledge-base edit (decorum knowledge edit --publish), cited and checked "
+                                       "against in every process within prompts.cache_check_s; no training",
+        "fine_tuned_grounded": "facts at once via the knowledge base (checked, regenerated with, quoted); style and "
+                               "phrasing via a retrain",
     }
     return costs
 
@@ -279,6 +459,28 @@ def text_report(report: dict[str, Any]) -> str:
         rows.append(f"{name:<30}{s['token_f1']:>9.3f}{s['rouge_l']:>9.3f}{s['key_fact_recall']:>10.3f}"
                     f"{s['guardrail_pass_rate']:>9.2f}{s['latency_ms_p50']:>8.0f}{s['latency_ms_p95']:>8.0f}"
                     f"{s['prompt_tokens_mean']:>11.0f}{s['answer_tokens_mean']:>11.0f}")
+    rows.append("")
+    rows.append(f"{'answers':<30}{'right':>12}{'not sure':>12}{'wrong':>12}   grounding kept/regenerated/not_sure")
+    for name, s in report["strategies"].items():
+        n = s["questions"] or 1
+        cells = "".join(f"{s[c]:>5} ({s[c] / n:>4.0%})" for c in ("right", "not_sure", "wrong"))
+        g = s.get("grounding_actions")
+        rows.append(f"{name:<30}{cells}" + (f"   {g['kept']}/{g['regenerated']}/{g['not_sure']}" if g else ""))
+    classes = report.get("classes") or {}
+    if classes:
+        rows.append("; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in classes.items()))
+    route = report.get("default_route")
+    if route:
+        served = report["strategies"].get(route["as_served"])
+        tail = (f"; as served ({route['as_served']}): wrong {served['wrong']}/{served['questions']} "
+                f"({served['wrong_share']:.1%})" if served else "")
+        routed = ", ".join(f"{k} {v}" for k, v in route["routed"].items())
+        rows.append(f"default route: {route['strategy']} ({routed}){tail}")
+    r = report.get("retrieval")
+    if r:
+        rows.append(f"retrieval of the question's own entry ({r['questions']} questions, {r['entries']} entries): "
+                    f"top-1 {r['top_1']:.1%}, top-3 {r['top_3']:.1%}, cited (top {r['top_k']}, score >= "
+                    f"{r['min_score']}) {r['cited']:.1%}")
     w = report["winner"]
     if "statement" in w:
         rows.append(w["statement"])
@@ -291,7 +493,7 @@ def text_report(report: dict[str, Any]) -> str:
 
 
 def html_report(report: dict[str, Any]) -> str:
-    from decorum.charts import bar_chart
+    from decorum.charts import bar_chart, stacked_bar_chart
 
     strategies = report["strategies"]
     charts = [bar_chart({k: v[m] or 0.0 for k, v in strategies.items()}, title=title, y_max=1.0)
@@ -299,13 +501,23 @@ def html_report(report: dict[str, Any]) -> str:
                                ("guardrail_pass_rate", "Guardrail pass rate"))]
     charts.append(bar_chart({k: v["latency_ms_p50"] or 0.0 for k, v in strategies.items()},
                             title="Latency p50 (ms, generation + checks)"))
+    charts.append(stacked_bar_chart(list(strategies), {c.replace("_", " "): [v[f"{c}_share"] or 0.0 for v in
+                                                                             strategies.values()]
+                                                       for c in ANSWER_CLASSES},
+                                    title="Answers: right, not sure, wrong (share)", y_max=1.0,
+                                    colors={"right": "#16a34a", "not sure": "#ca8a04", "wrong": "#dc2626"}))
     head = "".join(f"<th>{escape(h)}</th>" for h in ("strategy", "token F1", "ROUGE-L", "key-fact recall",
                                                     "guardrail pass", "p50 ms", "p95 ms", "prompt tokens",
-                                                    "answer tokens"))
+                                                    "answer tokens", "right", "not sure", "wrong", "grounding "
+                                                    "kept / regenerated / not sure"))
     body = "".join(
         f"<tr><td>{escape(k)}</td>" + "".join(f"<td>{v[m]}</td>" for m in (
             "token_f1", "rouge_l", "key_fact_recall", "guardrail_pass_rate", "latency_ms_p50", "latency_ms_p95",
-            "prompt_tokens_mean", "answer_tokens_mean")) + "</tr>" for k, v in strategies.items())
+            "prompt_tokens_mean", "answer_tokens_mean"))
+        + "".join(f"<td>{v[c]} ({v[f'{c}_share']:.0%})</td>" for c in ANSWER_CLASSES)
+        + "<td>" + escape(" / ".join(str(v["grounding_actions"][a]) for a in GROUNDING_ACTIONS)
+                          if v.get("grounding_actions") else "") + "</td></tr>"
+        for k, v in strategies.items())
     costs = report["costs"]
     cost_rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>"
                         for k, v in costs.items() if k != "time_to_change")
@@ -316,6 +528,23 @@ def html_report(report: dict[str, Any]) -> str:
         "<tr><td>" + escape(e["question"]) + "</td><td>" + escape(e["reference"]) + "</td>"
         + "".join(f"<td>{escape(e[n])}</td>" for n in names) + "</tr>" for e in report["examples"])
     statement = escape(report["winner"].get("statement", ""))
+    facts = []
+    classes = report.get("classes") or {}
+    if classes:
+        facts.append("Classes: " + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in classes.items()) + ".")
+    route = report.get("default_route")
+    if route:
+        facts.append(f"Default route: {route['strategy']} ({', '.join(f'{k} {v}' for k, v in route['routed'].items())}"
+                     f" of these questions), as served: {route['as_served']}.")
+    r = report.get("retrieval")
+    if r:
+        facts.append(f"Retrieval finds the question's own entry first in {r['top_1']:.1%}, among the first three in "
+                     f"{r['top_3']:.1%}, among those cited in {r['cited']:.1%} ({r['questions']} questions, "
+                     f"{r['entries']} entries).")
+    served = report.get("served")
+    if served:
+        facts.append(f"As served: {served}.")
+    notes = "".join(f"<p>{escape(f)}</p>" for f in facts)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Decorum: fine-tuning vs prompt engineering ({escape(report['domain'])})</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse;
@@ -327,6 +556,7 @@ margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertic
 {escape(str(report['engine'].get('engine')))} {escape(str(report['engine'].get('precision')))}; templates
 {escape(str(report['templates']))}; adapter {escape(str(report['adapter']))}.</p>
 <table><tr>{head}</tr>{body}</table>
+{notes}
 <div class="charts">{''.join(charts)}</div>
 <h2>Cost</h2><table>{cost_rows}</table>
 <h2>Time to change behaviour</h2><table>{change_rows}</table>

@@ -5,11 +5,15 @@
 - ``key_fact_recall``: the share of the reference's key facts that the answer contains; the key facts are
   the pair's ``key_facts`` when the data gives them, else the names and numbers found in the reference
   (capitalised words not starting a sentence, numbers, channel names, e-mail addresses, short codes).
+- ``answer_class``: ``not_sure`` (the answer says so first, as the served "I'm not sure" answer does),
+  ``right`` (more than half of the key facts: key-fact recall above ``RIGHT_ABOVE``) or ``wrong`` (everything
+  else, a refusal too).
 
 Example::
 
     token_f1("Use the Pelican portal", "Reset it in the Pelican portal")   # 0.57
     key_fact_recall("Call ext. 4357", "Call the service desk on ext. 4357 within 10 minutes")  # 0.5
+    answer_class("I'm not sure. The closest article says: ...", 1.0)   # "not_sure"
 """
 
 from __future__ import annotations
@@ -17,6 +21,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Literal
+
+AnswerClass = Literal["right", "not_sure", "wrong"]
+ANSWER_CLASSES: tuple[AnswerClass, ...] = ("right", "not_sure", "wrong")
+# More than half: 2 of 2 or 2 of 3 key facts (the helpdesk test pairs have 2 or 3). On the shipped split
+# (2026-12-07) four of the five answers with 1 of 2 or 1 of 3 told another article's facts or invented some,
+# naming only a system of the right one (Ledgerline, Tidewater, Lighthouse); the fifth misspelt the name it
+# was asked about. The one with 2 of 3 answered the question, with trailing noise.
+RIGHT_ABOVE = 0.5
+NOT_SURE = ("i'm not sure", "i\u2019m not sure")
 
 _TOKEN = re.compile(r"[\w€$£%]+(?:[.,'][\w]+)*")
 _ARTICLES = {"a", "an", "the"}
@@ -83,3 +97,11 @@ def key_fact_recall(answer: str, reference: str, facts: Sequence[str] = ()) -> f
         return re.search(rf"(?<!\w){phrase}(?!\w)", norm) is not None
 
     return sum(1 for f in wanted if found(f)) / len(wanted)
+
+
+def answer_class(answer: str, recall: float, *, right_above: float = RIGHT_ABOVE) -> AnswerClass:
+    """``not_sure`` when ``answer`` starts by saying so, else ``right`` when ``recall`` (its key-fact recall) is
+    above ``right_above``, else ``wrong``. A not-sure answer is neither, whatever the article it quotes."""
+    if answer.lstrip().casefold().startswith(NOT_SURE):
+        return "not_sure"
+    return "right" if recall > right_above else "wrong"
