@@ -112,7 +112,8 @@ class KnowledgeRegistry:
         if checks is not None and not checks["passed"] and not override:
             failed = [r for r in checks["results"] if not r["passed"]]
             why = "; ".join(f"{r['check']} {r['score']:.2f} >= {r['threshold']} on {r['field']}"
-                            + (f" ({r['explanation']})" if r["explanation"] else "") for r in failed[:3])
+                            + (f" ({r['explanation']})" if r["explanation"] and ">= threshold" not in r["explanation"]
+                               else "") for r in failed[:3])
             logger.info("knowledge %s of %s refused by the checks", action, entry.id)
             raise KnowledgeRefused(f"{entry.id}: the entry failed the guardrail checks ({why}); nothing was saved. "
                                    f"Reword it, or an admin saves it with --override --reason TEXT", checks)

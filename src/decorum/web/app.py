@@ -39,6 +39,7 @@ from decorum.errors import Busy, DecorumError, RateLimited, Unauthenticated, Usa
 from decorum.guardrails.audit_review import REFUSED, RefusedTexts, ReportRefused, ReviewNotFound, file_report
 from decorum.web.audit_api import audit_routes
 from decorum.web.auth import COOKIE, CsrfRefused, bearer, check_csrf, current_session, json_required, needs, refusal
+from decorum.web.knowledge_api import knowledge_routes
 from decorum.web.policy_api import policy_routes
 from decorum.web.security import ASGIApp, guard, json_body
 from decorum.web.templates_api import template_routes
@@ -386,6 +387,7 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         *audit_routes(runtime),  # search, stats, charts, one record, verify, exports, the review queue
         Route("/api/templates", api_templates),
         *template_routes(runtime),  # create, edit, diff, publish, roll back, test
+        *knowledge_routes(runtime),  # list, one entry, history, diff, add, edit, publish, roll back
         *policy_routes(runtime),  # live routing and policy: versions, change, diff, test, publish, roll back
         Route("/api/models", api_models),
         Route("/api/users", api_users, methods=["GET", "POST"]),

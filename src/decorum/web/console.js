@@ -33,7 +33,7 @@ function refused(err) {
 }
 
 function showLogin() {
-  me = null; tpl = null; pol = null; reviewSample = null; el('tpl').hidden = true;
+  me = null; tpl = null; pol = null; kn = null; reviewSample = null; el('tpl').hidden = true; el('kn').hidden = true;
   el('audit-detail').hidden = true; el('rv-sample').hidden = true; el('audit-export-links').hidden = true;
   el('app').hidden = true; el('whoami').hidden = true; el('login').hidden = false;
 }
@@ -59,6 +59,7 @@ const loaders = {
   playground: async () => {},
   audit: loadAudit,
   templates: loadTemplates,
+  knowledge: loadKnowledge,
   policy: () => loadPolicy({editor: true}),
   models: async () => {
     const {data} = await api('/api/models');
@@ -405,7 +406,7 @@ async function loadUsers() {
 let tpl = null;  // the history of the template open in the detail pane
 const path = (...parts) => '/api/templates/' + parts.map(encodeURIComponent).join('/');
 const when = t => t ? String(t).replace('T', ' ').slice(0, 19) : '';
-const STATUS = {400: '400 Refused', 401: '401 Unauthorised', 403: '403 Forbidden', 404: '404 Not found', 409: '409 Refused', 413: '413 Too large', 415: '415 Refused'};
+const STATUS = {400: '400 Refused', 401: '401 Unauthorised', 403: '403 Forbidden', 404: '404 Not found', 409: '409 Refused', 413: '413 Too large', 415: '415 Refused', 422: '422 Refused'};
 
 function say(id, ok, text) {
   const p = el(id); p.textContent = text; p.className = 'result ' + (ok ? 'ok' : 'refused'); p.hidden = false;
@@ -572,6 +573,169 @@ function templateForms() {
   };
 }
 
+// --- knowledge: list, one entry, versions, add, edit, diff, publish, roll back ------------------------------
+let kn = null;  // the history of the entry open in the detail pane
+const knPath = (...parts) => '/api/knowledge/' + parts.map(encodeURIComponent).join('/');
+const waiting = e => e.published == null || e.latest > e.published;  // a draft newer than what is served
+
+async function loadKnowledge() {
+  const domain = el('kn-domain').value;
+  const {data} = await api('/api/knowledge' + (domain ? '?domain=' + encodeURIComponent(domain) : ''));
+  if (!domain) {  // the domains of the whole list, for the filter
+    const all = txt('option', 'all'); all.value = '';
+    el('kn-domain').replaceChildren(all, ...[...new Set(data.map(e => e.domain))].sort().map(d => txt('option', d)));
+  }
+  el('knowledge').replaceChildren(...data.map(e => {
+    const link = txt('a', e.id); link.href = '#'; link.dataset.entry = e.id;
+    link.onclick = ev => { ev.preventDefault(); openEntry(e.id, {editor: true}).then(() => el('kn').scrollIntoView({block: 'start'})).catch(refused); };
+    const tr = row([link, e.published ? 'v' + e.published : 'unpublished', 'v' + e.latest + (waiting(e) ? ' (draft)' : ''), e.domain, e.title]);
+    tr.dataset.entry = e.id;
+    if (waiting(e)) tr.classList.add('draft');
+    return tr;
+  }));
+  const drafts = data.filter(waiting).length;
+  el('kn-count').textContent = `${data.length} entries, ${drafts} with a draft waiting to be published`;
+  if (kn) await openEntry(kn.id, {editor: false});
+}
+
+function knVersionOptions(select, chosen, keep) {
+  if (keep && select.value) chosen = Number(select.value);
+  select.replaceChildren(...kn.versions.map(v => {
+    const o = txt('option', 'v' + v.version + (v.version === kn.published ? ' (published)' : ''));
+    o.value = String(v.version); o.selected = v.version === chosen; return o;
+  }));
+}
+
+async function openEntry(id, {editor}) {
+  const {status, data} = await api(knPath(id, 'history'));
+  if (status !== 200) throw new Error(data.error);
+  const keep = !!kn && kn.id === id && kn.latest === data.latest;
+  if (!kn || kn.id !== id) for (const r of ['kn-edit-result', 'kn-publish-result', 'kn-rollback-result', 'kn-diff-result', 'kn-edit-checks']) el(r).hidden = true;
+  kn = data;
+  el('kn').hidden = false;
+  el('kn-versions').replaceChildren(...data.versions.slice().reverse().map(v => {
+    const link = txt('a', 'v' + v.version); link.href = '#'; link.title = 'show this version and load it into the editor';
+    link.onclick = e => { e.preventDefault(); showEntryVersion(v.version, {editor: true}).catch(refused); };
+    const tr = row([link, v.state, v.author, when(v.created_at), v.message, txt('span', checksText(v.checks), v.checks && !v.checks.passed ? 'fail' : '')]);
+    tr.dataset.version = String(v.version);
+    return tr;
+  }));
+  const latest = data.latest, previous = data.versions.length > 1 ? data.versions[data.versions.length - 2].version : latest;
+  knVersionOptions(el('kn-diff-a'), data.published && data.published !== latest ? data.published : previous, keep);
+  knVersionOptions(el('kn-diff-b'), latest, keep);
+  knVersionOptions(el('kn-pub-version'), latest, keep);
+  const stack = data.stack;
+  el('kn-rb-move').textContent = stack.length >= 2 ? `v${stack[stack.length - 1]} → v${stack[stack.length - 2]}` : 'no earlier published version';
+  el('kn-events').replaceChildren(...data.events.slice().reverse().map(e => row([when(e.at), e.action + (e.override ? ' (override)' : ''),
+    e.from_version ? `v${e.from_version} → v${e.version}` : 'v' + e.version, e.actor, e.reason || e.message || ''])));
+  await showEntryVersion(null, {editor});
+}
+
+// One version in the pane (null: the published one, else the latest); `editor`: its fields into the edit form.
+async function showEntryVersion(version, {editor}) {
+  const {status, data} = await api(knPath(kn.id) + (version ? `?version=${version}` : ''));
+  if (status !== 200) throw new Error(data.error);
+  el('kn-title').textContent = data.title;
+  el('kn-state').textContent = `${data.id} v${data.version}: ${data.state} · published ${data.published ? 'v' + data.published : 'none'} · latest v${data.latest}`;
+  el('kn-meta').textContent = [`domain ${data.domain}`, data.topic ? `topic ${data.topic}` : '', `by ${data.author} at ${when(data.created_at)}` +
+    (data.message ? `: ${data.message}` : ''), `sha256 ${data.sha256.slice(0, 12)}`].filter(Boolean).join(' · ');
+  el('kn-body').textContent = data.body;
+  const results = data.checks ? data.checks.results : [];
+  el('kn-checks').replaceChildren(...(results.length ? results.map(c => {
+    const tr = row([c.field, c.check, score(c.score), c.threshold, txt('span', c.passed ? 'pass' : 'FAIL', c.passed ? 'pass' : 'fail')]);
+    tr.dataset.check = c.check; tr.dataset.field = c.field; return tr;
+  }) : [row(['', data.checks ? 'no checks ran' : 'unchecked (seeded, or saved without the checks)', '', '', ''])]));
+  if (!editor) return;
+  for (const f of ['title', 'topic', 'domain', 'body']) el('kn-edit-' + f).value = data[f];
+  el('kn-base').textContent = `(from v${data.version}; saved as v${kn.latest + 1}, a draft until published)`;
+  el('kn-edit').dataset.base = String(kn.latest);
+}
+
+// The failing checks of a refused save, beside its form.
+function refusedChecks(id, checks) {
+  const table = document.createElement('table');
+  const head = document.createElement('thead'); head.append(row(['field', 'check', 'score', 'threshold']));
+  for (const td of head.querySelectorAll('td')) td.replaceWith(txt('th', td.textContent));
+  const body = document.createElement('tbody');
+  body.replaceChildren(...checks.map(c => { const tr = row([c.field, c.check, score(c.score), c.threshold]); tr.dataset.check = c.check; return tr; }));
+  table.append(head, body);
+  el(id).replaceChildren(txt('p', 'The guardrail checks refused this entry; nothing was saved.'), table,
+    txt('p', 'Reword the entry and save again (an admin may save it over the checks, with a reason).', 'notice'));
+  el(id).hidden = false;
+}
+
+// A save whose refusal is shown in `${prefix}-result` (and, for failed checks, `${prefix}-checks`); null when refused.
+async function saveEntry(prefix, url, body) {
+  el(prefix + '-checks').hidden = true;
+  const over = el(prefix + '-override').checked, reason = el(prefix + '-reason').value.trim();
+  const {status, data} = await api(url, {method: 'POST', body: {...body, message: el(prefix + '-message').value, override: over, reason}})
+    .catch(err => ({status: err.status || 0, data: {error: err.message}}));
+  if (status === 201) {
+    el(prefix + '-message').value = ''; el(prefix + '-reason').value = ''; el(prefix + '-override').checked = false;
+    return data;
+  }
+  say(prefix + '-result', false, `${STATUS[status] || 'HTTP ' + status}: ${data.error}`);
+  if (status === 422) refusedChecks(prefix + '-checks', data.checks);
+  return null;
+}
+
+const savedText = d => `saved ${d.ref} (checks ${checksText(d.checks)})` +
+  (d.checks && !d.checks.passed ? '; publishing it needs an admin override with a reason' : '; a draft: not published yet');
+
+function knowledgeForms() {
+  el('kn-domain').onchange = () => { kn = null; el('kn').hidden = true; loadKnowledge().catch(refused); };
+  el('kn-filter').onsubmit = e => e.preventDefault();
+  el('kn-new-open').onclick = () => { el('kn-new-box').hidden = !el('kn-new-box').hidden; };
+  el('kn-new').onsubmit = async e => {
+    e.preventDefault();
+    const body = {id: el('kn-new-id').value.trim()};
+    for (const f of ['title', 'topic', 'domain', 'body']) body[f] = el('kn-new-' + f).value;
+    const data = await saveEntry('kn-new', '/api/knowledge', body);
+    if (!data) return;
+    say('kn-new-result', true, savedText(data));
+    for (const f of ['id', 'title', 'topic', 'body']) el('kn-new-' + f).value = '';
+    kn = null;
+    await loadKnowledge();
+    await openEntry(data.id, {editor: true});
+  };
+  el('kn-edit').onsubmit = async e => {
+    e.preventDefault();
+    const body = {base: Number(el('kn-edit').dataset.base)};
+    for (const f of ['title', 'topic', 'domain', 'body']) body[f] = el('kn-edit-' + f).value;
+    const data = await saveEntry('kn-edit', knPath(kn.id, 'versions'), body);
+    if (!data) return;
+    say('kn-edit-result', true, savedText(data));
+    await loadKnowledge();
+    await showEntryVersion(data.version, {editor: true});
+  };
+  el('kn-diff').onsubmit = async e => {
+    e.preventDefault();
+    const a = el('kn-diff-a').value, b = el('kn-diff-b').value;
+    const data = await attempt('kn-diff-result', knPath(kn.id, 'diff') + `?a=${a}&b=${b}`);
+    const changed = diffTable('kn', data, `${kn.id}@${a}`, `${kn.id}@${b}`);
+    if (!data) return;
+    say('kn-diff-result', true, data.same ? `v${a} and v${b} have the same content` : `${changed} line(s) differ between v${a} and v${b}`);
+  };
+  el('kn-publish').onsubmit = async e => {
+    e.preventDefault();
+    const body = {version: Number(el('kn-pub-version').value), reason: el('kn-pub-reason').value, override: el('kn-pub-override').checked};
+    const data = await post('kn-publish-result', knPath(kn.id, 'publish'), body);
+    if (!data) return;
+    say('kn-publish-result', true, `published ${data.ref}` + (data.from_version ? ` (was v${data.from_version})` : '') +
+      (data.override ? ', checks overridden' : '') + '; answers cite it from now on');
+    el('kn-pub-reason').value = ''; el('kn-pub-override').checked = false;
+    await loadKnowledge();
+  };
+  el('kn-rollback').onsubmit = async e => {
+    e.preventDefault();
+    const data = await post('kn-rollback-result', knPath(kn.id, 'rollback'), {reason: el('kn-rb-reason').value});
+    if (!data) return;
+    say('kn-rollback-result', true, `rolled back: ${data.ref} is published again (was v${data.from_version})`);
+    el('kn-rb-reason').value = '';
+    await loadKnowledge();
+  };
+}
+
 // --- policy & routing: what applies, change (thresholds or the YAML overlay), versions, test, publish, roll back --
 let pol = null;  // the last GET /api/policy
 const live = v => v == null ? 'the configuration file alone' : 'live@' + v;
@@ -728,6 +892,7 @@ document.addEventListener('DOMContentLoaded', () => {
     } catch (err) { el('login-error').textContent = 'Login refused: ' + err.message; el('login-error').hidden = false; }
   };
   templateForms();
+  knowledgeForms();
   policyForms();
   auditForms();
   el('logout').onclick = async () => { try { await api('/api/logout', {method: 'POST', body: {}}); } catch (e) { /* logged out anyway */ } showLogin(); };

@@ -279,9 +279,10 @@ def register(bolt: AsyncApp, surface: SlackSurface) -> None:
         logger.info("slack note opened note=%s team=%s found=%s", note_id, context.team_id, note is not None)
 
     # they import this module: imported here, not at the top (templates first: their Home part comes first)
-    from decorum.bot.slack import audit_admin, policy_admin, prompts_admin, reports
+    from decorum.bot.slack import audit_admin, knowledge_admin, policy_admin, prompts_admin, reports
 
     prompts_admin.register(bolt, surface)  # before the catch-all below: Bolt runs the first listener that matches
+    knowledge_admin.register(bolt, surface)
     policy_admin.register(bolt, surface)
     audit_admin.register(bolt, surface)
     reports.register(bolt, surface)  # "This was wrong" under refusals
