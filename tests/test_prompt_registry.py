@@ -235,7 +235,7 @@ def test_export_import_round_trip_into_a_fresh_database(rt, capsys, tmp_path, mo
 
     # a fresh database: every latest version comes back with the same content hash
     monkeypatch.setenv("DECORUM_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
-    fresh = Runtime.open(Settings(), classifier=FakeClassifier(RULES))
+    fresh = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=FakeGenerator(ANSWER))
     monkeypatch.setattr(cli, "_runtime", lambda: fresh)
     code, out, err = run(capsys, "prompts", "import", str(out_dir), "--as", "carol")
     assert code == 0, err
