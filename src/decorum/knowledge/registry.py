@@ -111,9 +111,7 @@ class KnowledgeRegistry:
         checks = self.check(entry) if self.guard is not None else None
         if checks is not None and not checks["passed"] and not override:
             failed = [r for r in checks["results"] if not r["passed"]]
-            why = "; ".join(f"{r['check']} {r['score']:.2f} >= {r['threshold']} on {r['field']}"
-                            + (f" ({r['explanation']})" if r["explanation"] and ">= threshold" not in r["explanation"]
-                               else "") for r in failed[:3])
+            why = "; ".join(f"{_failure(r)} on {r['field']}" for r in failed[:3])
             logger.info("knowledge %s of %s refused by the checks", action, entry.id)
             raise KnowledgeRefused(f"{entry.id}: the entry failed the guardrail checks ({why}); nothing was saved. "
                                    f"Reword it, or an admin saves it with --override --reason TEXT", checks)
@@ -236,6 +234,11 @@ class KnowledgeRegistry:
         self.audit.append({"id": new_id(), "created_at": utc_now(), "surface": self.surface, "verdict": "change",
                            "schema_version": NOTE_SCHEMA_VERSION, "change": change})
         logger.info("knowledge %s %s by %s", action, entry.ref, actor)
+
+
+def _failure(r: dict[str, Any]) -> str:
+    """``identity_attack 0.98 >= threshold 0.45``: the check's own explanation, else its score and threshold."""
+    return str(r["explanation"]) if r["explanation"] else f"{r['check']} {r['score']:.2f} >= {r['threshold']}"
 
 
 def _check_reason(reason: str | None, override: bool) -> str:
