@@ -196,23 +196,38 @@ class KnowledgeStore:
                      "at": r.at} for r in rows]
 
     def seed(self) -> list[str]:
-        """When the store holds no entry: each packaged domain's facts as version 1, published (author seed)."""
+        """When the store holds no entry: each packaged domain's facts as version 1, published (author seed).
+
+        One transaction for all of them (every ``Runtime.open`` on an empty database seeds: 156 transactions
+        took about 0.45 s on PostgreSQL); another process seeding at the same time makes this one's insert fail
+        on the primary key, and it leaves the seeding to that one.
+        """
         if self.ids():
             return []
-        added = []
-        for domain, path in SEED_FILES.items():
-            if not path.exists():
-                continue
-            for entry, _ in load_entries_file(path):
-                if entry.domain != domain:
-                    entry = Entry(id=entry.id, title=entry.title, body=entry.body, domain=domain, topic=entry.topic)
-                try:
-                    stored = self.add_version(entry, author="seed", message=f"seeded from {path.name}", checks=None,
-                                              action="seed")
-                    self.set_published(entry.id, stored.version, actor="seed", action="publish")
-                    added.append(entry.id)
-                except IntegrityError:
-                    return added  # another process is seeding
+        now = _now()
+        added: list[str] = []
+        try:
+            with self.db.session() as s, s.begin():
+                for domain, path in SEED_FILES.items():
+                    if not path.exists():
+                        continue
+                    for entry, _ in load_entries_file(path):
+                        s.add(KnowledgeEntryRow(id=entry.id, domain=domain, created_at=now, published=1,
+                                                updated_at=now))
+                        seeded = Entry(id=entry.id, title=entry.title, body=entry.body, domain=domain,
+                                       topic=entry.topic)
+                        s.add(KnowledgeVersionRow(entry_id=entry.id, version=1, title=entry.title, topic=entry.topic,
+                                                  body=entry.body, sha256=seeded.sha256, author="seed",
+                                                  message=f"seeded from {path.name}", created_at=now, checks=None))
+                        s.add(KnowledgeEventRow(entry_id=entry.id, version=1, from_version=None, action="seed",
+                                                actor="seed", message=f"seeded from {path.name}", at=now))
+                        s.add(KnowledgeEventRow(entry_id=entry.id, version=1, from_version=None, action="publish",
+                                                actor="seed", at=now))
+                        added.append(entry.id)
+                if added:
+                    bump_revision(s, REVISION)
+        except IntegrityError:
+            return []  # another process seeded first
         if added:
             logger.info("seeded %d knowledge entries", len(added))
         return added
