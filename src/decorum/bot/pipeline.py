@@ -401,9 +401,9 @@ class Pipeline:
         if self.knowledge is None or not cfg.enabled or not domain:
             return
         t = time.perf_counter()
-        if not await asyncio.to_thread(self.knowledge.entries, domain):
-            return  # nothing published for the domain: no citations, no grounding (the note has no knowledge)
         hits = await asyncio.to_thread(self.knowledge.search, question, domain, cfg.top_k)
+        if not hits:
+            return  # nothing published for the domain: no citations, no grounding (the note has no knowledge)
         latency["retrieval"] = _ms(t)
         attempts.hits = [h for h in hits if h.score >= cfg.min_score]
         attempts.facts = "\n".join(f"- {h.entry.text()}" for h in attempts.hits)

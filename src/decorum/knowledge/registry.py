@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +248,3 @@ def _check_reason(reason: str | None, override: bool) -> str:
     if override and not reason:
         raise UsageError("--override needs --reason TEXT (recorded)")
     return reason
-
-
-def with_version(entry: Entry, version: int) -> Entry:
-    return replace(entry, version=version)
