@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,13 +79,45 @@ def database(settings: Settings) -> Iterator[object]:
     db.dispose()
 
 
+@pytest.fixture
+def emu() -> Iterator[object]:
+    """The local Slack Web API emulator (tests/slack_emulator.py): records every call, can answer 429 / 500."""
+    from tests.slack_emulator import SlackEmulator
+
+    with SlackEmulator() as e:
+        yield e
+
+
+@pytest.fixture
+async def slack(emu: object, monkeypatch: pytest.MonkeyPatch, db_url: str) -> AsyncIterator[object]:
+    """The served public app with Slack configured and fake models (tests/slack_harness.py ``running``)."""
+    from tests.slack_harness import running
+
+    async with running(emu, monkeypatch) as h:  # type: ignore[arg-type]
+        yield h
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On the PostgreSQL run, run only the tests that use a database (the rest ran on the SQLite run)."""
+    """The PostgreSQL run (``make test-postgres``) is the storage layer's second pass, not a second full suite.
+
+    It keeps the tests that use a database and load no real model and drive no browser (a model's or a page's
+    database work goes through the same stores those tests cover on both databases), plus the tests marked
+    ``postgres``: several processes or replicas on one database, where PostgreSQL's locking is the point. Every
+    test ran on the SQLite pass already.
+    """
     if not PG_URL:
         return
-    keep = [it for it in items if "db_url" in getattr(it, "fixturenames", ())]
-    config.hook.pytest_deselected(items=[it for it in items if it not in keep])
-    items[:] = keep
+
+    def keep(item: pytest.Item) -> bool:
+        if item.get_closest_marker("postgres"):
+            return True
+        if "db_url" not in getattr(item, "fixturenames", ()):
+            return False
+        return not (item.get_closest_marker("models") or item.get_closest_marker("browser"))
+
+    kept = [it for it in items if keep(it)]
+    config.hook.pytest_deselected(items=[it for it in items if it not in kept])
+    items[:] = kept
 
 
 @pytest.fixture(scope="session")

@@ -43,12 +43,16 @@ class FakeGenerator:
     """Answers with ``reply(messages)`` (default: echo a fixed sentence); can fail, or stream word by word.
 
     With ``stream_delay_s`` set it streams like the real engines: each word (with its leading space) goes
-    to the request's ``on_text`` after that delay, and a sink's ``False`` stops the answer there.
+    to the request's ``on_text`` after that delay, and a sink's ``False`` stops the answer there. With ``gate``
+    set, every generation waits until the gate is opened: a response that arrives while it is shut was not
+    waiting for an answer (how the Slack tests prove the 3-second ack without timing it).
     """
 
     def __init__(self, reply: Callable[[GenerationRequest], str] | str = "Open Settings and choose Reset.",
-                 *, fail: bool = False, stream_delay_s: float | None = None) -> None:
+                 *, fail: bool = False, stream_delay_s: float | None = None,
+                 gate: threading.Event | None = None) -> None:
         self.reply = reply
+        self.gate = gate
         self.fail = fail
         self.stream_delay_s = stream_delay_s
         self.requests: list[GenerationRequest] = []
@@ -67,6 +71,8 @@ class FakeGenerator:
         with self._lock:
             self.requests.extend(requests)
             self.batches.append(len(requests))
+        if self.gate is not None and not self.gate.wait(60):
+            raise GenerationError("fake backend: the test never opened the gate")
         if self.fail:
             raise GenerationError("fake backend is down")
         out = []

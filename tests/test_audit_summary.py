@@ -116,12 +116,6 @@ def rt(db_url: str) -> Iterator[Runtime]:
     runtime.close()
 
 
-@pytest.fixture
-def emu() -> Iterator[SlackEmulator]:
-    with SlackEmulator() as e:
-        yield e
-
-
 def expected_week(spec: list[Spec]) -> dict[str, Any]:
     """The figures of a week, computed from what was appended."""
     volume = len(spec)

@@ -66,6 +66,7 @@ def test_tally_catches_a_duplicate_and_a_loss() -> None:
 
 
 @pytest.mark.models
+@pytest.mark.postgres  # two serve processes on one database: PostgreSQL's locking is what it checks
 def test_one_and_two_serve_processes_answer_every_event_once(db_url: str, tmp_path: Path) -> None:
     """3 events each (and each event's Slack retry, sent to the other replica) on real processes and weights:
     every event answered once, no duplicate, no loss, every ack 200. Both configurations write one audit log, so

@@ -10,7 +10,7 @@ import asyncio
 import threading
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +92,9 @@ async def test_a_full_queue_refuses_at_once_and_runs_nothing() -> None:
     queued = [asyncio.create_task(batcher.submit(x)) for x in ("b", "c")]
     await _until(lambda: batcher.pending == 2)
     assert metrics.QUEUE_DEPTH.labels("t-full")._value.get() == 2
-    t = time.perf_counter()
-    with pytest.raises(Busy, match="queue full"):
+    with pytest.raises(Busy, match="queue full"):  # refused while "a" still holds the worker: it did not wait
         await batcher.submit("d")
-    assert time.perf_counter() - t < 0.1  # refused at once, not after waiting
+    assert not gate.open.is_set()
     gate.open.set()
     assert await running == "done a" and [await q for q in queued] == ["done b", "done c"]
     assert gate.seen == ["a", "b", "c"]  # "d" was never run
@@ -124,18 +123,30 @@ async def test_an_item_whose_deadline_passed_in_the_queue_is_not_run() -> None:
 # --- the pipeline: 300 concurrent asks, deadline, rate limits ---------------------------------------------
 
 
-async def _probe(rt: Runtime, n: int, *, trace: bool = True) -> tuple[list[Any], list[float], int, int]:
-    """``n`` concurrent asks by ``n`` people: results, each one's seconds, peak memory (traced), peak threads."""
+async def _probe(rt: Runtime, n: int, *, trace: bool = True, gate: threading.Event | None = None,
+                 open_after: int = 0) -> tuple[list[Any], int, int]:
+    """``n`` concurrent asks by ``n`` people: results, peak memory (traced), peak threads.
+
+    With ``gate`` (the generator's, shut): it opens only once ``open_after`` asks have finished, so those were
+    refused without waiting for any answer (checked without a clock).
+    """
     peak_threads = threading.active_count()
     done = False
+    finished = 0
 
-    async def ask(i: int) -> tuple[Any, float]:
-        t = time.perf_counter()
+    async def ask(i: int) -> Any:
+        nonlocal finished
         try:
             result: Any = await rt.pipeline.answer(web(f"question {i}?", user=f"u{i}"))
         except Busy as exc:
             result = exc
-        return result, time.perf_counter() - t
+        finished += 1
+        return result
+
+    async def release() -> None:
+        if gate is not None:
+            await _until(lambda: finished >= open_after, within_s=120)
+            gate.set()
 
     async def sample() -> None:
         nonlocal peak_threads
@@ -149,22 +160,22 @@ async def _probe(rt: Runtime, n: int, *, trace: bool = True) -> tuple[list[Any],
     if trace:
         tracemalloc.start()
     try:
-        timed = await asyncio.gather(*(ask(i) for i in range(n)))
+        results, _ = await asyncio.gather(asyncio.gather(*(ask(i) for i in range(n))), release())
         peak_bytes = tracemalloc.get_traced_memory()[1] if trace else 0
     finally:
         tracemalloc.stop()
         done = True
         await sampler
-    return [r for r, _ in timed], [s for _, s in timed], peak_bytes, peak_threads
+    return results, peak_bytes, peak_threads
 
 
 async def test_300_concurrent_asks_most_are_refused_at_once_the_rest_answered(settings: Settings,
                                                                              tmp_path: Path) -> None:
-    gen = slow(0.2)
+    gen = FakeGenerator(gate=threading.Event())  # shut: no answer until the 292 refusals are all in
     rt = runtime(settings, tmp_path, "max_in_flight: 8\nmax_pending: 8\nasks_per_user_per_minute: null",
                  generator=gen)
     threads_before = threading.active_count()
-    results, seconds, peak_bytes, peak_threads = await _probe(rt, 300)
+    results, peak_bytes, peak_threads = await _probe(rt, 300, gate=gen.gate, open_after=300 - 8)
     busy = [r for r in results if isinstance(r, Busy)]
     answered = [r for r in results if not isinstance(r, BaseException) and r.verdict == "answered"]
     assert len(busy) == 300 - 8 and len(answered) == 8, [type(r).__name__ for r in results if r not in busy][:5]
@@ -173,8 +184,7 @@ async def test_300_concurrent_asks_most_are_refused_at_once_the_rest_answered(se
     assert len({refusal_ref(b) for b in busy}) == len(busy)
     assert notes(rt) == 8  # a refusal before any work leaves no note
     assert len(gen.requests) == 8  # nothing refused was generated
-    assert max(s for r, s in zip(results, seconds, strict=True) if isinstance(r, Busy)) < 2.0  # refused at once
-    assert max(seconds) < 30 and peak_bytes < 64 * 2**20
+    assert peak_bytes < 64 * 2**20
     assert peak_threads - threads_before <= 12  # two batcher threads and the default executor's, not one per ask
     assert rt.pipeline.in_flight == 0
     rt.close()
@@ -184,7 +194,7 @@ async def test_300_concurrent_asks_against_small_batching_queues(settings: Setti
     """No admission limit to speak of: the batchers' own bounds refuse what does not fit."""
     rt = runtime(settings, tmp_path, "max_in_flight: 1000\nmax_pending: 4\nasks_per_user_per_minute: null",
                  generator=slow(0.2))
-    results, seconds, _, _ = await _probe(rt, 300, trace=False)
+    results, _, _ = await _probe(rt, 300, trace=False)
     raised = [r for r in results if isinstance(r, Busy)]
     answers = [r for r in results if not isinstance(r, BaseException)]
     unfinished = [a for a in answers if a.verdict == "error"]
@@ -196,16 +206,22 @@ async def test_300_concurrent_asks_against_small_batching_queues(settings: Setti
     for a in unfinished:
         assert a.note["error"] == {"type": "Busy", "reason": "capacity"} and "at capacity" in a.text
     assert notes(rt) == len(answers)
-    assert max(s for r, s in zip(results, seconds, strict=True) if isinstance(r, Busy)) < 2.0
     rt.close()
 
 
 async def test_the_deadline_covers_the_whole_request(settings: Settings, tmp_path: Path) -> None:
-    gen = slow(1.5)
+    permits = threading.Semaphore(0)  # each generation waits for one permit: the model is as slow as the test says
+    finished: list[str] = []
+
+    def held(_req: Any) -> str:
+        assert permits.acquire(timeout=60), "the test never let the generation finish"
+        finished.append("answer")
+        return "Open Settings and choose Reset."
+
+    gen = FakeGenerator(held)
     rt = runtime(settings, tmp_path, "request_deadline_s: 0.5", generator=gen)
-    t = time.perf_counter()
-    answer = await rt.pipeline.answer(web())
-    assert time.perf_counter() - t < 1.2  # not the 1.5 s the model takes
+    answer = await rt.pipeline.answer(web())  # the deadline passes while the model is still held
+    assert not finished and len(gen.requests) == 1
     assert answer.verdict == "error" and answer.note["error"] == {"type": "Busy", "reason": "deadline"}
     assert "couldn't finish your answer in time" in answer.text and answer.id in answer.text
     assert rt.audit.get(answer.id)["verdict"] == "error"
@@ -215,11 +231,13 @@ async def test_the_deadline_covers_the_whole_request(settings: Settings, tmp_pat
         await rt.pipeline.answer(web(), deadline=time.monotonic() - 0.1)
     assert refusal_ref(exc.value) and notes(rt) == before
     # queued behind a slow answer: the second request's time in the generation queue counts
-    await asyncio.sleep(1.2)  # the first generation finishes in the worker
-    first = asyncio.create_task(rt.pipeline.answer(web(user="bob"), deadline=time.monotonic() + 5))
-    await _until(lambda: len(gen.requests) == 2)
+    permits.release()  # the first generation finishes in the worker
+    await _until(lambda: finished == ["answer"])
+    first = asyncio.create_task(rt.pipeline.answer(web(user="bob"), deadline=time.monotonic() + 60))
+    await _until(lambda: len(gen.requests) == 2)  # bob's generation holds the worker
     second = await rt.pipeline.answer(web(user="carol"))
     assert second.verdict == "error" and second.note["error"]["reason"] == "deadline"
+    permits.release()
     assert (await first).verdict == "answered"
     assert len(gen.requests) == 2  # the second one's generation never ran: it left the queue unrun
     rt.close()
@@ -294,10 +312,8 @@ def test_limits_are_configured_in_yaml_and_typos_fail(settings: Settings, tmp_pa
     ("{{ 2 ** (10 ** 6) }}", "number over"),
 ])
 def test_template_probes_are_refused_within_a_short_time(source: str, match: str) -> None:
-    t = time.perf_counter()
-    with pytest.raises(TemplateRenderError, match=match):
+    with pytest.raises(TemplateRenderError, match=match):  # the renderer's own limits stop it (no clock here)
         render_text(source, {"question": "q"})
-    assert time.perf_counter() - t < 2.0
 
 
 def test_template_limits_are_configurable_and_ordinary_templates_still_render() -> None:
@@ -317,21 +333,14 @@ def test_template_bombs_are_refused_when_saved(database: Any, source: str) -> No
 
     store = SqlTemplateStore(database)
     store.seed()
-    t = time.perf_counter()
     with pytest.raises(TemplateInvalid, match="characters"):
         store.add_version(Template(name="bomb", version=0, system=source), author="mallory")
-    assert time.perf_counter() - t < 2.0 and "bomb" not in store.names()
+    assert "bomb" not in store.names()
     with pytest.raises(TemplateRenderError):  # and at answer time, were one stored some other way
         render_messages(Template(name="bomb", version=1, system=source), question="q")
 
 
 # --- Slack: queued, at capacity, rate-limited --------------------------------------------------------------
-
-
-@pytest.fixture
-def emu() -> Iterator[SlackEmulator]:
-    with SlackEmulator() as e:
-        yield e
 
 
 def _ephemerals(h: Any, needle: str) -> list[dict[str, Any]]:
@@ -341,7 +350,7 @@ def _ephemerals(h: Any, needle: str) -> list[dict[str, Any]]:
 @pytest.fixture
 async def slow_slack(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str,
                      tmp_path: Path) -> AsyncIterator[Any]:
-    from tests.test_slack import running
+    from tests.slack_harness import running
 
     config = tmp_path / "limits.yaml"
     config.write_text("routing: {semantic: false}\n"
@@ -363,8 +372,8 @@ async def test_slack_queue_full_gets_the_capacity_message_and_queued_ones_are_to
     await _until(lambda: h.surface.answerer.waiting == 1)  # the only queue place is taken
     third = app_mention(f"<@{BOT_USER}> And the wifi?", user="U0CAROL")
     body = envelope(third)
-    r, elapsed = await h.sender.event(third, body=body)
-    assert r.status_code == 200 and elapsed < 3.0
+    r, _ = await h.sender.event(third, body=body)
+    assert r.status_code == 200
     await h.emu.wait_for(lambda e: _ephemerals(h, "at capacity"))
     [refusal] = _ephemerals(h, "at capacity")
     assert refusal["user"] == "U0CAROL" and refusal["thread_ts"] == third["ts"]

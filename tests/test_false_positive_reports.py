@@ -25,10 +25,10 @@ from decorum.guardrails.audit_review import REPORTS_SAMPLE, RefusedTexts
 from decorum.guardrails.policy import TOXICITY_THRESHOLD
 from decorum.guardrails.training.calibrate import read_reports
 from decorum.store.tables import AuditTextRow, FalsePositiveReportRow
-from tests.slack_emulator import BOT_USER, SlackEmulator, block_action, message, view_submission
+from tests.slack_emulator import BOT_USER, block_action, message, view_submission
+from tests.slack_harness import Harness, action_ids, blocks_text
 from tests.test_console import _browser, _login
 from tests.test_console import console as console  # a fixture
-from tests.test_slack import Harness, action_ids, blocks_text, running
 
 ADMIN = "http://127.0.0.1:8001"
 TOXIC = "you are a worthless idiot"
@@ -74,18 +74,6 @@ async def submit(h: Harness, view: dict[str, Any], *, keep: bool, user: str = "U
 
 def last_reply(h: Harness) -> str:
     return str(h.emu.calls_to("response_url")[-1].args["text"])
-
-
-@pytest.fixture
-async def slack(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Any:
-    async with running(emu, monkeypatch) as h:
-        yield h
-
-
-@pytest.fixture
-def emu() -> Any:
-    with SlackEmulator() as e:
-        yield e
 
 
 def tokens(h: Harness) -> dict[str, dict[str, str]]:

@@ -352,10 +352,11 @@ def test_a_dead_collector_never_fails_or_slows_an_answer(settings: Settings, ote
         note = ask(rt, QUESTION)
         elapsed = time.perf_counter() - t
         assert note["verdict"] == "answered" and note["answer"] == ANSWER
-        assert elapsed < max(times) + 0.5, (elapsed, times)
+        # an export in the request path would wait for the exporter's 10 s timeout: far beyond any load's noise
+        assert elapsed < max(times) + 5.0, (elapsed, times)
     t = time.perf_counter()
     tracing.shutdown(timeout_s=3)  # the spans cannot be delivered: dropped after the exporter's timeout, no error
-    assert time.perf_counter() - t < 8
+    assert time.perf_counter() - t < 30  # bounded by its timeout, not hung on the dead collector
     rt.pipeline.close()
 
 

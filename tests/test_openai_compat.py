@@ -237,14 +237,12 @@ def gen_for(url: str, **kw: Any) -> OpenAICompatGenerator:
 def test_503_twice_then_an_answer_counts_two_retries(fault: FaultServer) -> None:
     fault.script = [status(503), status(503)]
     before = retries("http_5xx")
-    t = time.monotonic()
     out = gen_for(fault.url).generate([GenerationRequest(messages=VPN)])[0]
     assert out.text == "Open Settings and choose Reset." and out.extra["attempts"] == 3
     assert out.prompt_tokens == 7 and out.completion_tokens == 5 and out.extra["usage"] == "server"
     assert len(fault.seen) == 3 and retries("http_5xx") - before == 2
     first, second = fault.gaps()
     assert first >= 0.01 and second >= 0.02  # backoff 0.02 then 0.04, each 50-100% jittered
-    assert time.monotonic() - t < 2
 
 
 def test_connection_refused_until_the_server_comes_up(caplog: pytest.LogCaptureFixture) -> None:
@@ -299,13 +297,11 @@ def test_a_stream_that_dies_after_text_is_shown_is_not_retried(fault: FaultServe
 def test_a_4xx_is_not_retried(fault: FaultServer, code: int, match: str) -> None:
     fault.script = [status(code, body={"error": {"message": "the user's secret question", "type":
                                                  "invalid_request_error"}})]
-    t = time.monotonic()
     with pytest.raises(GenerationError, match=match) as err:
         gen_for(fault.url).generate([GenerationRequest(messages=VPN)])
     message = str(err.value)
     assert len(fault.seen) == 1 and "1 attempt" in message and "not retried" in message
     assert "secret" not in message  # the server's message may quote input: only its type/code is kept
-    assert time.monotonic() - t < 2
 
 
 def test_a_slow_server_times_out_after_all_retries(fault: FaultServer) -> None:
@@ -315,7 +311,8 @@ def test_a_slow_server_times_out_after_all_retries(fault: FaultServer) -> None:
     with pytest.raises(GenerationError, match=r"3 attempts .*2 retries used.*timed out: no data for 0\.3 s"):
         gen_for(fault.url, read_timeout_s=0.3, retries=2).generate([GenerationRequest(messages=VPN)])
     elapsed = time.monotonic() - t
-    assert 0.9 <= elapsed < 2.5 and len(fault.seen) == 3 and retries("timeout") - before == 2
+    # 3 x 0.3 s, not the server's 3 x 3 s
+    assert 0.9 <= elapsed < 8.0 and len(fault.seen) == 3 and retries("timeout") - before == 2
 
 
 def test_429_retry_after_is_honoured_and_capped(fault: FaultServer) -> None:
@@ -385,11 +382,11 @@ def test_the_deadline_cuts_a_silent_stream_and_keeps_what_was_shown(fault: Fault
     fault.script = [stream(["Open ", "Settings ", "now"], then="hang", delay_s=0.4)]
     pieces, sink = collect()
     t = time.monotonic()
-    out = gen_for(fault.url, timeout_s=1.5, read_timeout_s=1.4).generate([GenerationRequest(messages=VPN,
+    out = gen_for(fault.url, timeout_s=1.5, read_timeout_s=6.0).generate([GenerationRequest(messages=VPN,
                                                                                            on_text=sink)])[0]
     assert out.finish_reason == "timeout" and out.text == "Open Settings now" and len(pieces) == 3
-    # The last read began at ~1.2 s: its own timeout (1.4 s) would end it at ~2.6 s; the deadline cuts it at 1.5.
-    assert 1.45 <= time.monotonic() - t < 2.2
+    # The last read began at ~1.2 s: its own timeout (6 s) would end it at ~7.2 s; the deadline cuts it at 1.5.
+    assert 1.45 <= time.monotonic() - t < 6.0
 
 
 def test_the_deadline_without_any_text_is_an_error(fault: FaultServer) -> None:

@@ -4,12 +4,9 @@ a local emulator that records them (and can answer 429 / 500). Fake models keep 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -30,110 +27,32 @@ from tests.fakes import FakeClassifier, FakeGenerator
 from tests.slack_emulator import (
     BOT_USER,
     SlackEmulator,
-    SlackSender,
     app_mention,
     assistant_thread_started,
     block_action,
     envelope,
     message,
     new_ts,
-    serve_app,
     slash_command,
 )
-
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-TOKEN = "xoxb-emulated-bot-token"
-ENCRYPTION_KEY = "sWAzhgwStpmA0wM9w8cqzbt2t4cwsFNXIsLbZ7l6W8w="  # a Fernet key, for OAuth installs
-RULES = {"worthless": {"toxicity": 0.97, "insult": 0.9}, "lazy people from": {"bias": 0.93}}
-
-
-@dataclass
-class Harness:
-    emu: SlackEmulator
-    sender: SlackSender
-    runtime: Runtime
-    app: Any
-    generator: FakeGenerator
-
-    @property
-    def surface(self) -> Any:
-        return self.app.services.slack
-
-    async def mention(self, text: str, **kw: Any) -> tuple[dict[str, Any], Any, float]:
-        event = app_mention(text, **kw)
-        r, elapsed = await self.sender.event(event)
-        return event, r, elapsed
-
-    async def idle(self) -> None:
-        """Every job finished (answered, refused, deduplicated) and Slack calls settled."""
-        assert await self.surface.answerer.wait_idle(30)
-        await self.emu.settle(0.1)
-
-    def posts(self, method: str = "chat.postMessage") -> list[dict[str, Any]]:
-        return [c.args for c in self.emu.calls_to(method)]
-
-
-@pytest.fixture
-def emu() -> Any:
-    with SlackEmulator() as e:
-        yield e
-
-
-@contextlib.asynccontextmanager
-async def running(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, *, generator: FakeGenerator | None = None,
-                  env: dict[str, str] | None = None, before: Any = None) -> AsyncIterator[Harness]:
-    """The public app of ``create_apps`` (what ``decorum serve`` runs) with Slack configured, served by uvicorn.
-
-    Each call is one replica: its own runtime and database engine on the test's database.
-    """
-    for k, v in {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "DECORUM_SLACK_API_URL": emu.url,
-                 **(env or {})}.items():
-        if v:
-            monkeypatch.setenv(k, v)
-        else:
-            monkeypatch.delenv(k, raising=False)
-    gen = generator or FakeGenerator()
-    rt = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=gen)
-    if before is not None:
-        before(rt)
-    apps = create_apps(rt, load_models=False)
-    try:
-        async with serve_app(apps.public) as base:
-            sender = SlackSender(base, SECRET)
-            try:
-                yield Harness(emu, sender, rt, apps, gen)
-            finally:
-                await sender.aclose()
-    finally:
-        rt.close()
-
-
-@pytest.fixture
-async def slack(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str) -> AsyncIterator[Harness]:
-    async with running(emu, monkeypatch) as h:
-        yield h
-
-
-def blocks_text(blocks: list[dict[str, Any]]) -> str:
-    return json.dumps(blocks, ensure_ascii=False)
-
-
-def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
-
-
-def button_value(blocks: list[dict[str, Any]], action_id: str) -> str:
-    [value] = [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
-               if e["action_id"] == action_id]
-    return str(value)
-
+from tests.slack_harness import (
+    ENCRYPTION_KEY,
+    SECRET,
+    TOKEN,
+    Harness,
+    action_ids,
+    blocks_text,
+    button_value,
+    running,
+)
 
 # --- the issue's "must show" ---------------------------------------------------------------------------
 
 
 async def test_mention_is_acked_fast_and_answered_in_its_thread(slack: Harness) -> None:
-    event, r, elapsed = await slack.mention(f"<@{BOT_USER}> How do I reset my VPN password?")
-    assert r.status_code == 200 and elapsed < 3.0
+    with slack.answers_held():  # acked while no answer can be made: the ack never waits for one
+        event, r, _ = await slack.mention(f"<@{BOT_USER}> How do I reset my VPN password?")
+        assert r.status_code == 200 and not slack.posts()
     await slack.idle()
     [post] = slack.posts()
     assert post["channel"] == event["channel"] and post["thread_ts"] == event["ts"]
@@ -229,9 +148,9 @@ async def test_biased_mention_names_its_category(slack: Harness) -> None:
 async def test_twenty_concurrent_mentions_all_acked_fast_and_answered_once(slack: Harness) -> None:
     events = [app_mention(f"<@{BOT_USER}> question number {i}?", channel=f"C{i % 3}", user=f"U0PERSON{i}")
               for i in range(20)]  # 20 people: one person's asks are rate-limited (tests/test_bounds.py)
-    results = await asyncio.gather(*(slack.sender.event(e) for e in events))
-    assert all(r.status_code == 200 for r, _ in results)
-    assert max(elapsed for _, elapsed in results) < 3.0
+    with slack.answers_held():
+        results = await asyncio.gather(*(slack.sender.event(e) for e in events))
+        assert all(r.status_code == 200 for r, _ in results) and not slack.posts()
     await slack.idle()
     posts = slack.posts()
     assert sorted(p["thread_ts"] for p in posts) == sorted(e["ts"] for e in events)  # each once, none lost
@@ -254,9 +173,9 @@ async def test_feedback_buttons_store_one_vote_per_person(slack: Harness) -> Non
     await slack.mention(f"<@{BOT_USER}> How do I reset my VPN password?")
     await slack.idle()
     note_id = slack.posts()[0]["metadata"]["event_payload"]["note_id"]
-    r, elapsed = await slack.sender.action(block_action(ACTION_FEEDBACK_UP, note_id,
+    r, _ = await slack.sender.action(block_action(ACTION_FEEDBACK_UP, note_id,
                                                         response_url=slack.emu.response_url("fb")))
-    assert r.status_code == 200 and elapsed < 3.0
+    assert r.status_code == 200
     await slack.sender.action(block_action(ACTION_FEEDBACK_DOWN, note_id, response_url=slack.emu.response_url()))
     await slack.sender.action(block_action(ACTION_FEEDBACK_UP, note_id, user="U0BOB",
                                            response_url=slack.emu.response_url()))
@@ -278,8 +197,8 @@ async def test_why_this_answer_opens_the_whole_note(slack: Harness) -> None:
     await slack.idle()
     note_id = slack.posts()[0]["metadata"]["event_payload"]["note_id"]
     why = button_value(slack.posts()[0]["blocks"], ACTION_WHY)  # what Slack sends: the button's own value
-    r, elapsed = await slack.sender.action(block_action(ACTION_WHY, why, response_url=slack.emu.response_url()))
-    assert r.status_code == 200 and elapsed < 3.0
+    r, _ = await slack.sender.action(block_action(ACTION_WHY, why, response_url=slack.emu.response_url()))
+    assert r.status_code == 200
     await slack.idle()
     [call] = slack.emu.calls_to("views.open")
     view = call.args["view"]
@@ -435,8 +354,9 @@ async def test_long_answer_is_split_within_slack_limits(emu: SlackEmulator, monk
 
 async def test_slash_command_ask_and_help(slack: Harness) -> None:
     url = slack.emu.response_url("cmd")
-    r, elapsed = await slack.sender.command(slash_command("ask How do I reset my VPN password?", response_url=url))
-    assert r.status_code == 200 and elapsed < 3.0 and "Working on your question" in r.text
+    with slack.answers_held():
+        r, _ = await slack.sender.command(slash_command("ask How do I reset my VPN password?", response_url=url))
+        assert r.status_code == 200 and "Working on your question" in r.text
     await slack.idle()
     responses = [c.args for c in slack.emu.calls_to("response_url")]
     answer = responses[-1]
@@ -716,7 +636,7 @@ async def test_answers_beyond_the_concurrency_limit_wait_their_turn(emu: SlackEm
     async with running(emu, monkeypatch, generator=gen, env={"DECORUM_SLACK_CONCURRENCY": "2"}) as h:
         events = [app_mention(f"<@{BOT_USER}> q{i}?", user=f"U0PERSON{i}") for i in range(8)]
         results = await asyncio.gather(*(h.sender.event(e) for e in events))
-        assert max(elapsed for _, elapsed in results) < 3.0
+        assert all(r.status_code == 200 for r, _ in results)
         await h.idle()
         assert len(h.posts()) == 8 and max(gen.batches) <= 2 and sum(gen.batches) == 8
 
@@ -878,8 +798,8 @@ async def test_long_answer_streams_checked_sentences_into_one_message(
                                                             **ungrounded(tmp_path)}) as h:
         event = app_mention(f"<@{BOT_USER}> How do I reset my VPN password?")
         emu.add_message(event["channel"], event["text"], ts=event["ts"])
-        r, elapsed = await h.sender.event(event)
-        assert r.status_code == 200 and elapsed < 3.0
+        r, _ = await h.sender.event(event)
+        assert r.status_code == 200
         await h.idle()
         [post] = h.posts()  # one message, posted with the first checked sentence ...
         assert post["thread_ts"] == event["ts"] and "Still writing" in blocks_text(post["blocks"])

@@ -23,16 +23,10 @@ from decorum.guardrails.note_schema import note_json_schema, validate_note
 from decorum.store.tables import SlackEventRow
 from tests.fakes import FakeGenerator
 from tests.slack_emulator import BOT_USER, SlackEmulator, app_mention
-from tests.test_slack import running
+from tests.slack_harness import running
 
 REF = re.compile(r"[Rr]eference ([0-9A-HJKMNP-TV-Z]{26})")
 QUESTION = "How do I reset my VPN password?"
-
-
-@pytest.fixture
-def emu() -> Any:
-    with SlackEmulator() as e:
-        yield e
 
 
 def ref_in(text: str) -> str:

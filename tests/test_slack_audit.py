@@ -16,18 +16,12 @@ from decorum.bot.note import new_id
 from decorum.bot.slack.audit_admin import parse_ref
 from tests.fakes import FakeGenerator
 from tests.slack_emulator import BOT_USER, SlackEmulator, block_error, slash_command
+from tests.slack_harness import Harness, running
 from tests.test_audit_summary import check, note
-from tests.test_slack import Harness, running
 
 ROLES = {"U0AUDIT": "auditor", "U0VIEW": "viewer", "U0ROOT": "admin"}
 QUESTION = "Where is the printer on floor seven, marker-q-4711?"
 ANSWER = "The printer marker-a-0815 is next to the kitchen on floor seven."
-
-
-@pytest.fixture
-def emu() -> Any:
-    with SlackEmulator() as e:
-        yield e
 
 
 def config(tmp_path: Path, **audit: Any) -> str:
@@ -47,9 +41,9 @@ async def slack(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch, db_url: str
 
 async def audit(h: Harness, args: str, user: str) -> dict[str, Any]:
     """``/decorum audit ARGS`` by ``user``: the ephemeral answer in the ack."""
-    r, elapsed = await h.sender.command(slash_command(f"audit {args}".rstrip(), response_url=h.emu.response_url("a"),
+    r, _ = await h.sender.command(slash_command(f"audit {args}".rstrip(), response_url=h.emu.response_url("a"),
                                                       user=user))
-    assert r.status_code == 200 and elapsed < 3.0
+    assert r.status_code == 200
     body = r.json()
     assert body["response_type"] == "ephemeral"
     assert block_error(body["blocks"]) is None, body["blocks"]  # Slack would take them

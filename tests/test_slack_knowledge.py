@@ -18,7 +18,7 @@ from decorum.bot.slack.knowledge_admin import ACTION_PUBLISH, VIEW_PUBLISH
 from decorum.bot.slack.prompts_admin import VIEW_INFO
 from decorum.knowledge.base import Entry
 from tests.slack_emulator import SlackEmulator, app_home_opened, view_action, view_error, view_submission
-from tests.test_slack import Harness, blocks_text, running
+from tests.slack_harness import Harness, blocks_text, running
 
 ROLES = {"U0VIEW": "viewer", "U0EDIT": "editor", "U0PUB": "publisher", "U0ROOT": "admin"}
 JAM = Entry(id="it-printer-jam", title="Clearing a printer jam", topic="it",
@@ -31,12 +31,6 @@ SLANT = Entry(id="hr-slant", title="Who gets promoted", topic="hr",
 def roomy_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """The publish finishes before the ack: a busy machine must not turn the fast path into the slow one."""
     monkeypatch.setattr(prompts_admin, "SUBMIT_BUDGET_S", 30.0)
-
-
-@pytest.fixture
-def emu() -> Any:
-    with SlackEmulator() as e:
-        yield e
 
 
 def drafts(rt: Runtime) -> None:

@@ -15,16 +15,10 @@ from decorum.bot.slack.dedupe import EventClaims, message_key
 from decorum.store.tables import SlackEventRow
 from tests.fakes import FakeGenerator
 from tests.slack_emulator import BOT_USER, SlackEmulator, app_mention
-from tests.test_slack import running
+from tests.slack_harness import running
 
 QUESTION = f"<@{BOT_USER}> How do I reset my VPN password?"
 FAST = {"DECORUM_SLACK_LEASE_S": "2", "DECORUM_SLACK_SWEEP_S": "0.3"}
-
-
-@pytest.fixture
-def emu() -> Any:
-    with SlackEmulator() as e:
-        yield e
 
 
 def slow(seconds: float) -> FakeGenerator:
