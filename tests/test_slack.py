@@ -378,8 +378,8 @@ async def test_slash_command_ask_and_help(slack: Harness) -> None:
 
 async def test_slack_roles_by_user_id_and_workspace_admin(emu: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
                                                           db_url: str, tmp_path: Path) -> None:
-    """``/decorum role`` and the one check every admin subcommand uses (``listeners.require``)."""
-    from decorum.bot.slack import listeners
+    """``/decorum role`` and the one check every admin subcommand uses (``commands.require``)."""
+    from decorum.bot.slack import commands
 
     config = tmp_path / "access.yaml"
     config.write_text("access:\n  slack_roles: {U0AUDIT: auditor}\n  slack_workspace_admins: editor\n")
@@ -387,13 +387,13 @@ async def test_slack_roles_by_user_id_and_workspace_admin(emu: SlackEmulator, mo
     seen: list[Any] = []
 
     async def probe(cmd: Any) -> None:  # what a later admin subcommand looks like
-        who = await listeners.require(cmd, "audit.read")
+        who = await commands.require(cmd, "audit.read")
         if who is not None:
             seen.append(who)
             await cmd.ack(text="audit for you")
 
-    monkeypatch.setitem(listeners.SUBCOMMANDS, "probe", probe)
     async with running(emu, monkeypatch, env={"DECORUM_CONFIG": str(config)}) as h:
+        h.surface.features.add_command("probe", probe)  # as an admin feature registers its subcommand
         url = emu.response_url("cmd")
         r, _ = await h.sender.command(slash_command("role", response_url=url, user="U0AUDIT"))
         assert "Your Decorum role here: *auditor*" in r.text and "`audit.read`" in r.text

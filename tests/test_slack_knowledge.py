@@ -13,9 +13,9 @@ import yaml
 
 from decorum.access import Principal, local_admin
 from decorum.bot.runtime import Runtime
-from decorum.bot.slack import knowledge_admin, prompts_admin
+from decorum.bot.slack import forms, knowledge_admin
+from decorum.bot.slack.forms import VIEW_INFO
 from decorum.bot.slack.knowledge_admin import ACTION_PUBLISH, VIEW_PUBLISH
-from decorum.bot.slack.prompts_admin import VIEW_INFO
 from decorum.knowledge.base import Entry
 from tests.slack_emulator import SlackEmulator, app_home_opened, view_action, view_error, view_submission
 from tests.slack_harness import Harness, blocks_text, running
@@ -30,7 +30,7 @@ SLANT = Entry(id="hr-slant", title="Who gets promoted", topic="hr",
 @pytest.fixture(autouse=True)
 def roomy_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """The publish finishes before the ack: a busy machine must not turn the fast path into the slow one."""
-    monkeypatch.setattr(prompts_admin, "SUBMIT_BUDGET_S", 30.0)
+    monkeypatch.setattr(forms, "SUBMIT_BUDGET_S", 30.0)
 
 
 def drafts(rt: Runtime) -> None:

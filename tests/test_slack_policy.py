@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from decorum.access import Principal, local_admin
-from decorum.bot.slack import policy_admin, prompts_admin
+from decorum.bot.slack import forms, policy_admin, prompts_admin
 from decorum.bot.slack.blocks import home_view
+from decorum.bot.slack.forms import VIEW_INFO
 from decorum.bot.slack.policy_admin import (
     ACTION_HISTORY,
     ACTION_PUBLISH,
@@ -27,7 +28,6 @@ from decorum.bot.slack.policy_admin import (
     VIEW_THRESHOLD,
     VIEW_YAML,
 )
-from decorum.bot.slack.prompts_admin import VIEW_INFO
 from decorum.guardrails.policy import TOXICITY_THRESHOLD
 from tests.fakes import FakeGenerator
 from tests.slack_emulator import BOT_USER, SlackEmulator, slash_command, view_error
@@ -47,7 +47,7 @@ PRINTERS = {"name": "printers", "match": {"pattern": "(?i)printer"}, "template":
 def roomy_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """Registry work finishes before the ack unless a test says otherwise (SUBMIT_BUDGET_S 0: the slow path);
     a busy machine must not turn a fast-path test into a slow-path one."""
-    monkeypatch.setattr(prompts_admin, "SUBMIT_BUDGET_S", 30.0)
+    monkeypatch.setattr(forms, "SUBMIT_BUDGET_S", 30.0)
 
 
 @pytest.fixture
@@ -243,7 +243,7 @@ async def test_a_gate_that_outlasts_slacks_three_seconds_answers_by_views_update
         slack: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     slack.runtime.live_config("cli").save({"policy": {"checks": {"toxicity": {"threshold": 0.005}}}},
                                           by=local_admin("carol"), message="strict")
-    monkeypatch.setattr(prompts_admin, "SUBMIT_BUDGET_S", 0.0)  # as when the test gate takes longer than Slack waits
+    monkeypatch.setattr(forms, "SUBMIT_BUDGET_S", 0.0)  # as when the test gate takes longer than Slack waits
     form = await click(slack, ACTION_PUBLISH, "live", user="U0ROOT", view=await home(slack, "U0ROOT"))
     out = await submit(slack, form, {"reason": "go"}, user="U0ROOT")
     assert out["response_action"] == "update" and "Working" in text_of(out["view"])
@@ -299,7 +299,7 @@ async def test_slash_command_mirrors_the_cli(slack: Harness) -> None:
     assert "helpdesk-tuned@1 case 0 [answered, fine_tuned] pass" in result["text"]
     assert await command(slack, "publish live@2 --reason helpdesk owns printers", "U0ROOT") == "live@2 active"
     with pytest.MonkeyPatch.context() as mp:  # slower than Slack waits: acked at once, the outcome follows
-        mp.setattr(prompts_admin, "SUBMIT_BUDGET_S", 0.0)
+        mp.setattr(forms, "SUBMIT_BUDGET_S", 0.0)
         assert "Publishing live@1" in await command(slack, "publish 1 --reason bias first", "U0ROOT")
         await slack.emu.wait_for(lambda e: len(e.calls_to("response_url")) == 2)
         assert slack.emu.calls_to("response_url")[-1].args["text"] == "live@1 active"

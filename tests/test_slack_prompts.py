@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from decorum.bot.slack import prompts_admin
+from decorum.bot.slack import forms, prompts_admin
+from decorum.bot.slack.forms import VIEW_INFO
 from decorum.bot.slack.prompts_admin import (
     ACTION_CREATE,
     ACTION_DIFF,
@@ -21,7 +22,6 @@ from decorum.bot.slack.prompts_admin import (
     ACTION_PUBLISH,
     ACTION_ROLLBACK,
     VIEW_EDIT,
-    VIEW_INFO,
     VIEW_PUBLISH,
     VIEW_ROLLBACK,
 )
@@ -60,7 +60,7 @@ def as_yaml(data: dict[str, Any]) -> str:
 def roomy_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """Registry work finishes before the ack unless a test says otherwise (SUBMIT_BUDGET_S 0: the slow path);
     a busy machine must not turn a fast-path test into a slow-path one."""
-    monkeypatch.setattr(prompts_admin, "SUBMIT_BUDGET_S", 30.0)
+    monkeypatch.setattr(forms, "SUBMIT_BUDGET_S", 30.0)
 
 
 def config(tmp_path: Path, **extra: Any) -> dict[str, str]:
@@ -298,7 +298,7 @@ async def test_failed_checks_tests_and_four_eyes_are_refused_in_the_modal(
         form = await click(h, ACTION_CREATE, "new", user="U0EDIT", view=view)
         await submit(h, form, {"name": "faq", "yaml": as_yaml(WITH_TESTS), "message": "tested"}, user="U0EDIT")
 
-        monkeypatch.setattr(prompts_admin, "SUBMIT_BUDGET_S", 0.0)  # as when the tests take longer than Slack waits
+        monkeypatch.setattr(forms, "SUBMIT_BUDGET_S", 0.0)  # as when the tests take longer than Slack waits
         form = await click(h, ACTION_PUBLISH, "faq", user="U0ROOT", view=await home(h, "U0ROOT"))
         out = await submit(h, form, user="U0ROOT")
         assert out["response_action"] == "update" and "Working" in text_of(out["view"])
@@ -397,7 +397,7 @@ async def test_slash_command_mirrors_the_cli(slack: Harness) -> None:
     assert await command(slack, "publish faq@2 --reason 'reviewed, ok'", "U0PUB") == "production → faq@2"
     assert await command(slack, "rollback faq --reason too terse", "U0PUB") == "production → faq@1 (rolled back)"
     with pytest.MonkeyPatch.context() as mp:  # slower than Slack waits: acked at once, the outcome follows
-        mp.setattr(prompts_admin, "SUBMIT_BUDGET_S", 0.0)
+        mp.setattr(forms, "SUBMIT_BUDGET_S", 0.0)
         assert "Publishing faq@2" in await command(slack, "publish faq@2 --reason reviewed, ok", "U0PUB")
         await slack.emu.wait_for(lambda e: e.calls_to("response_url"))
         [later] = [c.args for c in slack.emu.calls_to("response_url")]

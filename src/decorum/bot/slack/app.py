@@ -43,13 +43,14 @@ from starlette.routing import BaseRoute, Route
 
 from decorum.bot import messages
 from decorum.bot.runtime import Runtime
+from decorum.bot.slack import audit_admin, knowledge_admin, listeners, policy_admin, prompts_admin, reports
 from decorum.bot.slack.answerer import Answerer, Job
 from decorum.bot.slack.blocks import apology_message, use_why_keys, why_key
+from decorum.bot.slack.commands import SlackFeatures
 from decorum.bot.slack.config import SlackSettings
 from decorum.bot.slack.dedupe import EventClaims, StaleClaim, parse_message_key
 from decorum.bot.slack.feedback import FeedbackStore
 from decorum.bot.slack.installations import SqlInstallationStore, SqlOAuthStateStore
-from decorum.bot.slack.listeners import register
 from decorum.bot.slack.notices import FirstContact
 
 logger = logging.getLogger(__name__)
@@ -164,7 +165,8 @@ class SlackSurface:
         self.bolt = AsyncApp(name="decorum-slack", logger=self.bolt_logger, client=self.client,
                              signing_secret=_secret(s.slack_signing_secret) or "", process_before_response=False,
                              **kwargs)
-        register(self.bolt, self)
+        self.features = SlackFeatures()
+        self._register_features()
         self.handler = AsyncSlackRequestHandler(self.bolt)
         self._signing_key = (_secret(s.slack_signing_secret) or "").encode()  # HTTP mode always has one
         quiet_slack_libraries()
@@ -175,6 +177,15 @@ class SlackSurface:
         self.draining = False
 
     # --- HTTP ------------------------------------------------------------------------------------------
+
+    def _register_features(self) -> None:
+        """Every listener, subcommand and App Home section, in the order Bolt and Home use them: the core
+        listeners, then each admin feature (templates, knowledge, policy: their Home sections in that order;
+        audit; the "This was wrong" reports), then the catch-all action listener and App Home."""
+        listeners.register(self.bolt, self)
+        for feature in (prompts_admin, knowledge_admin, policy_admin, audit_admin, reports):
+            feature.register(self.bolt, self)
+        listeners.register_fallbacks(self.bolt, self)
 
     def routes(self) -> list[BaseRoute]:
         """``POST /slack/events`` (HTTP mode), plus the OAuth install pages when OAuth is configured."""

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from decorum.access import PERMISSIONS, Principal
 from decorum.bot.slack.blocks import FALLBACK_CHARS, FIELD_CHARS, MAX_BLOCKS, SECTION_CHARS, escape, unescape
-from decorum.bot.slack.listeners import COMMAND, SUBCOMMANDS, SlashCommand, slack_principal
+from decorum.bot.slack.commands import COMMAND, SlashCommand, slack_principal
 from decorum.errors import Forbidden, Unauthenticated
 from decorum.store import Database
 from decorum.store.tables import AuditRecordRow, FeedbackRow
@@ -260,7 +260,7 @@ async def require_auditor(cmd: SlashCommand) -> Principal | None:
     """The person, when they may read the log; else they are told which role it needs, and it is recorded."""
     who = await slack_principal(cmd)
     access = cmd.surface.runtime.access
-    if who is None:  # Slack vouches for the person; they hold no role: a 403, as ``listeners.require`` records it
+    if who is None:  # Slack vouches for the person; they hold no role: a 403, as ``commands.require`` records it
         user = cmd.surface.runtime.pseudonymiser.user(str(cmd.body.get("user_id") or ""))
         await asyncio.to_thread(access.record, actor=user, via="slack", action=PERMISSION, outcome="denied_403",
                                 surface="slack", target=TARGET)
@@ -301,8 +301,6 @@ async def _audit(cmd: SlashCommand) -> None:
                  record_blocks(record, surface.runtime.pseudonymiser))
 
 
-SUBCOMMANDS["audit"] = _audit
-
-
 def register(bolt: AsyncApp, surface: SlackSurface) -> None:
-    """Nothing to attach: ``/decorum audit`` is a subcommand only (added to ``SUBCOMMANDS`` on import)."""
+    """``/decorum audit``: a subcommand only, no listener of its own."""
+    surface.features.add_command("audit", _audit)

@@ -30,29 +30,28 @@ from slack_sdk.web.async_client import AsyncWebClient
 from decorum.access import Principal
 from decorum.bot.note import new_id
 from decorum.bot.slack.blocks import escape
-from decorum.bot.slack.listeners import HOME_SECTIONS, user_principal
-from decorum.bot.slack.prompts_admin import (
+from decorum.bot.slack.commands import refresh_home, user_principal
+from decorum.bot.slack.forms import (
     B_OVERRIDE,
     B_REASON,
     INPUT,
-    _allowed,
-    _button,
-    _context,
-    _cut,
-    _form_principal,
-    _meta,
-    _modal,
-    _plain,
-    _refused,
-    _section,
-    _state,
-    _submit,
-    _text_input,
-    _values,
-    _who,
+    button,
+    check_allowed,
+    checks_state,
+    context_block,
+    cut,
+    form_meta,
+    form_principal,
+    form_values,
     info_modal,
+    modal,
+    plain,
     reason_errors,
-    refresh_home,
+    refused_text,
+    section_block,
+    submit_change,
+    text_input,
+    who_text,
 )
 from decorum.errors import DecorumError
 from decorum.knowledge.base import ID_RE, Entry
@@ -101,24 +100,24 @@ def _home_data(reg: KnowledgeRegistry) -> dict[str, Any]:
 
 def home_section(data: dict[str, Any], who: Principal | None) -> list[dict[str, Any]]:
     """App Home's knowledge base: the drafts waiting (a Publish button each, for publishers) and the last changes."""
-    out: list[dict[str, Any]] = [{"type": "divider"}, {"type": "header", "text": _plain("Knowledge base", 150)}]
+    out: list[dict[str, Any]] = [{"type": "divider"}, {"type": "header", "text": plain("Knowledge base", 150)}]
     if who is None or not who.can("knowledge.read"):
-        return [*out, _context(_no_role_home())]
+        return [*out, context_block(_no_role_home())]
     drafts = data["drafts"]
     publisher = who.can("knowledge.publish")
-    out.append(_section(
+    out.append(section_block(
         f"Helpdesk answers cite each entry's *published* version. {data['total']} entries, "
         f"{len(drafts)} with a draft waiting to be published. Your role: *{who.role}*. Entries are written in the "
         "console (Knowledge) or with `decorum knowledge`; every change is recorded in the audit log."))
     for r in drafts[:HOME_DRAFTS]:
         served = f"published v{r['published']}" if r["published"] else "never published"
-        head = " · ".join([f"*{escape(r['title'])}* (`{r['id']}`)", f"draft v{r['latest']} ({_state(r['checks'])})",
-                           served])
-        text = f"{head}\nby {escape(_who(r['author'], who))} at {r['created_at'][:16].replace('T', ' ')}"
-        button = _button(f"Publish v{r['latest']}", ACTION_PUBLISH, f"{r['id']}@{r['latest']}", "primary")
-        out.append(_section(text, block_id=HOME_BLOCK + r["id"], accessory=button if publisher else None))
+        head = " · ".join([f"*{escape(r['title'])}* (`{r['id']}`)",
+                           f"draft v{r['latest']} ({checks_state(r['checks'])})", served])
+        text = f"{head}\nby {escape(who_text(r['author'], who))} at {r['created_at'][:16].replace('T', ' ')}"
+        publish = button(f"Publish v{r['latest']}", ACTION_PUBLISH, f"{r['id']}@{r['latest']}", "primary")
+        out.append(section_block(text, block_id=HOME_BLOCK + r["id"], accessory=publish if publisher else None))
     if len(drafts) > HOME_DRAFTS:
-        out.append(_context(f"{len(drafts) - HOME_DRAFTS} more drafts: the console's Knowledge page, or "
+        out.append(context_block(f"{len(drafts) - HOME_DRAFTS} more drafts: the console's Knowledge page, or "
                             "`decorum knowledge list`"))
     if data["recent"]:
         lines = []
@@ -126,10 +125,10 @@ def home_section(data: dict[str, Any], who: Principal | None) -> list[dict[str, 
             e = r["event"]
             move = f"v{e['from_version']} → v{e['version']}" if e["from_version"] else f"v{e['version']}"
             lines.append(f"• *{escape(r['title'])}* (`{r['id']}`): {e['action']} {move} by "
-                         f"{escape(_who(e['actor'], who))}, {e['at'][:16].replace('T', ' ')}")
-        out.append(_section("*Changed lately*\n" + "\n".join(lines)))
+                         f"{escape(who_text(e['actor'], who))}, {e['at'][:16].replace('T', ' ')}")
+        out.append(section_block("*Changed lately*\n" + "\n".join(lines)))
     elif not drafts:
-        out.append(_context("No change since the knowledge base was seeded."))
+        out.append(context_block("No change since the knowledge base was seeded."))
     return out
 
 
@@ -143,7 +142,8 @@ async def home_blocks(surface: SlackSurface, client: AsyncWebClient, user: str,
     except Exception as exc:  # the rest of Home is shown whatever happens here
         ref = new_id()
         logger.error("slack home knowledge failed team=%s ref=%s error=%s", team, ref, exc.__class__.__name__)
-        return [{"type": "divider"}, _context(f"The knowledge base could not be listed just now; reference {ref}.")]
+        return [{"type": "divider"},
+                context_block(f"The knowledge base could not be listed just now; reference {ref}.")]
 
 
 # --- publishing ----------------------------------------------------------------------------------------
@@ -157,28 +157,29 @@ def publish_modal(entry: Entry, info: dict[str, Any], published: int | None, who
                   four_eyes: bool) -> dict[str, Any]:
     """The draft's title, body and checks; a reason and (for admins) the override of failed checks."""
     now = f"v{published} is served now" if published else "nothing is served yet"
-    body = _cut(entry.body, BODY_CHARS)
-    lines = [f"*{escape(entry.title)}* (`{entry.ref}`, {_state(info['checks'])}; {now})",
-             f"by {escape(_who(info['author'], who))}" + (f": _{escape(info['message'])}_" if info["message"] else ""),
+    body = cut(entry.body, BODY_CHARS)
+    lines = [f"*{escape(entry.title)}* (`{entry.ref}`, {checks_state(info['checks'])}; {now})",
+             f"by {escape(who_text(info['author'], who))}"
+             + (f": _{escape(info['message'])}_" if info["message"] else ""),
              "\n".join(f"> {escape(line)}" for line in body.splitlines() if line.strip())]
     failed = [r for r in (info["checks"] or {}).get("results") or [] if not r.get("passed")]
     if failed:
         lines.append(":warning: *Checks FAILED* when it was saved: " + ", ".join(
             f"{r['check']} {r['score']:.2f} on {r['field']}" for r in failed[:5])
             + ". Publishing it needs an admin's override and a reason.")
-    blocks = [_section("\n".join(lines)),
-              _text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
+    blocks = [section_block("\n".join(lines)),
+              text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
     if who.can("override"):
         blocks.append({"type": "input", "block_id": B_OVERRIDE, "optional": True,
-                       "label": _plain("Override (admin)", 2000), "element": {
+                       "label": plain("Override (admin)", 2000), "element": {
                            "type": "checkboxes", "action_id": INPUT, "options": [{
-                               "text": _plain("Publish even if its checks failed"), "value": "override",
-                               "description": _plain("Needs a reason; recorded with the change", 75)}]}})
+                               "text": plain("Publish even if its checks failed"), "value": "override",
+                               "description": plain("Needs a reason; recorded with the change", 75)}]}})
     notes = ["Answers cite the published version in every process within a few seconds."]
     if four_eyes:
         notes.append("*Four eyes* is on: nobody publishes a version they wrote.")
-    blocks.append(_context("\n".join(notes)))
-    return _modal("Publish an entry", blocks, callback_id=VIEW_PUBLISH, submit="Publish",
+    blocks.append(context_block("\n".join(notes)))
+    return modal("Publish an entry", blocks, callback_id=VIEW_PUBLISH, submit="Publish",
                   meta={"id": entry.id, "version": entry.version})
 
 
@@ -205,9 +206,9 @@ async def open_publish(surface: SlackSurface, client: AsyncWebClient, value: str
                        team: str | None) -> dict[str, Any]:
     """The modal the Publish button opens; a refusal explained when the role lacks the right."""
     who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, "knowledge.publish", value[:80])
+    refusal = await check_allowed(surface, who, user, "knowledge.publish", value[:80])
     if refusal is not None or who is None:
-        return info_modal("Not allowed", refusal or _refused("knowledge.publish", None))
+        return info_modal("Not allowed", refusal or refused_text("knowledge.publish", None))
     try:
         return await asyncio.to_thread(_build, surface, value, who)
     except DecorumError as exc:
@@ -217,7 +218,7 @@ async def open_publish(surface: SlackSurface, client: AsyncWebClient, value: str
 async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                          client: AsyncWebClient, team: str | None) -> None:
     started = time.monotonic()
-    meta, values = _meta(view), _values(view)
+    meta, values = form_meta(view), form_values(view)
     entry_id, version = str(meta.get("id") or ""), meta.get("version")
     if not ID_RE.match(entry_id) or not isinstance(version, int):
         await ack(response_action="update", view=info_modal("Not done", "This form is out of date; open it again."))
@@ -227,7 +228,7 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
     if errors:
         await ack(response_action="errors", errors=errors)
         return
-    allowed = await _form_principal(surface, ack, client, body, team, "knowledge.publish", entry_id, B_REASON)
+    allowed = await form_principal(surface, ack, client, body, team, "knowledge.publish", entry_id, B_REASON)
     if allowed is None:
         return
     who, user = allowed
@@ -240,13 +241,12 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
         return info_modal("Published", f":white_check_mark: *{escape(entry.title)}* (`{entry.ref}`) is published"
                                        f"{' (checks overridden)' if override else ''}. Answers cite it from now on.")
 
-    entry = await _submit(ack, client, view, started, who, publish, block_for=lambda exc: B_REASON, done=done)
+    entry = await submit_change(ack, client, view, started, who, publish, block_for=lambda exc: B_REASON, done=done)
     if entry is not None:
         logger.info("slack knowledge published %s team=%s", entry.ref, team)
         await refresh_home(surface, client, user, team)
 
 
-HOME_SECTIONS.append(home_blocks)
 
 
 # --- wiring --------------------------------------------------------------------------------------------
@@ -254,6 +254,7 @@ HOME_SECTIONS.append(home_blocks)
 
 def register(bolt: AsyncApp, surface: SlackSurface) -> None:
     """App Home's Publish button and its modal's submission."""
+    surface.features.add_home(home_blocks)
 
     @bolt.action(ACTION_PUBLISH)
     async def on_publish_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],

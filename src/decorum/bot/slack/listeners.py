@@ -3,15 +3,10 @@
 Events are acked by Bolt before a listener runs; commands and actions call ``ack()`` first thing. A
 listener never awaits the pipeline: it builds a ``Job`` and hands it to the answerer.
 
-``/decorum <subcommand>`` dispatches through ``SUBCOMMANDS`` (name -> handler); later features add their
-admin subcommands there. A handler must ``ack`` at once. App Home is the policy text and help, then each
-feature's part from ``HOME_SECTIONS`` (in order; ``home_for`` builds it, also to republish after a change).
-
-Example::
-
-    async def templates(cmd: SlashCommand) -> None:
-        await cmd.ack(text="...")
-    SUBCOMMANDS["templates"] = templates
+``/decorum <subcommand>`` dispatches through ``surface.features`` (``commands.SlackFeatures``): ``ask``, ``help``
+and ``role`` are added here, the admin features add theirs when ``app.py`` registers them, between ``register``
+(the core listeners) and ``register_fallbacks`` (the catch-all action listener and App Home), since Bolt runs the
+first listener that matches.
 """
 
 from __future__ import annotations
@@ -19,15 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncAssistant, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from decorum.access import Principal, permissions_of
+from decorum.access import permissions_of
 from decorum.bot import messages
 from decorum.bot.slack.answerer import Job
 from decorum.bot.slack.blocks import (
@@ -36,43 +29,23 @@ from decorum.bot.slack.blocks import (
     ACTION_WHY,
     FEEDBACK_VALUES,
     home_url,
-    home_view,
     missing_note_modal,
     note_modal,
     text_message,
     why_note_id,
     why_signed,
 )
+from decorum.bot.slack.commands import COMMAND, SlashCommand, home_for, slack_principal
 from decorum.bot.slack.dedupe import command_key, event_key, message_key
-from decorum.errors import Forbidden, Unauthenticated, UsageError
+from decorum.errors import UsageError
 
 if TYPE_CHECKING:
     from decorum.bot.slack.app import SlackSurface
 
 logger = logging.getLogger(__name__)
 
-COMMAND = "/decorum"
 # Message subtypes that are a person's new message; edits, deletions, joins and bot posts are not.
 PERSON_SUBTYPES = (None, "thread_broadcast", "file_share")
-
-
-@dataclass(frozen=True, slots=True)
-class SlashCommand:
-    """One ``/decorum`` invocation, as given to a subcommand handler."""
-
-    name: str  # the subcommand
-    args: str  # the text after it
-    body: dict[str, Any]
-    ack: AsyncAck
-    respond: AsyncRespond
-    client: AsyncWebClient
-    context: AsyncBoltContext
-    surface: SlackSurface
-
-
-Subcommand = Callable[[SlashCommand], Awaitable[None]]
-# (surface, client, user, team) -> that user's blocks of one App Home part; it never raises
-HomeSection = Callable[["SlackSurface", AsyncWebClient, str, "str | None"], Awaitable[list[dict[str, Any]]]]
 
 
 async def _help(cmd: SlashCommand) -> None:
@@ -92,59 +65,10 @@ async def _ask(cmd: SlashCommand) -> None:
         bot_user_id=cmd.context.bot_user_id, command=str(body.get("command") or COMMAND), respond=cmd.respond))
 
 
-async def user_principal(surface: SlackSurface, client: AsyncWebClient, user: str,
-                         team: str | None) -> Principal | None:
-    """The role of a Slack user: by user id, or as a workspace admin when configured (``users.info``)."""
-    access = surface.runtime.access
-    if not user:
-        return None
-    is_admin = False
-    if access.config.slack_workspace_admins and user not in access.config.slack_roles:
-        try:
-            info = (await client.users_info(user=user)).get("user") or {}
-            is_admin = bool(info.get("is_admin") or info.get("is_owner"))
-        except SlackApiError as exc:
-            logger.warning("slack users.info failed team=%s error=%s", team, exc.response.get("error"))
-    return access.slack_principal(user, pseudonym=surface.runtime.pseudonymiser.user(user),
-                                  is_workspace_admin=is_admin)
-
-
-async def slack_principal(cmd: SlashCommand) -> Principal | None:
-    """The role of the person behind a command: by Slack user id, or as a workspace admin when configured."""
-    return await user_principal(cmd.surface, cmd.client, str(cmd.body.get("user_id") or ""), cmd.context.team_id)
-
-
-async def require(cmd: SlashCommand, permission: str) -> Principal | None:
-    """``AccessControl.require`` for a Slack command; on refusal the person is told why (ephemeral) and ``None``."""
-    who = await slack_principal(cmd)
-    access, target = cmd.surface.runtime.access, f"{COMMAND} {cmd.name}"
-    if who is None:  # Slack vouches for the person; they hold no role: a 403, not a 401
-        user = cmd.surface.runtime.pseudonymiser.user(str(cmd.body.get("user_id") or ""))
-        await asyncio.to_thread(access.record, actor=user, via="slack", action=permission, outcome="denied_403",
-                                surface="slack", target=target)
-        await cmd.ack(text=messages.slack_refused(permission, None, ""))
-        return None
-    try:
-        return await asyncio.to_thread(access.require, who, permission, surface="slack", target=target)
-    except (Unauthenticated, Forbidden) as exc:
-        await cmd.ack(text=messages.slack_refused(permission, who.role if who else None, str(exc)))
-        return None
-
-
 async def _role(cmd: SlashCommand) -> None:
     """``/decorum role``: the role Decorum gives you here and what it allows."""
     who = await slack_principal(cmd)
     await cmd.ack(text=messages.slack_role(who.role if who else None, permissions_of(who.role) if who else []))
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {"ask": _ask, "help": _help, "role": _role}
-HOME_SECTIONS: list[HomeSection] = []
-
-
-async def home_for(surface: SlackSurface, client: AsyncWebClient, user: str, team: str | None) -> dict[str, Any]:
-    """``user``'s App Home: the policy text and help, then each of ``HOME_SECTIONS`` for them."""
-    parts = await asyncio.gather(*(section(surface, client, user, team) for section in HOME_SECTIONS))
-    return home_view([block for part in parts for block in part])
 
 
 def _is_person_message(event: dict[str, Any]) -> bool:
@@ -167,8 +91,11 @@ def _job(kind: str, event: dict[str, Any], body: dict[str, Any], context: AsyncB
 
 
 def register(bolt: AsyncApp, surface: SlackSurface) -> None:
-    """Attach every listener of the Slack surface to ``bolt``."""
+    """Attach the core listeners of the Slack surface to ``bolt`` (the admin features and then
+    ``register_fallbacks`` come after, in ``SlackSurface``)."""
     answerer = surface.answerer
+    for name, handler in (("ask", _ask), ("help", _help), ("role", _role)):
+        surface.features.add_command(name, handler)
 
     @bolt.event("app_mention")
     async def on_mention(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext,
@@ -237,10 +164,11 @@ def register(bolt: AsyncApp, surface: SlackSurface) -> None:
         name = name.lower()
         if not name:
             name, rest = "help", ""
-        elif name not in SUBCOMMANDS:
+        elif name not in surface.features.subcommands:
             name, rest = "ask", text  # `/decorum how do I ...?` is a question
-        await SUBCOMMANDS[name](SlashCommand(name=name, args=rest.strip(), body=body, ack=ack, respond=respond,
-                                             client=client, context=context, surface=surface))
+        handler = surface.features.subcommands[name]
+        await handler(SlashCommand(name=name, args=rest.strip(), body=body, ack=ack, respond=respond, client=client,
+                                   context=context, surface=surface))
 
     @bolt.action(re.compile(f"^({ACTION_FEEDBACK_UP}|{ACTION_FEEDBACK_DOWN})$"))
     async def on_feedback(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
@@ -278,14 +206,10 @@ def register(bolt: AsyncApp, surface: SlackSurface) -> None:
         await client.views_open(trigger_id=body["trigger_id"], view=view)  # the trigger lasts 3 s: open first
         logger.info("slack note opened note=%s team=%s found=%s", note_id, context.team_id, note is not None)
 
-    # they import this module: imported here, not at the top (templates first: their Home part comes first)
-    from decorum.bot.slack import audit_admin, knowledge_admin, policy_admin, prompts_admin, reports
 
-    prompts_admin.register(bolt, surface)  # before the catch-all below: Bolt runs the first listener that matches
-    knowledge_admin.register(bolt, surface)
-    policy_admin.register(bolt, surface)
-    audit_admin.register(bolt, surface)
-    reports.register(bolt, surface)  # "This was wrong" under refusals
+
+def register_fallbacks(bolt: AsyncApp, surface: SlackSurface) -> None:
+    """The listeners that come last: any other action (acked, ignored), App Home, uninstall and revocation."""
 
     @bolt.action(re.compile(".*"))
     async def on_other_action(ack: AsyncAck, action: dict[str, Any], context: AsyncBoltContext) -> None:

@@ -49,8 +49,8 @@ from decorum.bot.live_config import (
 )
 from decorum.bot.note import new_id
 from decorum.bot.slack.blocks import MODAL_BLOCKS, escape
-from decorum.bot.slack.listeners import COMMAND, HOME_SECTIONS, SUBCOMMANDS, SlashCommand, require, user_principal
-from decorum.bot.slack.prompts_admin import (
+from decorum.bot.slack.commands import COMMAND, SlashCommand, refresh_home, require, user_principal
+from decorum.bot.slack.forms import (
     B_MESSAGE,
     B_OVERRIDE,
     B_REASON,
@@ -61,33 +61,32 @@ from decorum.bot.slack.prompts_admin import (
     SHOW_CHARS,
     TEXT_INPUT_CHARS,
     FieldError,
-    _allowed,
-    _button,
-    _code,
-    _context,
-    _cut,
-    _form_principal,
-    _message,
-    _meta,
-    _modal,
-    _options,
-    _plain,
-    _refusal,
-    _refused,
-    _reply,
-    _run_change,
-    _section,
-    _sections,
-    _select,
-    _submit,
-    _text_input,
-    _values,
-    _who,
-    _words,
+    button,
+    check_allowed,
+    code_text,
+    command_options,
+    command_words,
+    context_block,
+    cut,
+    ephemeral_message,
     field_for,
+    form_meta,
+    form_principal,
+    form_values,
     info_modal,
+    modal,
+    plain,
     reason_errors,
-    refresh_home,
+    refusal_text,
+    refused_text,
+    reply,
+    run_change,
+    section_block,
+    section_blocks,
+    select_block,
+    submit_change,
+    text_input,
+    who_text,
 )
 from decorum.errors import DecorumError, UsageError
 from decorum.prompts.yaml_format import dump_yaml, parse_yaml
@@ -210,25 +209,25 @@ def home_section(eff: dict[str, Any], versions: list[dict[str, Any]], who: Princ
         now = "Active: *configuration file only* (no live version published)"
     else:
         v = next((v for v in versions if v["version"] == active), None)
-        said = f": _{escape(_cut(v['message'], 200))}_" if v and v.get("message") else ""
+        said = f": _{escape(cut(v['message'], 200))}_" if v and v.get("message") else ""
         now = f"Active: *live@{active}* over the configuration file{said}"
     intro = (f"{now}. Policy `{_inline(str(eff['policy_ref']))}`. Your role: *{who.role}*.\n"
              "Admins change a threshold or a rule as a new version; it applies once published (after the test "
              f"gate), in every process, without a restart. Each change is in the audit log. `{COMMAND} policy help` "
              "lists the same actions as commands.")
-    out: list[dict[str, Any]] = [{"type": "divider"}, {"type": "header", "text": _plain("Policy & routing", 150)},
-                                 _section(intro, block_id=HOME_BLOCK + "intro")]
-    cut = f"_(cut: `{COMMAND} policy show` shows it all)_"
-    out += _sections(_checks_text(eff["policy"]), 2, cut)
-    out += _sections(_routing_text(eff["routing"]), HOME_BLOCKS - len(out) - 2, cut)
+    out: list[dict[str, Any]] = [{"type": "divider"}, {"type": "header", "text": plain("Policy & routing", 150)},
+                                 section_block(intro, block_id=HOME_BLOCK + "intro")]
+    cut_note = f"_(cut: `{COMMAND} policy show` shows it all)_"
+    out += section_blocks(_checks_text(eff["policy"]), 2, cut_note)
+    out += section_blocks(_routing_text(eff["routing"]), HOME_BLOCKS - len(out) - 2, cut_note)
     latest = versions[-1] if versions else None
     if latest is not None and latest["version"] != active:
-        out.append(_context(f"Latest saved: live@{latest['version']} ({_tests_state(latest)}), not active: publish "
-                            f"it here or with `{COMMAND} policy publish {latest['version']}`."))
+        out.append(context_block(f"Latest saved: live@{latest['version']} ({_tests_state(latest)}), not active: "
+                                 f"publish it here or with `{COMMAND} policy publish {latest['version']}`."))
     out.append({"type": "actions", "block_id": HOME_BLOCK + "actions", "elements": [
-        _button("Change threshold", ACTION_THRESHOLD, "live"), _button("Edit as YAML", ACTION_YAML, "live"),
-        _button("Publish", ACTION_PUBLISH, "live", "primary"), _button("Roll back", ACTION_ROLLBACK, "live", "danger"),
-        _button("History", ACTION_HISTORY, "live")]})
+        button("Change threshold", ACTION_THRESHOLD, "live"), button("Edit as YAML", ACTION_YAML, "live"),
+        button("Publish", ACTION_PUBLISH, "live", "primary"), button("Roll back", ACTION_ROLLBACK, "live", "danger"),
+        button("History", ACTION_HISTORY, "live")]})
     return out
 
 
@@ -248,7 +247,8 @@ async def home_blocks(surface: SlackSurface, client: AsyncWebClient, user: str,
     except Exception as exc:  # the rest of Home is shown whatever happens here
         ref = new_id()
         logger.error("slack home policy failed team=%s ref=%s error=%s", team, ref, exc.__class__.__name__)
-        return [{"type": "divider"}, _context(f"The policy and routing could not be shown just now; reference {ref}.")]
+        return [{"type": "divider"},
+                context_block(f"The policy and routing could not be shown just now; reference {ref}.")]
 
 
 # --- the modals, as opened -----------------------------------------------------------------------------
@@ -262,14 +262,14 @@ def threshold_modal(eff: dict[str, Any]) -> dict[str, Any]:
     if not options:
         return info_modal("Change threshold", "The policy has no checks.")
     blocks = [
-        _section(f"A new version: {_version_name(eff['version'])} with one check's threshold changed. A score "
+        section_block(f"A new version: {_version_name(eff['version'])} with one check's threshold changed. A score "
                  "(0: no risk, 1: high risk) at or above the threshold fails the check, so a lower threshold is "
                  "stricter. It is not active until published, after the test gate."),
-        _select(B_CHECK, "Check", options, options[0][0]),
-        _text_input(B_THRESHOLD, "New threshold", max_length=20, placeholder="from 0 to 1, e.g. 0.3"),
-        _text_input(B_MESSAGE, "What changed and why (recorded)", max_length=MESSAGE_CHARS,
+        select_block(B_CHECK, "Check", options, options[0][0]),
+        text_input(B_THRESHOLD, "New threshold", max_length=20, placeholder="from 0 to 1, e.g. 0.3"),
+        text_input(B_MESSAGE, "What changed and why (recorded)", max_length=MESSAGE_CHARS,
                     placeholder="e.g. stricter after the incident of 3 May")]
-    return _modal("Change threshold", blocks, callback_id=VIEW_THRESHOLD, submit="Save",
+    return modal("Change threshold", blocks, callback_id=VIEW_THRESHOLD, submit="Save",
                   meta={"base": eff["version"]})
 
 
@@ -287,10 +287,10 @@ def yaml_modal(eff: dict[str, Any]) -> dict[str, Any]:
              f"• `routing`: {', '.join(LIVE_ROUTING_KEYS)} (a `rules` list replaces the file's rules)\n"
              f"The rest stays in the file (`{COMMAND} policy show` shows everything that applies). It is not active "
              "until published, after the test gate.")
-    blocks = [_section(intro), _text_input(B_YAML, "Live configuration (YAML)", initial=text, multiline=True),
-              _text_input(B_MESSAGE, "What changed and why (recorded)", max_length=MESSAGE_CHARS,
+    blocks = [section_block(intro), text_input(B_YAML, "Live configuration (YAML)", initial=text, multiline=True),
+              text_input(B_MESSAGE, "What changed and why (recorded)", max_length=MESSAGE_CHARS,
                           placeholder="e.g. printers go to the helpdesk template")]
-    return _modal("Edit as YAML", blocks, callback_id=VIEW_YAML, submit="Save", meta={"base": eff["version"]})
+    return modal("Edit as YAML", blocks, callback_id=VIEW_YAML, submit="Save", meta={"base": eff["version"]})
 
 
 def publish_modal(hist: dict[str, Any], who: Principal, cache_check_s: float) -> dict[str, Any]:
@@ -302,20 +302,20 @@ def publish_modal(hist: dict[str, Any], who: Principal, cache_check_s: float) ->
     options = [(str(v["version"]), " · ".join([f"v{v['version']}", _tests_state(v)]
                                                + (["active"] if v["version"] == active else [])))
                for v in reversed(hist["versions"])]
-    blocks = [_section(f"Make a version active: answers use its policy and routing in every process within "
+    blocks = [section_block(f"Make a version active: answers use its policy and routing in every process within "
                        f"{cache_check_s:g} s. Now: *{_version_name(active)}*."),
-              _select(B_VERSION, "Version", options, options[0][0]),
-              _text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
+              select_block(B_VERSION, "Version", options, options[0][0]),
+              text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
     if who.can("override"):
         blocks.append({"type": "input", "block_id": B_OVERRIDE, "optional": True,
-                       "label": _plain("Override (admin)", 2000), "element": {
+                       "label": plain("Override (admin)", 2000), "element": {
                            "type": "checkboxes", "action_id": INPUT, "options": [{
-                               "text": _plain("Publish even if the test gate failed"), "value": "override",
-                               "description": _plain("Needs a reason; recorded with the change", 75)}]}})
-    blocks.append(_context("The test gate runs first when the version was never tested: every production "
+                               "text": plain("Publish even if the test gate failed"), "value": "override",
+                               "description": plain("Needs a reason; recorded with the change", 75)}]}})
+    blocks.append(context_block("The test gate runs first when the version was never tested: every production "
                            "template's test cases under its policy and routing. A failed run refuses the publish "
                            "unless an admin overrides it with a reason."))
-    return _modal("Publish a version", blocks, callback_id=VIEW_PUBLISH, submit="Publish")
+    return modal("Publish a version", blocks, callback_id=VIEW_PUBLISH, submit="Publish")
 
 
 def rollback_modal(hist: dict[str, Any]) -> dict[str, Any]:
@@ -323,10 +323,11 @@ def rollback_modal(hist: dict[str, Any]) -> dict[str, Any]:
     possible, target = rollback_target(hist["events"])
     if not possible:
         return info_modal("Roll back", "There is no earlier live configuration to roll back to.")
-    blocks = [_section(f"Return to the version active before the latest publish: *{_version_name(hist['active'])}* "
-                       f"→ *{_version_name(target)}*. It applies in every process without a restart."),
-              _text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
-    return _modal("Roll back", blocks, callback_id=VIEW_ROLLBACK, submit="Roll back",
+    blocks = [section_block(f"Return to the version active before the latest publish: "
+                            f"*{_version_name(hist['active'])}* → *{_version_name(target)}*. It applies in every "
+                            "process without a restart."),
+              text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
+    return modal("Roll back", blocks, callback_id=VIEW_ROLLBACK, submit="Roll back",
                   meta={"from": hist["active"], "to": target})
 
 
@@ -334,7 +335,7 @@ def history_modal(hist: dict[str, Any], me: Principal | None) -> dict[str, Any]:
     """Versions (newest first: time, author, message, test gate), then every publish, rollback and test run."""
     lines = []
     for v in reversed(hist["versions"]):
-        head = " · ".join([f"*v{v['version']}*", escape(str(v["created_at"])), escape(_who(v["author"], me)),
+        head = " · ".join([f"*v{v['version']}*", escape(str(v["created_at"])), escape(who_text(v["author"], me)),
                            f"tests: {_tests_state(v)}", f"sha256 `{v['sha256'][:12]}`"]
                           + (["`active`"] if v["version"] == hist["active"] else []))
         lines.append(head + (f"\n      _{escape(v['message'])}_" if v.get("message") else ""))
@@ -350,12 +351,12 @@ def history_modal(hist: dict[str, Any], me: Principal | None) -> dict[str, Any]:
         else:
             continue
         why = f": {e['reason']}" if e.get("reason") else ""
-        moves.append(escape(f"{e['at']} · {what} by {_who(e['actor'], me)}{' (override)' if e['override'] else ''}"
+        moves.append(escape(f"{e['at']} · {what} by {who_text(e['actor'], me)}{' (override)' if e['override'] else ''}"
                             f"{why}"))
     text = (f"Active: *{_version_name(hist['active'])}*\n\n*Versions*\n" + ("\n".join(lines) or "_none yet_")
             + "\n\n*Publishes, rollbacks and test runs*\n" + ("\n".join(moves) or "_none yet_"))
-    cut = "_(cut: the whole history is `decorum policy history` on the server)_"
-    return _modal("Policy history", _sections(text, MODAL_BLOCKS, cut))
+    cut_note = "_(cut: the whole history is `decorum policy history` on the server)_"
+    return modal("Policy history", section_blocks(text, MODAL_BLOCKS, cut_note))
 
 
 def _build(surface: SlackSurface, kind: str, who: Principal) -> dict[str, Any]:
@@ -378,9 +379,9 @@ async def open_view(surface: SlackSurface, client: AsyncWebClient, kind: str, us
                     team: str | None) -> dict[str, Any]:
     """The modal a button opens; a refusal explained when the role lacks the right."""
     who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, PERMISSIONS[kind], TARGET)
+    refusal = await check_allowed(surface, who, user, PERMISSIONS[kind], TARGET)
     if refusal is not None or who is None:
-        return info_modal("Not allowed", refusal or _refused(PERMISSIONS[kind], None))
+        return info_modal("Not allowed", refusal or refused_text(PERMISSIONS[kind], None))
     try:
         return await asyncio.to_thread(_build, surface, kind, who)
     except DecorumError as exc:  # e.g. the file changed under the active version
@@ -405,12 +406,12 @@ async def _save(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view
                 overlay_from: Callable[[LiveConfig], dict[str, Any]]) -> None:
     """A new version from a submitted form: ``overlay_from(live)`` (blocking) gives its overlay."""
     started = time.monotonic()
-    message = (_values(view).get(B_MESSAGE) or "").strip()
+    message = (form_values(view).get(B_MESSAGE) or "").strip()
     if not message or len(message) > MESSAGE_CHARS:
         await ack(response_action="errors",
                   errors={B_MESSAGE: f"say what changed and why (1 to {MESSAGE_CHARS} characters; recorded)"})
         return
-    allowed = await _form_principal(surface, ack, client, body, team, "policy.edit", TARGET, B_MESSAGE)
+    allowed = await form_principal(surface, ack, client, body, team, "policy.edit", TARGET, B_MESSAGE)
     if allowed is None:
         return
     who, user = allowed
@@ -420,7 +421,7 @@ async def _save(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view
         v = live.save(overlay_from(live), by=principal, message=message)
         return v, live.active_version()
 
-    result = await _submit(ack, client, view, started, who, save, block_for=field_for(block),
+    result = await submit_change(ack, client, view, started, who, save, block_for=field_for(block),
                            done=lambda r: _saved_view(*r))
     if result is not None:
         logger.info("slack policy saved live@%s team=%s", result[0]["version"], team)
@@ -437,7 +438,7 @@ def _unchanged_since_opened(live: LiveConfig, opened_on: int | None, block: str,
 
 async def submit_threshold(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                            client: AsyncWebClient, team: str | None) -> None:
-    values = _values(view)
+    values = form_values(view)
     check, raw = str(values.get(B_CHECK) or ""), (values.get(B_THRESHOLD) or "").strip()
     if not check:
         await ack(response_action="errors", errors={B_CHECK: "pick a check"})
@@ -452,7 +453,7 @@ async def submit_threshold(surface: SlackSurface, ack: AsyncAck, body: dict[str,
 
 async def submit_yaml(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                       client: AsyncWebClient, team: str | None) -> None:
-    meta, text = _meta(view), _values(view).get(B_YAML) or ""
+    meta, text = form_meta(view), form_values(view).get(B_YAML) or ""
     if not text.strip():
         await ack(response_action="errors", errors={B_YAML: "empty: write {policy: ..., routing: ...}, or {} for "
                                                             "the file alone"})
@@ -477,7 +478,7 @@ def _published_view(v: dict[str, Any], override: bool, cache_check_s: float) -> 
 async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                          client: AsyncWebClient, team: str | None) -> None:
     started = time.monotonic()
-    values = _values(view)
+    values = form_values(view)
     version = str(values.get(B_VERSION) or "")
     reason, override = (values.get(B_REASON) or "").strip(), "override" in (values.get(B_OVERRIDE) or [])
     errors = {}
@@ -487,7 +488,7 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
     if errors:
         await ack(response_action="errors", errors=errors)
         return
-    allowed = await _form_principal(surface, ack, client, body, team, "policy.edit", TARGET, B_VERSION)
+    allowed = await form_principal(surface, ack, client, body, team, "policy.edit", TARGET, B_VERSION)
     if allowed is None:
         return
     who, user = allowed
@@ -496,7 +497,7 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
     def publish() -> dict[str, Any]:
         return live.publish(int(version), by=principal, reason=reason, override=override)
 
-    v = await _submit(ack, client, view, started, who, publish, block_for=lambda exc: B_VERSION,
+    v = await submit_change(ack, client, view, started, who, publish, block_for=lambda exc: B_VERSION,
                       done=lambda v: _published_view(v, override, live.cache_check_s))
     if v is not None:
         logger.info("slack policy published live@%s override=%s team=%s", v["version"], override, team)
@@ -506,11 +507,11 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
 async def submit_rollback(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                           client: AsyncWebClient, team: str | None) -> None:
     started = time.monotonic()
-    meta, reason = _meta(view), (_values(view).get(B_REASON) or "").strip()
+    meta, reason = form_meta(view), (form_values(view).get(B_REASON) or "").strip()
     if len(reason) > MAX_REASON:
         await ack(response_action="errors", errors=reason_errors(reason, False))
         return
-    allowed = await _form_principal(surface, ack, client, body, team, "policy.edit", TARGET, B_REASON)
+    allowed = await form_principal(surface, ack, client, body, team, "policy.edit", TARGET, B_REASON)
     if allowed is None:
         return
     who, user = allowed
@@ -525,7 +526,7 @@ async def submit_rollback(surface: SlackSurface, ack: AsyncAck, body: dict[str, 
         return info_modal("Rolled back", f":leftwards_arrow_with_hook: *{_version_name(_version_of(result[0]))}* "
                                          "applies (rolled back).")
 
-    result = await _submit(ack, client, view, started, who, rollback, block_for=lambda exc: B_REASON, done=done)
+    result = await submit_change(ack, client, view, started, who, rollback, block_for=lambda exc: B_REASON, done=done)
     if result is not None:
         logger.info("slack policy rolled back to %s team=%s", _version_name(_version_of(result[0])), team)
         await refresh_home(surface, client, user, team)
@@ -543,7 +544,7 @@ def _show_text(live: LiveConfig) -> str:
     head = (f"live configuration: {'v' + str(eff['version']) if eff['version'] else 'none (the file alone)'}; "
             f"policy {eff['policy_ref']}")
     text = dump_yaml({"policy": eff["policy"], "routing": eff["routing"]})
-    return escape(head) + "\n" + _code(text, SHOW_CHARS, "_Cut: the whole of it is `decorum policy show` on the "
+    return escape(head) + "\n" + code_text(text, SHOW_CHARS, "_Cut: the whole of it is `decorum policy show` on the "
                                                          "server._")
 
 
@@ -552,18 +553,18 @@ def _history_text(live: LiveConfig) -> str:
     lines = []
     for v in hist["versions"]:
         active = " [active]" if v["version"] == hist["active"] else ""
-        lines.append(f"v{v['version']:<3} {v['created_at']}  {_who(v['author'], None):<20} {_tests_state(v):<26} "
+        lines.append(f"v{v['version']:<3} {v['created_at']}  {who_text(v['author'], None):<20} {_tests_state(v):<26} "
                      f"sha256 {v['sha256'][:12]}{active}  {v['message']}")
     for e in hist["events"]:
         if e["action"] in ("publish", "rollback"):
             frm = f"v{e['from_version']}" if e["from_version"] else "file"
             to = f"v{e['version']}" if e["version"] else "file"
             why = f": {e['reason']}" if e["reason"] else ""
-            lines.append(f"{e['at']}  {e['action']:<8} {frm} -> {to} by {_who(e['actor'], None)}"
+            lines.append(f"{e['at']}  {e['action']:<8} {frm} -> {to} by {who_text(e['actor'], None)}"
                          f"{' (override)' if e['override'] else ''}{why}")
     if not lines:
         return f"No live configuration version yet: the configuration file alone applies. `{COMMAND} policy show`"
-    return "*Live configuration* history\n" + _code("\n".join(lines) + "\n", SHOW_CHARS, "_Cut: the whole history "
+    return "*Live configuration* history\n" + code_text("\n".join(lines) + "\n", SHOW_CHARS, "_Cut: the whole history "
                                                     "is `decorum policy history` on the server._")
 
 
@@ -571,7 +572,7 @@ def _diff_text(live: LiveConfig, a: int, b: int) -> str:
     diff = live.diff(a, b)
     if not diff:
         return f"live@{a} and live@{b} have the same content"
-    return _code(diff, DIFF_CHARS, f"_Diff cut: `decorum policy diff {a} {b}` on the server shows it all._")
+    return code_text(diff, DIFF_CHARS, f"_Diff cut: `decorum policy diff {a} {b}` on the server shows it all._")
 
 
 def _tests_text(run: dict[str, Any], version: int) -> str:
@@ -616,20 +617,20 @@ def _assignments(positional: Sequence[str]) -> list[tuple[str, str]]:
 
 async def _policy(cmd: SlashCommand) -> None:
     """``/decorum policy ...``: the CLI's forms, answered privately; a refusal is one line."""
-    words = _words(cmd.args)
+    words = command_words(cmd.args)
     sub = words[0].lower() if words else "help"
     permission = {"show": "routing.read", "history": "routing.read", "diff": "routing.read", "set": "policy.edit",
                   "test": "policy.edit", "publish": "policy.edit", "rollback": "policy.edit"}.get(sub)
     if permission is None:
         unknown = f"`{escape(sub[:40])}` is not a `{COMMAND} policy` subcommand.\n" if sub != "help" else ""
-        await _reply(cmd, unknown + _policy_help())
+        await reply(cmd, unknown + _policy_help())
         return
     try:  # usage errors first: they need no role
         flags = {"set": ("--message",), "publish": ("--reason",), "rollback": ("--reason",)}.get(sub, ())
-        positional, opts = _options(words[1:], flags=flags, switches=("--override",) if sub == "publish" else ())
+        positional, opts = command_options(words[1:], flags=flags, switches=("--override",) if sub == "publish" else ())
         args = _parse(sub, positional)
     except UsageError as exc:
-        await _reply(cmd, f":no_entry_sign: {escape(str(exc))}")
+        await reply(cmd, f":no_entry_sign: {escape(str(exc))}")
         return
     who = await require(cmd, permission)
     if who is None:
@@ -637,11 +638,11 @@ async def _policy(cmd: SlashCommand) -> None:
     live = _live(cmd.surface)
     try:
         if sub == "show":
-            await _reply(cmd, await asyncio.to_thread(_show_text, live))
+            await reply(cmd, await asyncio.to_thread(_show_text, live))
         elif sub == "history":
-            await _reply(cmd, await asyncio.to_thread(_history_text, live))
+            await reply(cmd, await asyncio.to_thread(_history_text, live))
         elif sub == "diff":
-            await _reply(cmd, await asyncio.to_thread(_diff_text, live, *args))
+            await reply(cmd, await asyncio.to_thread(_diff_text, live, *args))
         elif sub == "set":
             await _set(cmd, live, who, args, opts.get("--message", ""))
         elif sub == "test":
@@ -651,7 +652,7 @@ async def _policy(cmd: SlashCommand) -> None:
         else:
             await _rollback(cmd, live, who, opts.get("--reason", ""))
     except DecorumError as exc:
-        await _reply(cmd, _refusal(exc, who, permission))
+        await reply(cmd, refusal_text(exc, who, permission))
 
 
 def _parse(sub: str, positional: list[str]) -> list[Any]:
@@ -677,7 +678,7 @@ async def _set(cmd: SlashCommand, live: LiveConfig, who: Principal, assignments:
         return live.save(overlay, by=who, message=message)
 
     v = await asyncio.to_thread(save)
-    await _reply(cmd, f"saved live@{v['version']} (sha256 {v['sha256'][:12]}); not active: "
+    await reply(cmd, f"saved live@{v['version']} (sha256 {v['sha256'][:12]}); not active: "
                       f"`{COMMAND} policy publish {v['version']}`")
     logger.info("slack policy saved live@%s team=%s", v["version"], cmd.context.team_id)
     await refresh_home(cmd.surface, cmd.client, str(cmd.body.get("user_id") or ""), cmd.context.team_id)
@@ -695,15 +696,15 @@ async def _test(cmd: SlashCommand, live: LiveConfig, who: Principal, version: in
     try:
         run = await asyncio.to_thread(live.run_tests, version, by=who)
     except DecorumError as exc:
-        await cmd.respond(**_message(_refusal(exc, who, "policy.edit")), replace_original=False)
+        await cmd.respond(**ephemeral_message(refusal_text(exc, who, "policy.edit")), replace_original=False)
         return
     logger.info("slack policy tested live@%s passed=%s team=%s", version, run["passed"], cmd.context.team_id)
-    await cmd.respond(**_message(_tests_text(run, version)), replace_original=False)
+    await cmd.respond(**ephemeral_message(_tests_text(run, version)), replace_original=False)
 
 
 async def _publish(cmd: SlashCommand, live: LiveConfig, who: Principal, version: int, reason: str,
                    override: bool) -> None:
-    done = await _run_change(cmd, who, "policy.edit", lambda: live.publish(
+    done = await run_change(cmd, who, "policy.edit", lambda: live.publish(
         version, by=who, reason=reason, override=override),
         lambda v: f"live@{v['version']} active" + (" (test gate overridden)" if override else ""),
         f"Publishing live@{version}: the test gate runs first when it was never tested…")
@@ -713,8 +714,8 @@ async def _publish(cmd: SlashCommand, live: LiveConfig, who: Principal, version:
 
 
 async def _rollback(cmd: SlashCommand, live: LiveConfig, who: Principal, reason: str) -> None:
-    # a tuple: rolling back to the file alone returns None, which _run_change reads as refused
-    done = await _run_change(cmd, who, "policy.edit", lambda: (live.rollback(by=who, reason=reason),),
+    # a tuple: rolling back to the file alone returns None, which run_change reads as refused
+    done = await run_change(cmd, who, "policy.edit", lambda: (live.rollback(by=who, reason=reason),),
                              lambda r: (f"live@{r[0]['version']} active (rolled back)" if r[0]
                                         else "the configuration file alone (rolled back)"), "Rolling back…")
     if done is not None:
@@ -723,8 +724,6 @@ async def _rollback(cmd: SlashCommand, live: LiveConfig, who: Principal, reason:
         await refresh_home(cmd.surface, cmd.client, str(cmd.body.get("user_id") or ""), cmd.context.team_id)
 
 
-SUBCOMMANDS["policy"] = _policy
-HOME_SECTIONS.append(home_blocks)  # after the templates (prompts_admin, imported above, added theirs first)
 
 
 # --- wiring --------------------------------------------------------------------------------------------
@@ -732,6 +731,8 @@ HOME_SECTIONS.append(home_blocks)  # after the templates (prompts_admin, importe
 
 def register(bolt: AsyncApp, surface: SlackSurface) -> None:
     """App Home's policy buttons and the modals' submissions."""
+    surface.features.add_command("policy", _policy)
+    surface.features.add_home(home_blocks)
 
     @bolt.action(re.compile(f"^({'|'.join(ACTIONS)})$"))
     async def on_policy_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],

@@ -24,11 +24,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,19 +36,57 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from decorum.access import Principal
-from decorum.bot import messages
 from decorum.bot.note import new_id
-from decorum.bot.slack.blocks import MODAL_BLOCKS, SECTION_CHARS, escape, split_text, unescape
-from decorum.bot.slack.listeners import (
-    COMMAND,
-    HOME_SECTIONS,
-    SUBCOMMANDS,
-    SlashCommand,
-    home_for,
-    require,
-    user_principal,
+from decorum.bot.slack.blocks import MODAL_BLOCKS, escape
+from decorum.bot.slack.commands import COMMAND, SlashCommand, home_for, require, user_principal
+from decorum.bot.slack.forms import (
+    B_FROM,
+    B_LABEL,
+    B_MESSAGE,
+    B_NAME,
+    B_OVERRIDE,
+    B_REASON,
+    B_SYSTEM,
+    B_TO,
+    B_VERSION,
+    B_YAML,
+    DIFF_CHARS,
+    ERROR_CHARS,
+    INPUT,
+    LABEL_CHARS,
+    MESSAGE_CHARS,
+    SHOW_CHARS,
+    TEXT_INPUT_CHARS,
+    FieldError,
+    button,
+    check_allowed,
+    checks_state,
+    code_text,
+    command_options,
+    command_words,
+    context_block,
+    cut,
+    ephemeral_message,
+    field_for,
+    form_meta,
+    form_principal,
+    form_values,
+    info_modal,
+    modal,
+    plain,
+    reason_errors,
+    refusal_text,
+    refused_text,
+    reply,
+    run_change,
+    section_block,
+    section_blocks,
+    select_block,
+    submit_change,
+    text_input,
+    who_text,
 )
-from decorum.errors import DecorumError, Forbidden, Unauthenticated, UsageError
+from decorum.errors import DecorumError, UsageError
 from decorum.prompts.base import NAME_RE, PRODUCTION, Template, TemplateRef
 from decorum.prompts.registry import LABEL_RE, MAX_REASON, Registry
 from decorum.prompts.yaml_format import dump_template, parse_yaml, template_from_data
@@ -76,29 +113,12 @@ VIEW_EDIT = "decorum_prompts_edit"
 VIEW_DIFF = "decorum_prompts_diff"
 VIEW_PUBLISH = "decorum_prompts_publish"
 VIEW_ROLLBACK = "decorum_prompts_rollback"
-VIEW_INFO = "decorum_prompts_info"
 
-# input block ids; the element inside each has action_id INPUT
-B_NAME, B_YAML, B_SYSTEM, B_MESSAGE = "name", "yaml", "system", "message"
-B_VERSION, B_LABEL, B_REASON, B_OVERRIDE = "version", "label", "reason", "override"
-B_FROM, B_TO = "from", "to"
-INPUT = "input"
 HOME_BLOCK = "decorum_prompts:"  # + template name: the row's section and (with "actions:") its buttons
 
-TEXT_INPUT_CHARS = 3000  # Slack's plain_text_input max_length
-MESSAGE_CHARS = 1000  # a version's message (the CLI's --message)
-LABEL_CHARS = 64
-OPTION_CHARS = 75  # an option's text
-MAX_OPTIONS = 100  # a static_select's options
 HOME_TEMPLATES = 30  # App Home rows (two blocks each, within Home's 100)
-DIFF_CHARS = 10_000  # diff text shown in a modal or a message
-SHOW_CHARS = 10_000
-ERROR_CHARS = 1000  # a field error in a modal
-SUBMIT_BUDGET_S = 2.0  # registry work done before the ack (Slack waits 3 s)
 NEW_TEMPLATE = ("description: ''\nsystem: |\n  You are a helpful assistant. Answer briefly and clearly.\n"
                 "user: '{{ question }}'\n")
-_FREE_TEXT = ("--reason", "--message")  # options whose value is every word up to the next option
-_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 
 
 # --- what people read ----------------------------------------------------------------------------------
@@ -109,35 +129,9 @@ def _no_role_home() -> str:
             f"new versions, publishers publish). `{COMMAND} role` shows yours.")
 
 
-def _refused(permission: str, who: Principal | None, reason: str = "") -> str:
-    text = messages.slack_refused(permission, who.role if who else None, reason)
-    return text + " Roles come from the team's Decorum admin (`access.slack_roles`)."
-
-
-def _state(checks: dict[str, Any] | None) -> str:
-    """The CLI's words for a version's template checks."""
-    return "unchecked" if checks is None else ("checks ok" if checks.get("passed", True) else "checks FAILED")
-
-
 def _failed_checks(checks: dict[str, Any] | None) -> list[str]:
     return [f"{r['check']} on {r['field']}: {r['explanation']}" for r in (checks or {}).get("results") or []
             if not r.get("passed")]
-
-
-def _modal_words(text: str) -> str:
-    """The registry's refusals name CLI flags; in a modal they are a box and a field."""
-    return (text.replace("--override --reason TEXT", "an admin's override with a reason")
-            .replace("--reason TEXT", "a reason").replace("--override", "the override box"))
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _who(name: str, me: Principal | None) -> str:
-    if me is not None and name == me.name:
-        return "you"
-    return name[:13] + "…" if name.startswith("hmac:") and len(name) > 14 else name
 
 
 def _labels_text(labels: dict[str, int]) -> str:
@@ -158,97 +152,6 @@ def _prompts_help() -> str:
 # --- Block Kit -----------------------------------------------------------------------------------------
 
 
-def _plain(text: str, limit: int = OPTION_CHARS) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
-
-
-def _section(text: str, *, block_id: str | None = None, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_CHARS]}}
-    if block_id:
-        out["block_id"] = block_id
-    if accessory:
-        out["accessory"] = accessory
-    return out
-
-
-def _sections(text: str, room: int, cut_note: str) -> list[dict[str, Any]]:
-    """``text`` as sections, at most ``room`` of them; when it does not fit, the last one says so."""
-    pieces = split_text(text)
-    if len(pieces) > room:
-        pieces = [*pieces[:room - 1], cut_note]
-    return [_section(p) for p in pieces]
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2000]}]}
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "button", "text": _plain(text), "action_id": action_id, "value": value}
-    if style:
-        out["style"] = style
-    return out
-
-
-def _text_input(block_id: str, label: str, *, initial: str | None = None, multiline: bool = False,
-                max_length: int = TEXT_INPUT_CHARS, optional: bool = False, hint: str | None = None,
-                placeholder: str | None = None) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "plain_text_input", "action_id": INPUT, "multiline": multiline,
-                               "max_length": max_length}
-    if initial is not None:
-        element["initial_value"] = initial
-    if placeholder:
-        element["placeholder"] = _plain(placeholder, 150)
-    out: dict[str, Any] = {"type": "input", "block_id": block_id, "label": _plain(label, 2000), "element": element,
-                           "optional": optional}
-    if hint:
-        out["hint"] = _plain(hint, 2000)
-    return out
-
-
-def _option(value: str, text: str) -> dict[str, Any]:
-    return {"text": _plain(text), "value": value}
-
-
-def _select(block_id: str, label: str, options: Sequence[tuple[str, str]], initial: str | None,
-            hint: str | None = None) -> dict[str, Any]:
-    opts = [_option(v, t) for v, t in options[:MAX_OPTIONS]]
-    element: dict[str, Any] = {"type": "static_select", "action_id": INPUT, "options": opts}
-    chosen = next((o for o in opts if o["value"] == initial), None)
-    if chosen is not None:
-        element["initial_option"] = chosen
-    out: dict[str, Any] = {"type": "input", "block_id": block_id, "label": _plain(label, 2000), "element": element}
-    if hint:
-        out["hint"] = _plain(hint, 2000)
-    return out
-
-
-def _modal(title: str, blocks: list[dict[str, Any]], *, callback_id: str = VIEW_INFO, submit: str | None = None,
-           meta: dict[str, Any] | None = None, close: str = "Close") -> dict[str, Any]:
-    view: dict[str, Any] = {"type": "modal", "callback_id": callback_id, "title": _plain(title, 24),
-                            "close": _plain(close, 24), "blocks": blocks[:MODAL_BLOCKS]}
-    if submit:
-        view["submit"] = _plain(submit, 24)
-    if meta is not None:
-        view["private_metadata"] = json.dumps(meta, separators=(",", ":"))
-    return view
-
-
-def info_modal(title: str, text: str) -> dict[str, Any]:
-    """A read-only modal: a refusal explained, a result, something that cannot be done here."""
-    return _modal(title, _sections(text, MODAL_BLOCKS, "_(cut)_"))
-
-
-def _code(text: str, limit: int, cut_note: str) -> str:
-    """``text`` as a mrkdwn code block of at most about ``limit`` characters, cut at a line and saying so."""
-    cut = len(text) > limit
-    if cut:
-        text = text[:limit]
-        text = text[:text.rfind("\n") + 1] or text
-    body = escape(text.rstrip("\n").replace("```", "`\u200b`\u200b`"))  # a fence inside would end the block
-    return f"```\n{body}\n```" + (f"\n{cut_note}" if cut else "")
-
-
 def _diff_note(a: str, b: str, text: str, limit: int) -> str:
     shown = text[:limit].count("\n")
     return (f"_Diff cut: {shown} of {text.count(chr(10))} lines shown. The whole diff: "
@@ -262,20 +165,20 @@ def _home_rows(reg: Registry) -> list[dict[str, Any]]:
     rows = reg.store.overview()
     for r in rows[:HOME_TEMPLATES]:
         infos = reg.store.version_info(r["name"])
-        r["latest_state"] = _state(infos[-1]["checks"]) if infos else "unchecked"
+        r["latest_state"] = checks_state(infos[-1]["checks"]) if infos else "unchecked"
     return rows
 
 
 def home_section(rows: list[dict[str, Any]], who: Principal | None) -> list[dict[str, Any]]:
     """App Home's templates: one row each (labels, latest version, description) with its buttons."""
-    out: list[dict[str, Any]] = [{"type": "divider"}, {"type": "header", "text": _plain("Prompt templates", 150)}]
+    out: list[dict[str, Any]] = [{"type": "divider"}, {"type": "header", "text": plain("Prompt templates", 150)}]
     if who is None or not who.can("templates.read"):
-        return [*out, _context(_no_role_home())]
-    out.append(_section(
+        return [*out, context_block(_no_role_home())]
+    out.append(section_block(
         f"Answers use each template's *production* version. Your role: *{who.role}*. Editing makes a new version "
         f"(a draft until published); each change is recorded in the audit log. `{COMMAND} prompts help` lists "
         "the same actions as commands.",
-        accessory=_button("New template", ACTION_CREATE, "new")))
+        accessory=button("New template", ACTION_CREATE, "new")))
     for r in rows[:HOME_TEMPLATES]:
         name = r["name"]
         prod = f"production v{r['production']}" if r["production"] else "unpublished"
@@ -283,15 +186,15 @@ def home_section(rows: list[dict[str, Any]], who: Principal | None) -> list[dict
         state = r.get("latest_state", "")
         head = " · ".join([f"*{name}*", prod, f"latest v{r['latest']}" + (f" ({state})" if state else ""), *others])
         desc = escape(r["description"]) if r["description"] else "_no description_"
-        out.append(_section(f"{head}\n{desc}", block_id=HOME_BLOCK + name))
+        out.append(section_block(f"{head}\n{desc}", block_id=HOME_BLOCK + name))
         out.append({"type": "actions", "block_id": f"{HOME_BLOCK}actions:{name}", "elements": [
-            _button("Edit", ACTION_EDIT, name), _button("History", ACTION_HISTORY, name),
-            _button("Diff", ACTION_DIFF, name), _button("Publish", ACTION_PUBLISH, name, "primary"),
-            _button("Roll back", ACTION_ROLLBACK, name, "danger")]})
+            button("Edit", ACTION_EDIT, name), button("History", ACTION_HISTORY, name),
+            button("Diff", ACTION_DIFF, name), button("Publish", ACTION_PUBLISH, name, "primary"),
+            button("Roll back", ACTION_ROLLBACK, name, "danger")]})
     if len(rows) > HOME_TEMPLATES:
-        out.append(_context(f"{len(rows) - HOME_TEMPLATES} more: `{COMMAND} prompts list`"))
+        out.append(context_block(f"{len(rows) - HOME_TEMPLATES} more: `{COMMAND} prompts list`"))
     if not rows:
-        out.append(_context("No templates yet."))
+        out.append(context_block("No templates yet."))
     return out
 
 
@@ -305,7 +208,7 @@ async def home_blocks(surface: SlackSurface, client: AsyncWebClient, user: str,
     except Exception as exc:  # the policy part of Home is shown whatever happens here
         ref = new_id()
         logger.error("slack home templates failed team=%s ref=%s error=%s", team, ref, exc.__class__.__name__)
-        return [{"type": "divider"}, _context(f"The templates could not be listed just now; reference {ref}.")]
+        return [{"type": "divider"}, context_block(f"The templates could not be listed just now; reference {ref}.")]
 
 
 async def refresh_home(surface: SlackSurface, client: AsyncWebClient, user: str, team: str | None) -> None:
@@ -331,7 +234,7 @@ def _version_options(infos: list[dict[str, Any]], labels: dict[str, int], me: Pr
         if v.get("archived_at") and not archived:
             continue
         at = [k for k, n in labels.items() if n == v["version"]]
-        parts = [f"v{v['version']}", _state(v["checks"]), *at] + (["archived"] if v.get("archived_at") else [])
+        parts = [f"v{v['version']}", checks_state(v["checks"]), *at] + (["archived"] if v.get("archived_at") else [])
         if four_eyes and me is not None and v["author"] == me.name:
             parts.append("you wrote it")
         out.append((str(v["version"]), " · ".join(parts)))
@@ -344,36 +247,36 @@ def edit_modal(name: str | None, latest: Template | None, *, message: str = "") 
     The whole template is edited as YAML when it fits Slack's 3,000-character text box; otherwise only its
     ``system`` text, and a template whose ``system`` alone is longer is edited with the CLI.
     """
-    msg_input = _text_input(B_MESSAGE, "What changed and why (recorded)", initial=message or None,
+    msg_input = text_input(B_MESSAGE, "What changed and why (recorded)", initial=message or None,
                             max_length=MESSAGE_CHARS, placeholder="e.g. shorter steps, names the ticket portal")
     if latest is None:
         blocks = [
-            _section("A new template: version 1 is a draft until someone with the publisher role publishes it. "
+            section_block("A new template: version 1 is a draft until someone with the publisher role publishes it. "
                      "The YAML takes the fields of a template file (`system`, `user`, `variables`, `defaults`, "
                      "`generation`, `test_cases`, ...); the guardrail checks run on its text when you save."),
-            _text_input(B_NAME, "Name", initial=name or None, max_length=LABEL_CHARS,
+            text_input(B_NAME, "Name", initial=name or None, max_length=LABEL_CHARS,
                         hint="lower-case letters, digits, '-' and '_', starting with a letter"),
-            _text_input(B_YAML, "Template (YAML)", initial=NEW_TEMPLATE, multiline=True),
-            _text_input(B_MESSAGE, "Why (recorded)", initial=message or "created", max_length=MESSAGE_CHARS)]
-        return _modal("New template", blocks, callback_id=VIEW_EDIT, submit="Save", meta={"mode": "create"})
+            text_input(B_YAML, "Template (YAML)", initial=NEW_TEMPLATE, multiline=True),
+            text_input(B_MESSAGE, "Why (recorded)", initial=message or "created", max_length=MESSAGE_CHARS)]
+        return modal("New template", blocks, callback_id=VIEW_EDIT, submit="Save", meta={"mode": "create"})
     assert name is not None
     text = dump_template(replace(latest, legacy=False))
     meta = {"mode": "yaml", "name": name, "base": latest.version}
     intro = (f"A new version of *{name}* (now v{latest.version}). It is a draft until published; the guardrail "
              "checks run on its text when you save.")
     if len(text) <= TEXT_INPUT_CHARS:
-        field = _text_input(B_YAML, f"{name} (YAML)", initial=text, multiline=True)
+        field = text_input(B_YAML, f"{name} (YAML)", initial=text, multiline=True)
     elif len(latest.system) <= TEXT_INPUT_CHARS:
         meta["mode"] = "system"
         intro += (f"\n:information_source: Its YAML has {len(text):,} characters, more than Slack's "
                   f"{TEXT_INPUT_CHARS:,}-character text box, so here you edit only its *system* text. For the other "
                   f"fields: `decorum prompts edit {name}` on the server.")
-        field = _text_input(B_SYSTEM, "System text", initial=latest.system, multiline=True)
+        field = text_input(B_SYSTEM, "System text", initial=latest.system, multiline=True)
     else:
         return info_modal("Edit template", f"*{name}*'s system text has {len(latest.system):,} characters, more "
                           f"than Slack's {TEXT_INPUT_CHARS:,}-character text box: edit it with `decorum prompts "
                           f"edit {name}` on the server.")
-    return _modal("Edit template", [_section(intro), field, msg_input], callback_id=VIEW_EDIT, submit="Save",
+    return modal("Edit template", [section_block(intro), field, msg_input], callback_id=VIEW_EDIT, submit="Save",
                   meta=meta)
 
 
@@ -383,8 +286,8 @@ def history_modal(hist: dict[str, Any], me: Principal | None) -> dict[str, Any]:
     lines = []
     for v in reversed(hist["versions"]):
         at = [k for k, n in labels.items() if n == v["version"]]
-        head = " · ".join([f"*v{v['version']}*", escape(str(v["created_at"])), escape(_who(v["author"], me)),
-                           _state(v["checks"]), *[f"`{k}`" for k in at]]
+        head = " · ".join([f"*v{v['version']}*", escape(str(v["created_at"])), escape(who_text(v["author"], me)),
+                           checks_state(v["checks"]), *[f"`{k}`" for k in at]]
                           + (["archived"] if v.get("archived_at") else []))
         lines.append(head + (f"\n      _{escape(v['message'])}_" if v.get("message") else ""))
         lines += [f"      :warning: {escape(f)}" for f in _failed_checks(v["checks"])[:3]]
@@ -398,12 +301,12 @@ def history_modal(hist: dict[str, Any], me: Principal | None) -> dict[str, Any]:
         else:
             continue
         why = f": {e['reason']}" if e.get("reason") else ""
-        moves.append(escape(f"{e['at']} · {e['action']} {move} by {_who(e['actor'], me)}"
+        moves.append(escape(f"{e['at']} · {e['action']} {move} by {who_text(e['actor'], me)}"
                             f"{' (override)' if e.get('override') else ''}{why}"))
     text = (f"*{hist['name']}* · labels: {_labels_text(labels)}\n\n*Versions*\n" + "\n".join(lines)
             + "\n\n*Label moves and test runs*\n" + ("\n".join(moves) or "_none yet_"))
-    cut = f"_(cut: the whole history is `decorum prompts history {hist['name']}` on the server)_"
-    return _modal("Template history", _sections(text, MODAL_BLOCKS, cut))
+    cut_note = f"_(cut: the whole history is `decorum prompts history {hist['name']}` on the server)_"
+    return modal("Template history", section_blocks(text, MODAL_BLOCKS, cut_note))
 
 
 def diff_modal(name: str, infos: list[dict[str, Any]], labels: dict[str, int], a: int | None, b: int | None,
@@ -412,19 +315,19 @@ def diff_modal(name: str, infos: list[dict[str, Any]], labels: dict[str, int], a
     options = _version_options(infos, labels, archived=True)
     if len(infos) < 2:
         return info_modal("Compare versions", f"*{name}* has one version: there is nothing to compare yet.")
-    blocks = [_section(f"*{name}*: what changed between two versions (their template files, line by line)."),
-              _select(B_FROM, "From", options, str(a) if a else None),
-              _select(B_TO, "To", options, str(b) if b else None),
+    blocks = [section_block(f"*{name}*: what changed between two versions (their template files, line by line)."),
+              select_block(B_FROM, "From", options, str(a) if a else None),
+              select_block(B_TO, "To", options, str(b) if b else None),
               {"type": "divider"}]
     if diff is not None and a and b:
         ra, rb = f"{name}@{a}", f"{name}@{b}"
         if diff:
             whole = f"_Diff cut: `decorum prompts diff {ra} {rb}` shows it all._"
-            blocks += _sections(_code(diff, DIFF_CHARS, _diff_note(ra, rb, diff, DIFF_CHARS)),
+            blocks += section_blocks(code_text(diff, DIFF_CHARS, _diff_note(ra, rb, diff, DIFF_CHARS)),
                                 MODAL_BLOCKS - len(blocks), whole)
         else:
-            blocks.append(_section(f"{ra} and {rb} have the same content."))
-    return _modal("Compare versions", blocks, callback_id=VIEW_DIFF, submit="Compare", meta={"name": name})
+            blocks.append(section_block(f"{ra} and {rb} have the same content."))
+    return modal("Compare versions", blocks, callback_id=VIEW_DIFF, submit="Compare", meta={"name": name})
 
 
 def publish_modal(name: str, infos: list[dict[str, Any]], labels: dict[str, int], who: Principal, *,
@@ -437,20 +340,20 @@ def publish_modal(name: str, infos: list[dict[str, Any]], labels: dict[str, int]
              "A version with test cases has them run first (unless this content has a run already)."]
     if four_eyes:
         notes.append("*Four eyes* is on: nobody publishes a version they wrote.")
-    blocks = [_section(f"*{name}*: point a label at a version; answers use the version labelled *production*. "
+    blocks = [section_block(f"*{name}*: point a label at a version; answers use the version labelled *production*. "
                        f"Now: {_labels_text(labels)}."),
-              _select(B_VERSION, "Version", options, options[0][0]),
-              _text_input(B_LABEL, "Label", initial=PRODUCTION, max_length=LABEL_CHARS,
+              select_block(B_VERSION, "Version", options, options[0][0]),
+              text_input(B_LABEL, "Label", initial=PRODUCTION, max_length=LABEL_CHARS,
                           hint="production is what answers use; other labels (e.g. staging) serve on request"),
-              _text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
+              text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
     if who.can("override"):
         blocks.append({"type": "input", "block_id": B_OVERRIDE, "optional": True,
-                       "label": _plain("Override (admin)", 2000), "element": {
+                       "label": plain("Override (admin)", 2000), "element": {
                            "type": "checkboxes", "action_id": INPUT, "options": [{
-                               "text": _plain("Publish even if its checks or tests failed"), "value": "override",
-                               "description": _plain("Needs a reason; recorded with the change", 75)}]}})
-    blocks.append(_context("\n".join(notes)))
-    return _modal("Publish a version", blocks, callback_id=VIEW_PUBLISH, submit="Publish", meta={"name": name})
+                               "text": plain("Publish even if its checks or tests failed"), "value": "override",
+                               "description": plain("Needs a reason; recorded with the change", 75)}]}})
+    blocks.append(context_block("\n".join(notes)))
+    return modal("Publish a version", blocks, callback_id=VIEW_PUBLISH, submit="Publish", meta={"name": name})
 
 
 def rollback_modal(name: str, stacks: dict[str, list[int]]) -> dict[str, Any]:
@@ -459,10 +362,10 @@ def rollback_modal(name: str, stacks: dict[str, list[int]]) -> dict[str, Any]:
     if not options:
         return info_modal("Roll back a label", f"No label of *{name}* has an earlier version to roll back to.")
     initial = PRODUCTION if PRODUCTION in dict(options) else options[0][0]
-    blocks = [_section(f"*{name}*: move a label back to the version it pointed at before its latest publish."),
-              _select(B_LABEL, "Label", options, initial),
-              _text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
-    return _modal("Roll back a label", blocks, callback_id=VIEW_ROLLBACK, submit="Roll back", meta={"name": name})
+    blocks = [section_block(f"*{name}*: move a label back to the version it pointed at before its latest publish."),
+              select_block(B_LABEL, "Label", options, initial),
+              text_input(B_REASON, "Reason (recorded)", multiline=True, max_length=MAX_REASON, optional=True)]
+    return modal("Roll back a label", blocks, callback_id=VIEW_ROLLBACK, submit="Roll back", meta={"name": name})
 
 
 def _default_pair(infos: list[dict[str, Any]], labels: dict[str, int]) -> tuple[int | None, int | None]:
@@ -500,44 +403,13 @@ def _build(surface: SlackSurface, kind: str, name: str, who: Principal) -> dict[
     raise AssertionError(kind)
 
 
-async def _allowed(surface: SlackSurface, who: Principal | None, user: str, permission: str,
-                   target: str) -> str | None:
-    """None when ``who`` holds ``permission``; otherwise why not, the refusal recorded (as ``listeners.require``)."""
-    if who is not None and who.can(permission):
-        return None
-    access = surface.runtime.access
-    if who is None:  # Slack vouches for the person; they hold no role: a 403
-        actor = surface.runtime.pseudonymiser.user(user)
-        await asyncio.to_thread(access.record, actor=actor, via="slack", action=permission, outcome="denied_403",
-                                surface="slack", target=target)
-        return _refused(permission, None)
-    try:
-        await asyncio.to_thread(access.require, who, permission, surface="slack", target=target)
-    except (Unauthenticated, Forbidden) as exc:
-        return _refused(permission, who, str(exc))
-    return None
-
-
-async def _form_principal(surface: SlackSurface, ack: AsyncAck, client: AsyncWebClient, body: dict[str, Any],
-                          team: str | None, permission: str, target: str, block: str) -> tuple[Principal, str] | None:
-    """The submitter of a form and their Slack user id when they hold ``permission``; otherwise the refusal is
-    acked as an error under ``block`` (and recorded) and None."""
-    user = str((body.get("user") or {}).get("id") or "")
-    who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, permission, target)
-    if refusal is not None or who is None:
-        await ack(response_action="errors", errors={block: _cut(refusal or "", ERROR_CHARS)})
-        return None
-    return who, user
-
-
 async def open_view(surface: SlackSurface, client: AsyncWebClient, kind: str, name: str, user: str,
                     team: str | None) -> dict[str, Any]:
     """The modal a button (or ``/decorum prompts edit``) opens; a refusal explained when the role lacks the right."""
     who = await user_principal(surface, client, user, team)
-    refusal = await _allowed(surface, who, user, PERMISSIONS[kind], name or "(new)")
+    refusal = await check_allowed(surface, who, user, PERMISSIONS[kind], name or "(new)")
     if refusal is not None or who is None:
-        return info_modal("Not allowed", refusal or _refused(PERMISSIONS[kind], None))
+        return info_modal("Not allowed", refusal or refused_text(PERMISSIONS[kind], None))
     try:
         return await asyncio.to_thread(_build, surface, kind, name, who)
     except DecorumError as exc:
@@ -545,106 +417,6 @@ async def open_view(surface: SlackSurface, client: AsyncWebClient, kind: str, na
 
 
 # --- the modals, as submitted ---------------------------------------------------------------------------
-
-
-class FieldError(UsageError):
-    """A refusal that belongs to one field of the submitted form."""
-
-    def __init__(self, block: str, message: str) -> None:
-        super().__init__(message)
-        self.block = block
-
-
-def reason_errors(reason: str, override: bool) -> dict[str, str]:
-    """The reason field's error, if any: too long, or missing where an override needs one."""
-    if len(reason) > MAX_REASON:
-        return {B_REASON: f"{len(reason)} characters; the limit is {MAX_REASON}"}
-    if override and not reason:
-        return {B_REASON: "an override needs a reason (recorded with the change)"}
-    return {}
-
-
-def field_for(block: str) -> Callable[[Exception], str]:
-    """Where a form's refusal is shown: a ``FieldError``'s own field, a role refusal under the message, else
-    ``block``."""
-    def where(exc: Exception) -> str:
-        if isinstance(exc, FieldError):
-            return exc.block
-        return B_MESSAGE if isinstance(exc, (Forbidden, Unauthenticated)) else block
-
-    return where
-
-
-def _values(view: dict[str, Any]) -> dict[str, Any]:
-    """``{block_id: value}`` of a submitted view: text, a select's value, checkboxes' values."""
-    out: dict[str, Any] = {}
-    for block_id, elements in ((view.get("state") or {}).get("values") or {}).items():
-        el = elements.get(INPUT) or {}
-        kind = el.get("type")
-        if kind == "plain_text_input":
-            out[block_id] = el.get("value") or ""
-        elif kind == "static_select":
-            out[block_id] = (el.get("selected_option") or {}).get("value")
-        elif kind == "checkboxes":
-            out[block_id] = [o.get("value") for o in el.get("selected_options") or []]
-    return out
-
-
-def _meta(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
-def _error_text(exc: Exception, who: Principal | None) -> str:
-    if isinstance(exc, (Forbidden, Unauthenticated)):
-        return _refused("", who, str(exc))
-    return _cut(_modal_words(str(exc)), ERROR_CHARS)
-
-
-async def _submit(ack: AsyncAck, client: AsyncWebClient, view: dict[str, Any], started: float, who: Principal,
-                  call: Callable[[], Any], *, block_for: Callable[[Exception], str],
-                  done: Callable[[Any], dict[str, Any]]) -> Any:
-    """Run ``call`` (blocking) and answer the submission: field errors, or the modal updated to ``done(result)``.
-
-    Past ``SUBMIT_BUDGET_S`` the modal shows "working" and gets the outcome by ``views.update``. Returns the
-    result, or None when refused.
-    """
-    task = asyncio.ensure_future(asyncio.to_thread(call))
-    finished, _ = await asyncio.wait({task}, timeout=max(0.0, SUBMIT_BUDGET_S - (time.monotonic() - started)))
-    if finished:
-        exc = task.exception()
-        if exc is None:
-            await ack(response_action="update", view=done(task.result()))
-            return task.result()
-        if isinstance(exc, DecorumError):
-            await ack(response_action="errors", errors={block_for(exc): _error_text(exc, who)})
-            return None
-        await ack(response_action="update", view=_failed(exc))
-        return None
-    await ack(response_action="update", view=info_modal("Working…", ":hourglass_flowing_sand: Working on it: "
-                                                                    "the outcome appears here in a moment."))
-    result = None
-    try:
-        result = await task
-        final = done(result)
-    except DecorumError as exc:
-        final = info_modal("Not done", f":no_entry_sign: {escape(_error_text(exc, who))}\nNothing was changed.")
-    except Exception as exc:
-        final = _failed(exc)
-    try:
-        await client.views_update(view_id=str(view.get("id")), view=final)
-    except SlackApiError as exc:
-        logger.warning("slack views.update failed error=%s", exc.response.get("error"))
-    return result
-
-
-def _failed(exc: BaseException) -> dict[str, Any]:
-    ref = new_id()
-    logger.error("slack prompts change failed ref=%s error=%s", ref, exc.__class__.__name__)
-    return info_modal("Not done", messages.apology(ref))
 
 
 def _template_from_form(reg: Registry, mode: str, name: str, text: str, base: Any) -> Template:
@@ -685,7 +457,7 @@ def _saved_view(stored: Template, checks: dict[str, Any] | None, production: int
 async def submit_edit(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                       client: AsyncWebClient, team: str | None) -> None:
     started = time.monotonic()
-    meta, values = _meta(view), _values(view)
+    meta, values = form_meta(view), form_values(view)
     mode = str(meta.get("mode") or "")
     if mode not in ("create", "yaml", "system"):
         await ack(response_action="update", view=info_modal("Not done", "This form is out of date; open it again."))
@@ -704,7 +476,7 @@ async def submit_edit(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any]
     if errors:
         await ack(response_action="errors", errors=errors)
         return
-    allowed = await _form_principal(surface, ack, client, body, team, "templates.edit", name, B_MESSAGE)
+    allowed = await form_principal(surface, ack, client, body, team, "templates.edit", name, B_MESSAGE)
     if allowed is None:
         return
     who, user = allowed
@@ -717,7 +489,7 @@ async def submit_edit(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any]
         info = next(v for v in reg.store.version_info(name) if v["version"] == stored.version)
         return stored, info["checks"], reg.store.labels(name).get(PRODUCTION)
 
-    result = await _submit(ack, client, view, started, who, save, block_for=field_for(block),
+    result = await submit_change(ack, client, view, started, who, save, block_for=field_for(block),
                            done=lambda r: _saved_view(*r))
     if result is not None:
         logger.info("slack prompts saved %s team=%s", result[0].ref, team)
@@ -727,7 +499,7 @@ async def submit_edit(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any]
 async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                          client: AsyncWebClient, team: str | None) -> None:
     started = time.monotonic()
-    name, values = str(_meta(view).get("name") or ""), _values(view)
+    name, values = str(form_meta(view).get("name") or ""), form_values(view)
     version, label = str(values.get(B_VERSION) or ""), (values.get(B_LABEL) or "").strip()
     reason, override = (values.get(B_REASON) or "").strip(), "override" in (values.get(B_OVERRIDE) or [])
     errors = {}
@@ -739,7 +511,7 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
     if errors:
         await ack(response_action="errors", errors=errors)
         return
-    allowed = await _form_principal(surface, ack, client, body, team, "templates.publish", name, B_VERSION)
+    allowed = await form_principal(surface, ack, client, body, team, "templates.publish", name, B_VERSION)
     if allowed is None:
         return
     who, user = allowed
@@ -753,7 +525,7 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
         return info_modal("Published", f":white_check_mark: *{label}* → *{tpl.ref}*"
                                        f"{' (checks overridden)' if override else ''}. {what}")
 
-    tpl = await _submit(ack, client, view, started, who, publish, block_for=lambda exc: B_VERSION, done=done)
+    tpl = await submit_change(ack, client, view, started, who, publish, block_for=lambda exc: B_VERSION, done=done)
     if tpl is not None:
         logger.info("slack prompts published %s label=%s team=%s", tpl.ref, label, team)
         await refresh_home(surface, client, user, team)
@@ -762,12 +534,12 @@ async def submit_publish(surface: SlackSurface, ack: AsyncAck, body: dict[str, A
 async def submit_rollback(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                           client: AsyncWebClient, team: str | None) -> None:
     started = time.monotonic()
-    name, values = str(_meta(view).get("name") or ""), _values(view)
+    name, values = str(form_meta(view).get("name") or ""), form_values(view)
     label, reason = str(values.get(B_LABEL) or ""), (values.get(B_REASON) or "").strip()
     if len(reason) > MAX_REASON:
         await ack(response_action="errors", errors=reason_errors(reason, False))
         return
-    allowed = await _form_principal(surface, ack, client, body, team, "templates.rollback", name, B_LABEL)
+    allowed = await form_principal(surface, ack, client, body, team, "templates.rollback", name, B_LABEL)
     if allowed is None:
         return
     who, user = allowed
@@ -779,7 +551,7 @@ async def submit_rollback(surface: SlackSurface, ack: AsyncAck, body: dict[str, 
     def done(tpl: Template) -> dict[str, Any]:
         return info_modal("Rolled back", f":leftwards_arrow_with_hook: *{label}* → *{tpl.ref}* (rolled back).")
 
-    tpl = await _submit(ack, client, view, started, who, rollback, block_for=lambda exc: B_LABEL, done=done)
+    tpl = await submit_change(ack, client, view, started, who, rollback, block_for=lambda exc: B_LABEL, done=done)
     if tpl is not None:
         logger.info("slack prompts rolled back %s label=%s team=%s", tpl.ref, label, team)
         await refresh_home(surface, client, user, team)
@@ -787,12 +559,12 @@ async def submit_rollback(surface: SlackSurface, ack: AsyncAck, body: dict[str, 
 
 async def submit_diff(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                       client: AsyncWebClient, team: str | None) -> None:
-    name, values = str(_meta(view).get("name") or ""), _values(view)
+    name, values = str(form_meta(view).get("name") or ""), form_values(view)
     a, b = str(values.get(B_FROM) or ""), str(values.get(B_TO) or "")
     if not (a.isdigit() and b.isdigit()) or a == b:
         await ack(response_action="errors", errors={B_TO: "pick two different versions"})
         return
-    if await _form_principal(surface, ack, client, body, team, "templates.read", name, B_FROM) is None:
+    if await form_principal(surface, ack, client, body, team, "templates.read", name, B_FROM) is None:
         return
     reg = _registry(surface)
 
@@ -802,51 +574,14 @@ async def submit_diff(surface: SlackSurface, ack: AsyncAck, body: dict[str, Any]
         return diff_modal(name, store.version_info(name), store.labels(name), int(a), int(b), diff)
 
     try:
-        modal = await asyncio.to_thread(compare)
+        compared = await asyncio.to_thread(compare)
     except DecorumError as exc:
-        await ack(response_action="errors", errors={B_FROM: _cut(str(exc), ERROR_CHARS)})
+        await ack(response_action="errors", errors={B_FROM: cut(str(exc), ERROR_CHARS)})
         return
-    await ack(response_action="update", view=modal)
+    await ack(response_action="update", view=compared)
 
 
 # --- /decorum prompts -----------------------------------------------------------------------------------
-
-
-def _words(args: str) -> list[str]:
-    """The command's words: Slack's escapes undone, curly quotes made straight."""
-    return unescape(args).translate(_QUOTES).split()
-
-
-def _options(words: list[str], *, flags: Sequence[str] = (), switches: Sequence[str] = ()
-             ) -> tuple[list[str], dict[str, str]]:
-    """Positional words and ``--flag VALUE`` options; ``--reason`` and ``--message`` take every word up to the
-    next option."""
-    positional: list[str] = []
-    opts: dict[str, str] = {}
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word in switches:
-            opts[word] = "yes"
-            i += 1
-        elif word in flags:
-            j = i + 1
-            while j < len(words) and not words[j].startswith("--") and (word in _FREE_TEXT or j == i + 1):
-                j += 1
-            value = " ".join(words[i + 1:j]).strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1].strip()
-            if not value:
-                raise UsageError(f"{word} needs a value")
-            opts[word] = value
-            i = j
-        elif word.startswith("--"):
-            known = ", ".join([*flags, *switches]) or "none"
-            raise UsageError(f"unknown option {word!r}; here: {known}")
-        else:
-            positional.append(word)
-            i += 1
-    return positional, opts
 
 
 def _one(positional: list[str], form: str, at_most: int = 1) -> list[str]:
@@ -872,11 +607,11 @@ def _show_text(reg: Registry, spec: str) -> str:
     tpl = store.get(ref.name, version) if version else store.latest(ref.name)
     info = next(v for v in store.version_info(tpl.name) if v["version"] == tpl.version)
     labels = [k for k, v in store.labels(tpl.name).items() if v == tpl.version]
-    head = " · ".join([f"*{tpl.ref}*", *[f"`{k}`" for k in labels], f"by {escape(_who(info['author'], None))}",
-                       escape(str(info["created_at"])), _state(info["checks"]), f"sha256 `{tpl.sha256[:12]}`"])
+    head = " · ".join([f"*{tpl.ref}*", *[f"`{k}`" for k in labels], f"by {escape(who_text(info['author'], None))}",
+                       escape(str(info["created_at"])), checks_state(info["checks"]), f"sha256 `{tpl.sha256[:12]}`"])
     text = dump_template(replace(tpl, legacy=False))
     note = f"_Cut: the whole version is `decorum prompts show {tpl.ref}` on the server._"
-    return head + (f"\n_{escape(info['message'])}_" if info.get("message") else "") + "\n" + _code(
+    return head + (f"\n_{escape(info['message'])}_" if info.get("message") else "") + "\n" + code_text(
         text, SHOW_CHARS, note)
 
 
@@ -885,18 +620,19 @@ def _history_text(reg: Registry, name: str) -> str:
     labels, lines = hist["labels"], []
     for v in hist["versions"]:
         at = [k for k, n in labels.items() if n == v["version"]]
-        lines.append(f"v{v['version']:<3} {v['created_at']}  {_who(v['author'], None):<20} {_state(v['checks']):<13} "
-                     f"sha256 {v['sha256'][:12]}  {'[' + ', '.join(at) + '] ' if at else ''}{v['message']}")
+        lines.append(f"v{v['version']:<3} {v['created_at']}  {who_text(v['author'], None):<20} "
+                     f"{checks_state(v['checks']):<13} sha256 {v['sha256'][:12]}  "
+                     f"{'[' + ', '.join(at) + '] ' if at else ''}{v['message']}")
     for e in hist["events"]:
         if e["label"] is None:
             continue
         move = (f"{e['label']} v{e['from_version']} -> v{e['version']}" if e["from_version"]
                 else f"{e['label']} -> v{e['version']}")
         why = f": {e['reason']}" if e["reason"] else ""
-        lines.append(f"{e['at']}  {e['action']:<8} {move} by {_who(e['actor'], None)}"
+        lines.append(f"{e['at']}  {e['action']:<8} {move} by {who_text(e['actor'], None)}"
                      f"{' (override)' if e['override'] else ''}{why}")
     note = f"_Cut: the whole history is `decorum prompts history {name}` on the server._"
-    return f"*{name}* history\n" + _code("\n".join(lines) + "\n", SHOW_CHARS, note)
+    return f"*{name}* history\n" + code_text("\n".join(lines) + "\n", SHOW_CHARS, note)
 
 
 def _diff_text(reg: Registry, spec_a: str, spec_b: str) -> str:
@@ -907,7 +643,7 @@ def _diff_text(reg: Registry, spec_a: str, spec_b: str) -> str:
     diff = reg.diff(ta, tb)
     if not diff:
         return f"{ta.ref} and {tb.ref} have the same content"
-    return _code(diff, DIFF_CHARS, _diff_note(ta.ref, tb.ref, diff, DIFF_CHARS))
+    return code_text(diff, DIFF_CHARS, _diff_note(ta.ref, tb.ref, diff, DIFF_CHARS))
 
 
 def _tests_text(run: dict[str, Any], ref: str) -> str:
@@ -920,44 +656,6 @@ def _tests_text(run: dict[str, Any], ref: str) -> str:
     return "\n".join(lines)
 
 
-def _refusal(exc: DecorumError, who: Principal | None, permission: str) -> str:
-    if isinstance(exc, (Forbidden, Unauthenticated)):
-        return _refused(permission, who, str(exc))
-    return f":no_entry_sign: {escape(str(exc))}"
-
-
-async def _reply(cmd: SlashCommand, text: str) -> None:
-    await cmd.ack(**_message(text))
-
-
-async def _later(cmd: SlashCommand, text: str) -> None:
-    await cmd.respond(**_message(text), replace_original=False)
-
-
-def _message(text: str) -> dict[str, Any]:
-    pieces = split_text(text)[:45]
-    return {"text": _cut(text, 3000), "blocks": [_section(p) for p in pieces], "response_type": "ephemeral"}
-
-
-async def _run_change(cmd: SlashCommand, who: Principal, permission: str, call: Callable[[], Any],
-                      ok: Callable[[Any], str], working: str) -> Any:
-    """A registry change from the command: answered in the ack when quick, else acked and answered by response_url."""
-    started = time.monotonic()
-    task = asyncio.ensure_future(asyncio.to_thread(call))
-    finished, _ = await asyncio.wait({task}, timeout=max(0.0, SUBMIT_BUDGET_S - (time.monotonic() - started)))
-    send = _reply
-    if not finished:
-        await cmd.ack(text=f":hourglass_flowing_sand: {working}")
-        send = _later
-    try:
-        result = await task
-    except DecorumError as exc:
-        await send(cmd, _refusal(exc, who, permission))
-        return None
-    await send(cmd, ok(result))
-    return result
-
-
 def _plain_name(spec: str) -> str:
     ref = TemplateRef.parse(spec)
     if ref.version is not None:
@@ -967,7 +665,7 @@ def _plain_name(spec: str) -> str:
 
 async def _prompts(cmd: SlashCommand) -> None:
     """``/decorum prompts ...``: the CLI's forms, answered privately; a refusal is one line."""
-    words = _words(cmd.args)
+    words = command_words(cmd.args)
     sub = words[0].lower() if words else "help"
     rest = words[1:]
     permission = {"list": "templates.read", "show": "templates.read", "history": "templates.read",
@@ -976,13 +674,13 @@ async def _prompts(cmd: SlashCommand) -> None:
                   "rollback": "templates.rollback"}.get(sub)
     if permission is None:
         unknown = f"`{escape(sub[:40])}` is not a `{COMMAND} prompts` subcommand.\n" if sub != "help" else ""
-        await _reply(cmd, unknown + _prompts_help())
+        await reply(cmd, unknown + _prompts_help())
         return
     try:  # usage errors first: they need no role
         flags = {"publish": ("--label", "--reason"), "rollback": ("--label", "--reason")}.get(sub, ())
-        positional, opts = _options(rest, flags=flags, switches=("--override",) if sub == "publish" else ())
+        positional, opts = command_options(rest, flags=flags, switches=("--override",) if sub == "publish" else ())
     except UsageError as exc:
-        await _reply(cmd, f":no_entry_sign: {escape(str(exc))}")
+        await reply(cmd, f":no_entry_sign: {escape(str(exc))}")
         return
     who = await require(cmd, permission)
     if who is None:
@@ -993,16 +691,16 @@ async def _prompts(cmd: SlashCommand) -> None:
             await _open_from_command(cmd, sub, positional, who)
             return
         if sub == "list":
-            await _reply(cmd, _list_text(await asyncio.to_thread(reg.store.overview)))
+            await reply(cmd, _list_text(await asyncio.to_thread(reg.store.overview)))
         elif sub == "show":
-            await _reply(cmd, await asyncio.to_thread(_show_text, reg, _one(positional, "show NAME[@V]")[0]))
+            await reply(cmd, await asyncio.to_thread(_show_text, reg, _one(positional, "show NAME[@V]")[0]))
         elif sub == "history":
             name = _plain_name(_one(positional, "history NAME")[0])
-            await _reply(cmd, await asyncio.to_thread(_history_text, reg, name))
+            await reply(cmd, await asyncio.to_thread(_history_text, reg, name))
         elif sub == "diff":
             if len(positional) != 2:
                 raise UsageError(f"usage: {COMMAND} prompts diff NAME@A NAME@B")
-            await _reply(cmd, await asyncio.to_thread(_diff_text, reg, *positional))
+            await reply(cmd, await asyncio.to_thread(_diff_text, reg, *positional))
         elif sub == "test":
             await _test(cmd, reg, who, _one(positional, "test NAME[@V]")[0])
         elif sub == "publish":
@@ -1010,7 +708,7 @@ async def _prompts(cmd: SlashCommand) -> None:
         else:
             await _rollback(cmd, reg, who, positional, opts)
     except DecorumError as exc:
-        await _reply(cmd, _refusal(exc, who, permission))
+        await reply(cmd, refusal_text(exc, who, permission))
 
 
 def _label(positional: list[str], opts: dict[str, str], form: str) -> str:
@@ -1033,7 +731,7 @@ async def _publish(cmd: SlashCommand, reg: Registry, who: Principal, positional:
     def ok(tpl: Template) -> str:
         return f"{label} → {tpl.ref}" + (" (checks overridden)" if override else "")
 
-    done = await _run_change(cmd, who, "templates.publish", lambda: reg.publish(
+    done = await run_change(cmd, who, "templates.publish", lambda: reg.publish(
         ref.name, version, by=who, label=label, reason=reason, override=override), ok,
         f"Publishing {ref}: its test cases run first…")
     if done is not None:
@@ -1045,7 +743,7 @@ async def _rollback(cmd: SlashCommand, reg: Registry, who: Principal, positional
                     opts: dict[str, str]) -> None:
     label = _label(positional, opts, "rollback NAME [LABEL] [--reason TEXT]")
     name, reason = _plain_name(positional[0]), opts.get("--reason", "")
-    done = await _run_change(cmd, who, "templates.rollback",
+    done = await run_change(cmd, who, "templates.rollback",
                              lambda: reg.rollback(name, by=who, label=label, reason=reason),
                              lambda tpl: f"{label} → {tpl.ref} (rolled back)", f"Rolling back {name}…")
     if done is not None:
@@ -1061,11 +759,11 @@ async def _test(cmd: SlashCommand, reg: Registry, who: Principal, spec: str) -> 
     try:
         run = await asyncio.to_thread(reg.run_tests, ref.name, ref.version, by=who)
     except DecorumError as exc:
-        await cmd.respond(**_message(_refusal(exc, who, "templates.edit")), replace_original=False)
+        await cmd.respond(**ephemeral_message(refusal_text(exc, who, "templates.edit")), replace_original=False)
         return
     shown = f"{ref.name}@{run['version']}"
     logger.info("slack prompts tested %s passed=%s team=%s", shown, run["passed"], cmd.context.team_id)
-    await cmd.respond(**_message(_tests_text(run, shown)), replace_original=False)
+    await cmd.respond(**ephemeral_message(_tests_text(run, shown)), replace_original=False)
 
 
 async def _open_from_command(cmd: SlashCommand, sub: str, positional: list[str], who: Principal) -> None:
@@ -1087,8 +785,6 @@ async def _open_from_command(cmd: SlashCommand, sub: str, positional: list[str],
                           replace_original=False)
 
 
-SUBCOMMANDS["prompts"] = _prompts
-HOME_SECTIONS.append(home_blocks)
 
 
 # --- wiring --------------------------------------------------------------------------------------------
@@ -1096,6 +792,8 @@ HOME_SECTIONS.append(home_blocks)
 
 def register(bolt: AsyncApp, surface: SlackSurface) -> None:
     """App Home's template buttons and the modals' submissions."""
+    surface.features.add_command("prompts", _prompts)
+    surface.features.add_home(home_blocks)
 
     @bolt.action(re.compile(f"^({'|'.join(ACTIONS)})$"))
     async def on_template_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],

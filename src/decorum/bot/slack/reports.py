@@ -16,7 +16,7 @@ same refusal changes nothing. Logs hold ids, never text.
 
 Example::
 
-    reports.register(bolt, surface)   # in listeners.register, before the catch-all action listener
+    reports.register(bolt, surface)   # by SlackSurface, before listeners.register_fallbacks
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from decorum.bot.slack.blocks import (
     report_done_modal,
     report_modal,
 )
+from decorum.bot.slack.listeners import find_note
 from decorum.errors import UsageError
 from decorum.guardrails.audit_review import (
     REFUSED,
@@ -94,8 +95,6 @@ async def _tell(respond: AsyncRespond | None, text: str) -> None:
 
 def register(bolt: AsyncApp, surface: SlackSurface) -> None:
     """Attach the "This was wrong" button and its modal's submission to ``bolt``."""
-    from decorum.bot.slack.listeners import find_note  # listeners imports this module
-
     rt = surface.runtime
 
     @bolt.action(ACTION_REPORT)
