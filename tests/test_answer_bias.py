@@ -490,7 +490,7 @@ def fake_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -
     def open_runtime():
         return Runtime.open(classifier=FakeClassifier({"older one": {"bias": 0.9}}), generator=FakeGenerator(reply))
 
-    monkeypatch.setattr(cli, "_runtime", open_runtime)
+    monkeypatch.setattr(cli.base, "runtime", open_runtime)
     return seen
 
 

@@ -54,7 +54,7 @@ def fake_runtime() -> Runtime:
 def rt(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     """The runtime every CLI command of the test uses: fakes for the models, the test's own database."""
     runtime = fake_runtime()
-    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    monkeypatch.setattr(cli.base, "runtime", lambda: runtime)
     return runtime
 
 
@@ -225,7 +225,7 @@ def test_ask_server_prints_what_a_local_answer_prints(server, rt: Runtime, capsy
     assert summary.startswith("[answered · prompt_engineering · general@1 · fake-llm · input ok")
     code, local_out, err = run(capsys, "ask", "--template", "general", VPN)  # no server named, no token: here
     assert code == 0 and local_out.splitlines()[0] == ANSWER and local_out.splitlines()[1].startswith(summary[:40])
-    assert err.strip() == cli.LOADING_NOTICE  # said before loading, one line
+    assert err.strip() == cli.ask.LOADING_NOTICE  # said before loading, one line
     code, out, _ = run(capsys, "ask", "--server", url + "/", "--token", token, "--json", TOXIC)
     remote = json.loads(out)
     assert code == 0 and remote["verdict"] == "blocked_input" and remote["id"] in remote["answer"]
@@ -240,7 +240,7 @@ def test_ask_uses_the_configured_local_server_only_with_a_token(server, rt: Runt
     url, token, served = server
     monkeypatch.setenv("DECORUM_ADMIN_PORT", url.rsplit(":", 1)[1])
     code, out, err = run(capsys, "ask", VPN)  # no token: this process answers, after saying it loads the models
-    assert code == 0 and err.strip() == cli.LOADING_NOTICE
+    assert code == 0 and err.strip() == cli.ask.LOADING_NOTICE
     asked = len(served.generator.requests)
     monkeypatch.setenv("DECORUM_TOKEN", token)
     code, out, err = run(capsys, "ask", VPN)
@@ -248,7 +248,7 @@ def test_ask_uses_the_configured_local_server_only_with_a_token(server, rt: Runt
     assert err.strip() == f"decorum: answering through the running server at {url} (--local answers in this process)"
     assert len(served.generator.requests) == asked + 1
     code, _, err = run(capsys, "ask", "--local", VPN)
-    assert code == 0 and err.strip() == cli.LOADING_NOTICE and len(served.generator.requests) == asked + 1
+    assert code == 0 and err.strip() == cli.ask.LOADING_NOTICE and len(served.generator.requests) == asked + 1
 
 
 @pytest.mark.parametrize("argv, code, match", [

@@ -32,7 +32,7 @@ def rt(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     monkeypatch.setenv("DECORUM_CONFIG", str(cfg))
     runtime = Runtime.open(Settings(), classifier=FakeClassifier({"idiot": {"toxicity": 0.9}}),
                            generator=FakeGenerator(ANSWER))
-    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    monkeypatch.setattr(cli.base, "runtime", lambda: runtime)
     return runtime
 
 

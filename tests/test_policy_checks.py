@@ -276,7 +276,7 @@ def live_rt(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run
     monkeypatch.setenv("DECORUM_CONFIG", str(cfg))
     rt = Runtime.open(Settings(), classifier=FakeClassifier({"damn": {"toxicity": 0.8}}),
                       generator=FakeGenerator("Open the VPN portal, choose Reset, and follow the steps."))
-    monkeypatch.setattr(cli, "_runtime", lambda: rt)
+    monkeypatch.setattr(cli.base, "runtime", lambda: rt)
     return rt
 
 

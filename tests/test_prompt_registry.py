@@ -42,7 +42,7 @@ FAQ = {
 def rt(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     """One runtime with the rule-based classifier, used by every CLI call of the test."""
     runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=FakeGenerator(ANSWER))
-    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    monkeypatch.setattr(cli.base, "runtime", lambda: runtime)
     return runtime
 
 
@@ -203,7 +203,7 @@ def test_four_eyes_refuses_the_author(db_url, capsys, tmp_path, monkeypatch) -> 
     cfg = write(tmp_path / "config.yaml", {"prompts": {"four_eyes": True}})
     monkeypatch.setenv("DECORUM_CONFIG", str(cfg))
     runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=FakeGenerator(ANSWER))
-    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    monkeypatch.setattr(cli.base, "runtime", lambda: runtime)
     f = write(tmp_path / "faq.yaml", FAQ)
     assert run(capsys, "prompts", "create", "faq", "--file", str(f), "--as", "alice")[0] == 0
     code, _, err = run(capsys, "prompts", "publish", "faq@1", "--as", "alice")
@@ -236,7 +236,7 @@ def test_export_import_round_trip_into_a_fresh_database(rt, capsys, tmp_path, mo
     # a fresh database: every latest version comes back with the same content hash
     monkeypatch.setenv("DECORUM_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
     fresh = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=FakeGenerator(ANSWER))
-    monkeypatch.setattr(cli, "_runtime", lambda: fresh)
+    monkeypatch.setattr(cli.base, "runtime", lambda: fresh)
     code, out, err = run(capsys, "prompts", "import", str(out_dir), "--as", "carol")
     assert code == 0, err
     assert "new version faq@1" in out
@@ -430,7 +430,7 @@ def test_a_published_template_serves_with_its_max_tokens(db_url, capsys, tmp_pat
 
     gen = FakeGenerator("The printer is on floor 2.")
     runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES), generator=gen)
-    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    monkeypatch.setattr(cli.base, "runtime", lambda: runtime)
     run(capsys, "prompts", "create", "faq", "--file", str(write(tmp_path / "faq.yaml", FAQ)))
     run(capsys, "prompts", "publish", "faq@1")
     answer = asyncio.run(runtime.pipeline.answer(Request(text="Where is the printer?", surface="cli",
@@ -514,7 +514,7 @@ def test_publish_runs_untested_cases_and_a_guardrail_expectation_fails_on_a_bloc
                                                                                    monkeypatch) -> None:
     runtime = Runtime.open(Settings(), classifier=FakeClassifier(RULES),
                            generator=FakeGenerator("You are worthless, find it yourself."))
-    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    monkeypatch.setattr(cli.base, "runtime", lambda: runtime)
     f = write(tmp_path / "faq.yaml", {**FAQ, "test_cases": [
         {"question": "Where is the printer?", "expect": {"guardrails_pass": True}}]})
     assert run(capsys, "prompts", "create", "faq", "--file", str(f))[0] == 0

@@ -36,7 +36,7 @@ def _faq(system: str) -> dict:
 def test_a_publish_here_is_served_by_another_process_within_the_bound(db_url: str, tmp_path: Path, capsys,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     rt = Runtime.open(Settings(), classifier=FakeClassifier(), generator=FakeGenerator())
-    monkeypatch.setattr(cli, "_runtime", lambda: rt)
+    monkeypatch.setattr(cli.base, "runtime", lambda: rt)
     f = tmp_path / "faq.yaml"
     f.write_text(yaml.safe_dump(_faq("Answer briefly.")), encoding="utf-8")
     assert cli.main(["prompts", "create", "faq", "--file", str(f)]) == 0

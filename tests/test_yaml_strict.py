@@ -114,7 +114,7 @@ def test_template_errors_name_the_source(tmp_path: Path) -> None:
 @pytest.fixture
 def rt(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     runtime = Runtime.open(Settings(), classifier=FakeClassifier({}), generator=FakeGenerator("Fine."))
-    monkeypatch.setattr(cli, "_runtime", lambda: runtime)
+    monkeypatch.setattr(cli.base, "runtime", lambda: runtime)
     return runtime
 
 
