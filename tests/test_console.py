@@ -59,6 +59,7 @@ def _login(page, url: str, token: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("#app:not([hidden])")
 
 
+@pytest.mark.browser
 def test_console_asks_and_audits_with_roles(console: tuple[str, dict[str, str]]) -> None:
     from playwright.sync_api import expect, sync_playwright
 

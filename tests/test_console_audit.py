@@ -350,6 +350,7 @@ def console(runtime: Runtime) -> Iterator[tuple[str, str, Runtime]]:
     thread.join(5)
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_an_auditor_filters_opens_exports_charts_and_reviews(console: tuple[str, str, Runtime],
                                                              tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ def _login(page, url: str, token: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("#app:not([hidden])")
 
 
+@pytest.mark.browser
 def test_editor_adds_publisher_publishes_and_the_list_shows_it(
         console: tuple[str, dict[str, str], Runtime]) -> None:
     from playwright.sync_api import expect, sync_playwright

@@ -53,6 +53,7 @@ def console(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     thread.join(5)
 
 
+@pytest.mark.browser
 def test_admin_changes_a_threshold_publishes_with_override_and_rolls_back(
         console: tuple[str, str, Runtime]) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -86,6 +87,9 @@ def test_admin_changes_a_threshold_publishes_with_override_and_rolls_back(
         expect(v1).to_contain_text("block nearly everything")
         expect(v1).to_contain_text("untested")
         expect(active).to_have_text("Active: configuration file only · policy default@1")
+        # the editor shows the configuration just saved, not the empty overlay it started from
+        expect(page.locator("#pol-yaml")).to_have_value("policy:\n  checks:\n    toxicity:\n      threshold: 0.005\n")
+        expect(page.locator("#pol-base")).to_have_text("(from live@1, not active; saved as a new version)")
 
         # the YAML editor: a key the guard refuses, in the server's words
         page.fill("#pol-yaml", "policy:\n  classifier: {max_length: 64}\n")
@@ -130,6 +134,7 @@ def test_admin_changes_a_threshold_publishes_with_override_and_rolls_back(
         page.fill("#pol-message", "bias only")
         page.click("#pol-edit button[type=submit]")
         expect(page.locator("#pol-edit-result.ok")).to_contain_text("saved live@2 (sha256 ")
+        expect(page.locator("#pol-yaml")).to_have_value("policy:\n  checks:\n    bias:\n      threshold: 0.4\n")
         page.click("#pol-diff button[type=submit]")
         expect(page.locator("#pol-diff-result.ok")).to_have_text("2 line(s) differ between live@1 and live@2")
         changed = page.locator("#pol-diff-rows tr.replace")

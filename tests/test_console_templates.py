@@ -45,6 +45,7 @@ def console(settings: Settings) -> Iterator[tuple[str, str, Runtime]]:
     thread.join(5)
 
 
+@pytest.mark.browser
 def test_publisher_edits_diffs_publishes_rolls_back_and_tests(console: tuple[str, str, Runtime]) -> None:
     from playwright.sync_api import expect, sync_playwright
 

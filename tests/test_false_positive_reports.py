@@ -288,6 +288,7 @@ def test_calibrate_refuses_a_bad_reports_file_by_line(tmp_path: Path, line: str,
         read_reports(tmp_path / "absent.jsonl", "bias")
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed (make setup)")
 def test_console_this_was_wrong_link_and_the_review_page(console: tuple[str, dict[str, str]]) -> None:
     from playwright.sync_api import expect, sync_playwright

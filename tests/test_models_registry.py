@@ -81,6 +81,15 @@ def test_models_cli(capsys, db_url) -> None:
     code, out, _ = run(capsys, "models", "show", "helpdesk-lora", "1", "--json")
     assert json.loads(out)["history"][-1] == {**json.loads(out)["history"][-1], "action": "retire",
                                               "actor": "carol", "reason": "audit finding"}
+    from decorum.bot.runtime import Runtime  # the change is an audit record too, as from the console
+
+    rt = Runtime.open()
+    [note] = [n for n in rt.audit.list(limit=10, verdict="change") if n["change"]["kind"] == "model.retire"]
+    change = note["change"]
+    assert note["surface"] == "cli"
+    assert change["actor"] == "carol" and change["reason"] == "audit finding" and change["from_stage"] == "production"
+    assert change["model"] == "helpdesk-lora" and change["version"] == 1
+    rt.close()
     code, out, err = run(capsys, "models", "show", "helpdesk-lora")
     assert code == 2 and "has no production version" in err
     code, out, err = run(capsys, "models", "promote", "nope", "1")

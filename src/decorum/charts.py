@@ -13,7 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
-PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2")
+# Blue and violet first: red is kept for failures (callers pass it by name where a series means one).
+PALETTE = ("#2563eb", "#7c3aed", "#0891b2", "#16a34a", "#c2410c", "#64748b")
 W, H = 640, 320
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 36, 44
 
@@ -68,7 +69,10 @@ def bar_chart(values: Mapping[str, float], *, title: str, y_label: str = "", y_m
     """One SVG bar chart, a bar per key, the value written above each bar."""
     names = list(values)
     top = y_max if y_max is not None else max([*values.values(), 0.0]) * 1.15 or 1.0
+    if y_max is None and all(float(v).is_integer() for v in values.values()):
+        top = max(4.0, math.ceil(top / 4) * 4)  # counts: whole numbers on every grid line
     parts = _frame(title, "", y_label)
+    _y_axis(parts, top)
     slot = (W - LEFT - RIGHT) / max(1, len(names))
     base = H - BOTTOM
     for i, name in enumerate(names):
@@ -92,6 +96,23 @@ def _frame(title: str, x_label: str, y_label: str) -> list[str]:
             f'<text x="{W / 2}" y="{H - 8}" text-anchor="middle">{escape(x_label)}</text>',
             f'<text x="14" y="{H / 2}" text-anchor="middle" '
             f'transform="rotate(-90 14 {H / 2})">{escape(y_label)}</text>']
+
+
+def _y_axis(parts: list[str], top: float) -> None:
+    """Grid lines and the value of each on the y axis, from 0 to ``top`` in quarters."""
+    for i in range(5):
+        y = top * i / 4
+        sy = H - BOTTOM - (H - TOP - BOTTOM) * i / 4
+        parts.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{sy:.1f}" y2="{sy:.1f}" stroke="#e5e7eb"/>'
+                     f'<text x="{LEFT - 6}" y="{sy + 4:.1f}" text-anchor="end">{_fmt(y)}</text>')
+
+
+def _label(x: float, y: float, text: str) -> str:
+    """A category label under its bar; a newline in it starts a second line (long names stay apart)."""
+    lines = text.split("\n")
+    spans = "".join(f'<tspan x="{x:.1f}" dy="{0 if i == 0 else 12}">{escape(line)}</tspan>'
+                    for i, line in enumerate(lines))
+    return f'<text x="{x:.1f}" y="{y}" text-anchor="middle">{spans}</text>'
 
 
 def _close(parts: list[str]) -> str:
@@ -118,11 +139,7 @@ def stacked_bar_chart(categories: Sequence[str], series: Mapping[str, Sequence[f
     if y_max is None and all(float(v).is_integer() for n in names for v in series[n]):
         top = max(4.0, math.ceil(top / 4) * 4)  # counts: whole numbers on every grid line
     parts = _frame(title, x_label, y_label)
-    for i in range(5):
-        y = top * i / 4
-        sy = H - BOTTOM - (H - TOP - BOTTOM) * i / 4
-        parts.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{sy:.1f}" y2="{sy:.1f}" stroke="#e5e7eb"/>'
-                     f'<text x="{LEFT - 6}" y="{sy + 4:.1f}" text-anchor="end">{_fmt(y)}</text>')
+    _y_axis(parts, top)
     slot = (W - LEFT - RIGHT) / max(1, len(cats))
     every = max(1, -(-len(cats) * 60 // (W - LEFT - RIGHT)))  # at most one label per ~60 px
     base = H - BOTTOM
@@ -137,7 +154,7 @@ def stacked_bar_chart(categories: Sequence[str], series: Mapping[str, Sequence[f
                 parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.76:.1f}" height="{h:.1f}" '
                              f'fill="{color[n]}"><title>{tip}</title></rect>')
         if i % every == 0:
-            parts.append(f'<text x="{x + slot * 0.38:.1f}" y="{base + 16}" text-anchor="middle">{escape(cat)}</text>')
+            parts.append(_label(x + slot * 0.38, base + 16, cat))
     for k, n in enumerate(names):
         parts.append(f'<rect x="{W - RIGHT - 130}" y="{TOP + 4 + 16 * k}" width="10" height="10" fill="{color[n]}"/>'
                      f'<text x="{W - RIGHT - 114}" y="{TOP + 13 + 16 * k}">{escape(n)}</text>')

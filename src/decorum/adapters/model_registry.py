@@ -202,6 +202,24 @@ class ModelRegistry:
         self._cache = None
         return self.get(name, version)
 
+    def attach_compare(self, name: str, version: int, report: dict[str, Any], *, actor: str) -> ModelVersion:
+        """Keep a ``decorum compare --register`` report with the version it measured (``card["compare"]``: its
+        figures and examples, not every answer), for the console's Models page. A later report replaces it."""
+        target = self.get(name, version)
+        if not isinstance(report.get("strategies"), dict) or not report["strategies"]:
+            raise UsageError("a compare report needs its strategies' figures (decorum compare --json)")
+        now = _now()
+        kept = {k: v for k, v in report.items() if k != "answers"} | {"stored_at": now}
+        questions = (report.get("test") or {}).get("questions")
+        with self.db.session() as s:
+            s.execute(update(ModelVersionRow).where(ModelVersionRow.name == name, ModelVersionRow.version == version)
+                      .values(card=json.dumps({**target.card, "compare": kept}, sort_keys=True), updated_at=now))
+            s.add(ModelEventRow(name=name, version=version, action="compare", actor=actor,
+                                reason=f"compare report: {len(report['strategies'])} strategies on {questions} "
+                                       "questions", at=now))
+        self._cache = None
+        return self.get(name, version)
+
     def seed(self) -> list[str]:
         """Register each shipped adapter (as v1, production) under a name the registry does not know yet."""
         added = []

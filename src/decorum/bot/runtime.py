@@ -229,6 +229,20 @@ class Runtime:
             pipeline.close()
         return results
 
+    def change_model_stage(self, verb: str, name: str, version: int, *, actor: str, reason: str,
+                           surface: str) -> tuple[Any, str]:
+        """``decorum models promote|retire`` and the console's buttons: the registry's change, and a
+        ``model.promote``/``model.retire`` audit record when the stage moved. Returns the version and its stage
+        before."""
+        reg = self.models
+        before = reg.get(name, version).stage
+        do = reg.promote if verb == "promote" else reg.retire
+        after = do(name, version, actor=actor, reason=reason)
+        if after.stage != before:
+            self.audit.append_change(f"model.{verb}", actor=actor, surface=surface, model=name, version=version,
+                                     reason=reason, from_stage=before)
+        return after, before
+
     def template_registry(self, surface: str) -> Registry:
         """The template registry acting for ``surface`` (cli, console, slack): guarded, roles checked."""
         return Registry(self.templates, self.audit, guard=lambda texts, stage: self.guardrails.run(texts, stage=stage),

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from decorum.bot.runtime import Runtime
 
-    reg = Runtime.open().models
+    rt = Runtime.open()
+    reg = rt.models
     if args.models_command == "list":
         rows = [m.summary() for m in reg.list()]
         if args.json:
@@ -68,11 +69,8 @@ def _models(args: argparse.Namespace) -> int:
         return EXIT_OK
     from decorum.settings import local_actor
 
-    actor = local_actor(args.actor)
-    if args.models_command == "promote":
-        m = reg.promote(args.name, args.version, actor=actor, reason=args.reason)
-    else:
-        m = reg.retire(args.name, args.version, actor=actor, reason=args.reason)
+    m, _ = rt.change_model_stage(args.models_command, args.name, args.version, actor=local_actor(args.actor),
+                                 reason=args.reason, surface="cli")
     if args.json:
         print(json.dumps(m.summary()))
     else:

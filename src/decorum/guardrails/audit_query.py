@@ -235,8 +235,11 @@ def search(db: Database, flt: AuditFilter, *, limit: int = 50, before: int | Non
     return Page([_row_dict(r) for r in rows], rows[-1].seq if more and rows else None, total, flt.active())
 
 
-def count(db: Database, flt: AuditFilter, *, session: Any = None) -> int:
+def count(db: Database, flt: AuditFilter, *, session: Any = None, upto: int | None = None) -> int:
+    """How many records match; with ``upto``, only those at or before that seq (what an export pinned there holds)."""
     q = select(func.count()).select_from(AuditRecordRow).where(*flt.where())
+    if upto is not None:
+        q = q.where(AuditRecordRow.seq <= upto)
     if session is not None:
         return int(session.execute(q).scalar_one())
     with db.session() as s:
@@ -245,7 +248,9 @@ def count(db: Database, flt: AuditFilter, *, session: Any = None) -> int:
 
 def stats(db: Database, flt: AuditFilter, *, bins: int = 10) -> dict[str, Any]:
     """Figures over the matching records: counts by verdict, strategy, surface, action and day; block rate per
-    template version; score histograms per check (``bins`` equal bins over 0..1); feedback by strategy."""
+    template version (``templates``: generated answers only) and per route and template with input blocks as a
+    group of their own (``routes``, and ``block_rate`` over every answer record); score histograms per check
+    (``bins`` equal bins over 0..1); feedback by strategy."""
     r, s_, f = AuditRecordRow, AuditScoreRow, FeedbackRow
     clauses = flt.where()
     day = func.substr(r.created_at, 1, 10)
@@ -273,6 +278,21 @@ def stats(db: Database, flt: AuditFilter, *, bins: int = 10) -> dict[str, Any]:
         out["templates"] = sorted(({"template": t, "total": int(n), "blocked": int(b or 0),
                                     "block_rate": round(int(b or 0) / int(n), 4)} for t, n, b in tpl),
                                   key=lambda x: -x["total"])
+        # Per route and template, every answer record (input blocks too: they have neither, being refused before
+        # routing, so they are a group of their own rather than missing from every rate).
+        blocked_in = case((r.verdict == "blocked_input", 1), else_=0)
+        blocked_out = case((r.verdict == "blocked_output", 1), else_=0)
+        routes = s.execute(select(r.strategy, r.template, func.count(), func.sum(blocked_in), func.sum(blocked_out))
+                           .where(r.verdict != "change", *clauses).group_by(r.strategy, r.template)).all()
+        out["routes"] = sorted(({"route": k, "template": t, "total": int(n), "blocked_input": int(bi or 0),
+                                 "blocked_output": int(bo or 0),
+                                 "block_rate": round((int(bi or 0) + int(bo or 0)) / int(n), 4)}
+                                for k, t, n, bi, bo in routes), key=lambda x: (-x["total"], str(x["template"])))
+        answers = sum(x["total"] for x in out["routes"])
+        b_in = sum(x["blocked_input"] for x in out["routes"])
+        b_out = sum(x["blocked_output"] for x in out["routes"])
+        out["block_rate"] = {"answers": answers, "blocked_input": b_in, "blocked_output": b_out,
+                             "rate": round((b_in + b_out) / answers, 4) if answers else None}
         raw = func.floor(s_.score * bins) if db.dialect == "postgresql" else cast(s_.score * bins, Integer)
         bucket = case((s_.score >= 1.0, bins - 1), else_=raw)
         hist = s.execute(select(s_.stage, s_.check, bucket.label("b"), func.count(), func.sum(case((s_.passed, 0),
@@ -313,3 +333,22 @@ def chain_neighbours(db: Database, seq: int) -> dict[str, Any]:
             "next": {"seq": nxt[0], "id": nxt[1], "hash": nxt[2], "prev_hash": nxt[3]} if nxt else None}
 
 
+
+
+def kept_texts(db: Database, note_ids: list[str], *, retention_days: int,
+               now: datetime | None = None) -> dict[str, list[str]]:
+    """Which texts (``question``, ``answer``) are kept for these records and still within retention, never the
+    texts themselves: ``{note_id: ["answer", "question"]}``. A text past ``retention_days`` counts as gone even
+    before the purge deletes it."""
+    from decorum.store.tables import AuditTextRow
+
+    cutoff = iso((now or datetime.now(UTC)) - timedelta(days=retention_days))
+    out: dict[str, list[str]] = {}
+    with db.session() as s:
+        for i in range(0, len(note_ids), 500):
+            rows = s.execute(select(AuditTextRow.note_id, AuditTextRow.field)
+                             .where(AuditTextRow.note_id.in_(note_ids[i:i + 500]), AuditTextRow.stored_at >= cutoff)
+                             .order_by(AuditTextRow.note_id, AuditTextRow.field)).all()
+            for note_id, name in rows:
+                out.setdefault(str(note_id), []).append(str(name))
+    return out

@@ -48,6 +48,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, or_, select, update
@@ -56,7 +57,7 @@ from sqlalchemy.exc import IntegrityError
 from decorum import metrics
 from decorum.errors import Forbidden, UsageError
 from decorum.guardrails.audit import Pseudonymiser, SqlAuditLog
-from decorum.guardrails.audit_query import AuditFilter
+from decorum.guardrails.audit_query import AuditFilter, iso
 from decorum.store import Database
 from decorum.store.tables import AuditRecordRow, AuditReviewRow, AuditTextRow, FalsePositiveReportRow
 
@@ -533,3 +534,31 @@ __all__ = ["MARKS", "MAX_COMMENT", "MAX_SAMPLE", "REPORTS_SAMPLE", "REPORT_LABEL
            "ReportRefused", "ReviewConflict", "ReviewNotFound", "blocking_result", "draw_sample", "export_reports",
            "export_reviews", "file_report", "find_report", "is_asker", "mark", "refusal_note", "report_rows",
            "sample_items", "samples", "summary"]
+
+
+def reveal_texts(db: Database, audit: SqlAuditLog, note_id: str, *, by: str, retention_days: int,
+                 surface: str = "console", now: datetime | None = None) -> dict[str, Any]:
+    """The kept question and answer of one record, for an auditor to judge: the reveal is itself a record.
+
+    Only texts kept within ``retention_days`` are shown. Each reveal appends an ``audit.text_read`` change
+    (who, which record, which fields; never the text) before the text is returned, so a reveal that could
+    not be recorded shows nothing. ``ReviewNotFound`` when the record keeps no text (never kept, or purged).
+
+    Example::
+
+        shown = reveal_texts(db, audit, "01J...", by="ana", retention_days=30)
+        shown["texts"]["question"], shown["record"]   # the text, and the id of the audit record of this reveal
+    """
+    cutoff = iso((now or datetime.now(UTC)) - timedelta(days=retention_days))
+    with db.session() as s:
+        rows = s.execute(select(AuditTextRow.field, AuditTextRow.text, AuditTextRow.stored_at)
+                         .where(AuditTextRow.note_id == note_id, AuditTextRow.stored_at >= cutoff)
+                         .order_by(AuditTextRow.field)).all()
+    if not rows:
+        raise ReviewNotFound(f"record {note_id} keeps no question or answer text (text keeping was off, or the "
+                             f"text is past its {retention_days}-day retention)")
+    texts = {str(name): str(text) for name, text, _ in rows}
+    record = audit.append_change("audit.text_read", actor=by, surface=surface, note_id=note_id,
+                                 fields=sorted(texts))
+    return {"note_id": note_id, "texts": texts, "stored_at": min(str(at) for _, _, at in rows),
+            "retention_days": retention_days, "record": record["id"]}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import threading
@@ -25,21 +26,30 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from decorum import metrics
 from decorum.access import ROLES, Principal, permissions_of
 from decorum.bot import audit_jobs, messages
 from decorum.bot.note import append_unanswered, unanswered_note
-from decorum.bot.pipeline import Request, refusal_ref
+from decorum.bot.pipeline import Answer, Request, refusal_ref
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack import mount_slack
+from decorum.bot.slack.feedback import FeedbackStore
 from decorum.errors import Busy, DecorumError, RateLimited, Unauthenticated, UsageError
-from decorum.guardrails.audit_review import REFUSED, RefusedTexts, ReportRefused, ReviewNotFound, file_report
+from decorum.guardrails.audit_review import (
+    REFUSED,
+    RefusedTexts,
+    ReportRefused,
+    ReviewNotFound,
+    file_report,
+    is_asker,
+)
 from decorum.web.audit_api import audit_routes
 from decorum.web.auth import COOKIE, CsrfRefused, bearer, check_csrf, current_session, json_required, needs, refusal
 from decorum.web.knowledge_api import knowledge_routes
+from decorum.web.models_api import models_routes
 from decorum.web.policy_api import policy_routes
 from decorum.web.security import ASGIApp, guard, json_body
 from decorum.web.templates_api import template_routes
@@ -190,6 +200,24 @@ def validated(model: type[M], data: dict[str, Any]) -> M:
         raise UsageError(f'"{field}": {err["msg"]}') from None
 
 
+class EventStream:
+    """The playground's ``AnswerStream``: each checked part (and a retraction) queued as an event for the browser."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+
+    async def show(self, text: str) -> None:
+        await self.queue.put(("part", {"text": text}))
+
+    async def retract(self) -> None:
+        await self.queue.put(("retract", {}))
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    """One server-sent event (the data is one line of JSON)."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
 def _error(exc: DecorumError) -> JSONResponse:
     if isinstance(exc, Busy):  # refused before any work; the caller recorded the reference (api_ask)
         return JSONResponse({"error": str(exc), "ref": refusal_ref(exc)},
@@ -285,29 +313,83 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
             return refusal(Unauthenticated("not logged in"))
         return JSONResponse(_me(who, csrf))
 
-    @needs("playground.ask", surface="console")
-    async def api_ask(request: HttpRequest, who: Principal) -> JSONResponse:
-        try:
-            body = validated(AskBody, await json_body(request))  # wrong types are 400 here, before any work
-            req = Request(text=body.text, surface="web", user=f"web:{who.name}", strategy=body.strategy or "auto",
-                          template=body.template or None,
-                          history=[{"role": t.role, "content": t.content} for t in body.history or []])
-            answer = await runtime.pipeline.answer(req)
-        except Busy as exc:  # refused before any work: the reference it carries is a record too
-            ref = refusal_ref(exc)
-            if ref is not None:
-                note = unanswered_note(ref, error_type=exc.__class__.__name__, reason=exc.reason, where="api",
-                                       surface="web")
-                await append_unanswered(runtime.audit, note, "surface=web")
-            return _error(exc)
-        except DecorumError as exc:
-            return _error(exc)
+    async def ask_request(request: HttpRequest, who: Principal) -> Request:
+        body = validated(AskBody, await json_body(request))  # wrong types are 400 here, before any work
+        return Request(text=body.text, surface="web", user=f"web:{who.name}", strategy=body.strategy or "auto",
+                       template=body.template or None,
+                       history=[{"role": t.role, "content": t.content} for t in body.history or []])
+
+    async def unanswered(exc: Busy) -> None:
+        """Refused before any work: the reference it carries is a record too."""
+        ref = refusal_ref(exc)
+        if ref is not None:
+            note = unanswered_note(ref, error_type=exc.__class__.__name__, reason=exc.reason, where="api",
+                                   surface="web")
+            await append_unanswered(runtime.audit, note, "surface=web")
+
+    def answered(req: Request, answer: Answer) -> dict[str, Any]:
         out = answer.as_json()
         if answer.verdict in REFUSED:  # the playground offers "This was wrong" (POST .../report)
             services.refused_texts.keep(answer.id, req.text)
             out["report"] = {"url": f"/api/ask/{answer.id}/report",
                              "retention_days": runtime.config.audit.text_retention_days}
-        return JSONResponse(out, status_code=200 if answer.verdict != "error" else 500)
+        return out
+
+    @needs("playground.ask", surface="console")
+    async def api_ask(request: HttpRequest, who: Principal) -> JSONResponse:
+        try:
+            req = await ask_request(request, who)
+            answer = await runtime.pipeline.answer(req)
+        except Busy as exc:
+            await unanswered(exc)
+            return _error(exc)
+        except DecorumError as exc:
+            return _error(exc)
+        return JSONResponse(answered(req, answer), status_code=200 if answer.verdict != "error" else 500)
+
+    answering: set[asyncio.Task[Answer]] = set()
+
+    @needs("playground.ask", surface="console")
+    async def api_ask_stream(request: HttpRequest, who: Principal) -> Response:
+        """``POST /api/ask/stream``: the same request as ``/api/ask``, answered as server-sent events.
+
+        ``part`` events carry the checked text so far (``{"text"}``: only text that passed the output checks,
+        as in Slack), ``retract`` withdraws it (a later part failed), and the last event is ``done`` (the
+        note and answer, as ``/api/ask`` returns them) or ``error`` (``{"error", "status"}``). Bad input is
+        refused before the stream starts, as a plain JSON 400.
+        """
+        try:
+            req = await ask_request(request, who)
+        except DecorumError as exc:
+            return _error(exc)
+        stream = EventStream()
+        task = asyncio.create_task(runtime.pipeline.answer(req, stream))
+        answering.add(task)  # held until done: a browser that goes away still gets its answer audited
+        task.add_done_callback(answering.discard)
+
+        async def events() -> AsyncIterator[str]:
+            while not task.done() or not stream.queue.empty():
+                get = asyncio.ensure_future(stream.queue.get())
+                await asyncio.wait({get, task}, return_when=asyncio.FIRST_COMPLETED)
+                if get.done():
+                    yield sse(*get.result())
+                else:
+                    get.cancel()
+            try:
+                answer = task.result()
+            except Busy as exc:
+                await unanswered(exc)
+                err = _error(exc)
+                yield sse("error", {**json.loads(err.body), "status": err.status_code})
+                return
+            except DecorumError as exc:
+                err = _error(exc)
+                yield sse("error", {**json.loads(err.body), "status": err.status_code})
+                return
+            yield sse("done", answered(req, answer))
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
     @needs("playground.ask", surface="console")
     async def api_report(request: HttpRequest, who: Principal) -> JSONResponse:
@@ -336,13 +418,49 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
                                                                      text_wanted=keep, again=not report.created)}
         return JSONResponse(body, status_code=201 if report.created else 200)
 
+    @needs("playground.ask", surface="console")
+    async def api_feedback(request: HttpRequest, who: Principal) -> JSONResponse:
+        """``POST /api/ask/ID/feedback {value: 1|-1}``: the console user's 👍/👎 on their own answer.
+
+        The same ``feedback`` table as Slack's buttons (one vote per person per note; a later vote replaces it),
+        under the asker's pseudonym. 200 stored, 400 bad value, 403 not their answer, 404 no such answer.
+        """
+        note_id = request.path_params["note_id"]
+        try:
+            data = await json_body(request)
+            value = data.get("value")
+            if isinstance(value, bool) or value not in (1, -1):
+                raise UsageError('"value" must be 1 (👍) or -1 (👎)')
+            asker = f"web:{who.name}"
+
+            def vote() -> dict[str, Any]:
+                try:
+                    note = runtime.audit.get(note_id)
+                except UsageError:
+                    raise ReviewNotFound(f"no answer with reference {note_id!r}") from None
+                if note.get("verdict") == "change":
+                    raise ReviewNotFound(f"record {note_id} is a change record, not an answer")
+                if not is_asker(runtime.pseudonymiser, note, asker):
+                    raise ReportRefused("only the person who asked may give feedback on this answer here")
+                user = runtime.pseudonymiser.user(asker)
+                store = FeedbackStore(runtime.db)
+                store.vote(note_id, user, value)
+                votes = list(store.votes(note_id).values())
+                return {"note_id": note_id, "value": value, "up": votes.count(1), "down": votes.count(-1)}
+
+            out = await asyncio.to_thread(vote)
+        except ReviewNotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        except ReportRefused as exc:
+            return JSONResponse({"error": str(exc), "status": 403}, status_code=403)
+        except DecorumError as exc:
+            return _error(exc)
+        logger.info("console feedback on %s", note_id)
+        return JSONResponse(out)
+
     @needs("templates.read")
     async def api_templates(_: HttpRequest, __: Principal) -> JSONResponse:
         return JSONResponse(await asyncio.to_thread(runtime.templates.overview))
-
-    @needs("models.read")
-    async def api_models(_: HttpRequest, __: Principal) -> JSONResponse:
-        return JSONResponse(await asyncio.to_thread(lambda: [m.summary() for m in runtime.models.list()]))
 
     @needs("users.manage")
     async def api_users(request: HttpRequest, who: Principal) -> JSONResponse:
@@ -360,8 +478,12 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
 
     @needs("users.manage")
     async def api_user_revoke(request: HttpRequest, who: Principal) -> JSONResponse:
+        name = request.path_params["name"]
+        if name == who.name:  # an admin locking themselves out leaves nobody to undo it: another admin must
+            return JSONResponse({"error": f"you cannot revoke your own access ({name}); ask another admin to "
+                                          "do it"}, status_code=409)
         try:
-            user = await asyncio.to_thread(access.revoke_user, request.path_params["name"], by=who)
+            user = await asyncio.to_thread(access.revoke_user, name, by=who)
         except UsageError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404 if "no user" in str(exc) else 409)
         return JSONResponse(user)
@@ -383,13 +505,15 @@ def create_admin_app(runtime: Runtime, services: Services) -> ASGIApp:
         Route("/api/logout", logout, methods=["POST"]),
         Route("/api/me", me),
         Route("/api/ask", api_ask, methods=["POST"]),
+        Route("/api/ask/stream", api_ask_stream, methods=["POST"]),
         Route("/api/ask/{note_id}/report", api_report, methods=["POST"]),
+        Route("/api/ask/{note_id}/feedback", api_feedback, methods=["POST"]),
         *audit_routes(runtime),  # search, stats, charts, one record, verify, exports, the review queue
         Route("/api/templates", api_templates),
         *template_routes(runtime),  # create, edit, diff, publish, roll back, test
         *knowledge_routes(runtime),  # list, one entry, history, diff, add, edit, publish, roll back
         *policy_routes(runtime),  # live routing and policy: versions, change, diff, test, publish, roll back
-        Route("/api/models", api_models),
+        *models_routes(runtime),  # every version, one whole (card, loss curve, evaluation, routing), promote, retire
         Route("/api/users", api_users, methods=["GET", "POST"]),
         Route("/api/users/{name}/revoke", api_user_revoke, methods=["POST"]),
         Route("/api/access/events", api_access_events),

@@ -12,8 +12,12 @@ Routes::
     GET  /api/audit/charts/NAME.svg?FILTER         image/svg+xml: verdicts-over-time, strategy-mix, scores-CHECK,
                                                    block-rate-by-template, feedback-by-strategy
     GET  /api/audit/verify                         {ok, checked, first_bad_id, reason}; 409 when the chain is broken
-    GET  /api/audit/ID                             {note, verify, chain, feedback, template_history}
-    POST /api/audit/export/checkpoint  {}          {upto, checkpoint}: sign the log's head to pin an export to
+    GET  /api/audit/find?ref=REFERENCE             {id}: the record a refusal's or an answer's reference names
+    GET  /api/audit/ID                             {note, verify, chain, feedback, template_history, texts_kept}
+    POST /api/audit/ID/text  {}                    {texts: {question, answer}, record}: the kept texts (within
+                                                   retention), revealed; each reveal is an audit.text_read record
+    POST /api/audit/export/checkpoint  {filter}    {upto, checkpoint, count}: sign the log's head to pin an export
+                                                   to; ``count``: the records matching ``filter`` it will hold
     GET  /api/audit/export?format=csv|jsonl[&upto=SEQ]&FILTER   the export, streamed (attachment); without
                                                    ``upto`` a checkpoint is signed first. X-Decorum-Export-Upto: SEQ
     GET  /api/audit/export/manifest?format=&upto=SEQ&FILTER     the signed manifest of that same export
@@ -56,12 +60,22 @@ from starlette.routing import Route
 
 from decorum.access import Principal
 from decorum.bot.runtime import Runtime
+from decorum.bot.slack.audit_admin import BadReference, load_record, parse_ref
 from decorum.charts import bar_chart, stacked_bar_chart
 from decorum.errors import DecorumError, Forbidden, Unauthenticated, UsageError
 from decorum.guardrails import audit_review
 from decorum.guardrails.audit import derived_fields
 from decorum.guardrails.audit_export import FORMATS, build_manifest, start_export, stream_export
-from decorum.guardrails.audit_query import PAGE_MAX, AuditFilter, chain_neighbours, search, stats, template_changes
+from decorum.guardrails.audit_query import (
+    PAGE_MAX,
+    AuditFilter,
+    chain_neighbours,
+    count,
+    kept_texts,
+    search,
+    stats,
+    template_changes,
+)
 from decorum.guardrails.checkpoints import Signer, key_id
 from decorum.store.tables import AuditCheckpointRow, FeedbackRow
 from decorum.web.auth import needs, refusal
@@ -70,8 +84,9 @@ from decorum.web.templates_api import json_object
 logger = logging.getLogger(__name__)
 
 CHARTS = ("verdicts-over-time", "strategy-mix", "block-rate-by-template", "feedback-by-strategy")
-VERDICT_COLORS = {"answered": "#16a34a", "blocked_input": "#dc2626", "blocked_output": "#ea580c", "error": "#9333ea",
-                  "change": "#2563eb"}
+# red only for failures (errors); what the guardrails blocked is amber, their job done
+VERDICT_COLORS = {"answered": "#16a34a", "blocked_input": "#d97706", "blocked_output": "#c2410c", "error": "#b91c1c",
+                  "change": "#64748b"}
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 SVG = "image/svg+xml"
 
@@ -121,6 +136,14 @@ def whole_number(value: str | None, field: str, *, low: int, high: int | None = 
     return int(value)
 
 
+def filter_body(data: dict[str, Any]) -> AuditFilter:
+    """The ``filter`` object of a JSON body (absent: every record)."""
+    raw = data.get("filter") or {}
+    if not isinstance(raw, dict):
+        raise UsageError('"filter" must be an object of audit filter fields')
+    return AuditFilter.parse(raw)
+
+
 def export_format(value: str | None) -> str:
     if value not in FORMATS:
         raise UsageError(f'"format" must be one of {", ".join(FORMATS)}, got {json.dumps(value)}')
@@ -131,6 +154,16 @@ def export_format(value: str | None) -> str:
 def known_chart(name: str) -> None:
     if name not in CHARTS and not (name.startswith("scores-") and len(name) > len("scores-")):
         raise AuditNotFound(f"no chart {name!r}; charts: {', '.join(CHARTS)}, scores-CHECK")
+
+
+ROUTE_NAMES = {"prompt_engineering": "prompt", "fine_tuned": "fine-tuned"}
+
+
+def route_label(group: dict[str, Any]) -> str:
+    """``prompt ·`` over ``helpdesk@2`` (two lines); input blocks (refused before routing): ``before routing``."""
+    if group["route"] is None and group["template"] is None:
+        return "before routing"
+    return f"{ROUTE_NAMES.get(group['route'], group['route'] or '-')} ·\n{group['template'] or '-'}"
 
 
 def chart(name: str, figures: dict[str, Any]) -> str:
@@ -146,18 +179,24 @@ def chart(name: str, figures: dict[str, Any]) -> str:
         return bar_chart({k: float(v) for k, v in figures["strategies"].items()}, title="Records by strategy",
                          y_label="records")
     if name == "block-rate-by-template":
-        top = figures["templates"][:12]
-        if not top:
-            return stacked_bar_chart([], {}, title="Block rate by template version", y_label="blocked / records",
-                                     y_max=1.0)
-        return bar_chart({t["template"]: t["block_rate"] for t in top}, title="Block rate by template version",
-                         y_label="blocked / records", y_max=1.0)
+        top = figures["routes"][:10]
+        overall = figures["block_rate"]
+        title = "Block rate by route and template version"
+        if overall["rate"] is not None:
+            n = overall["answers"]
+            title += (f" (all {n:,}: {overall['rate']:.0%}; input {overall['blocked_input'] / n:.0%}, "
+                      f"output {overall['blocked_output'] / n:.0%})")
+        return stacked_bar_chart([route_label(t) for t in top],
+                                 {"blocked at input": [t["blocked_input"] / t["total"] for t in top],
+                                  "blocked at output": [t["blocked_output"] / t["total"] for t in top]},
+                                 title=title, y_label="blocked / records", y_max=1.0,
+                                 colors={"blocked at input": "#d97706", "blocked at output": "#c2410c"})
     if name == "feedback-by-strategy":
         fb = figures["feedback"]
         return stacked_bar_chart(list(fb), {"up": [v["up"] for v in fb.values()],
                                             "down": [v["down"] for v in fb.values()]},
                                  title="Feedback by strategy", y_label="votes",
-                                 colors={"up": "#16a34a", "down": "#dc2626"})
+                                 colors={"up": "#16a34a", "down": "#c2410c"})
     known_chart(name)
     if name.startswith("scores-"):
         check = name.removeprefix("scores-")
@@ -248,24 +287,55 @@ def audit_routes(runtime: Runtime) -> list[Route]:
                               .order_by(FeedbackRow.created_at, FeedbackRow.id)).scalars().all()
             feedback = [{"user": f.user, "value": f.value, "created_at": f.created_at} for f in votes]
         template = derived_fields(note)["template"]
+        kept = kept_texts(db, [note_id], retention_days=runtime.config.audit.text_retention_days)
         return {"note": note, "verify": check, "chain": chain_neighbours(db, check["seq"]), "feedback": feedback,
-                "template_history": template_changes(db, template) if template else []}
+                "template_history": template_changes(db, template) if template else [],
+                "texts_kept": kept.get(note_id, [])}
 
     @needs("audit.read")
     async def api_show(request: HttpRequest, _: Principal) -> Response:
         return await run(lambda: record(request.path_params["id"]))
 
+    @needs("audit.read")
+    async def api_find(request: HttpRequest, _: Principal) -> Response:
+        """``?ref=`` as a person pastes it from a refusal or an answer ("reference 01J…."): the record's id."""
+        def find() -> dict[str, Any]:
+            try:
+                ref = parse_ref(request.query_params.get("ref", ""))
+            except BadReference as exc:
+                raise UsageError(f'"ref": {exc}') from None
+            found = load_record(db, ref)
+            if found is None:
+                raise AuditNotFound(f"no audit record with the reference {ref}")
+            return {"id": found["note"].get("id", ref), "seq": found["seq"], "verdict": found["note"].get("verdict")}
+
+        return await run(find)
+
+    @needs("audit.read")
+    async def api_reveal(request: HttpRequest, who: Principal) -> Response:
+        """The kept question and answer of one record; the reveal is an ``audit.text_read`` record first."""
+        try:
+            await json_object(request, ())
+        except DecorumError as exc:
+            return failure(exc)
+        note_id = request.path_params["id"]
+        return await run(lambda: audit_review.reveal_texts(db, runtime.audit, note_id, by=who.name,
+                                                           retention_days=runtime.config.audit.text_retention_days))
+
     # -- exports ----------------------------------------------------------------------------------------------
     @needs("audit.export")
     async def api_export_checkpoint(request: HttpRequest, _: Principal) -> Response:
         try:
-            await json_object(request, ())
+            data = await json_object(request, ("filter",))
+            flt = filter_body(data)
         except DecorumError as exc:
             return failure(exc)
 
         def pin() -> dict[str, Any]:
             cp = start_export(db, signer())
-            return {"upto": int(cp["payload"]["seq"]), "checkpoint": cp}
+            upto = int(cp["payload"]["seq"])
+            # the count of the very records the export pinned here will hold (not the list's, read earlier)
+            return {"upto": upto, "checkpoint": cp, "count": count(db, flt, upto=upto), "filter": flt.active()}
 
         return await run(pin, 201)
 
@@ -323,6 +393,9 @@ def audit_routes(runtime: Runtime) -> list[Route]:
     # -- the review queue -------------------------------------------------------------------------------------
     def sample_view(sample: str) -> dict[str, Any]:
         items = audit_review.sample_items(db, sample)
+        kept = kept_texts(db, [i["note_id"] for i in items], retention_days=runtime.config.audit.text_retention_days)
+        for i in items:
+            i["texts_kept"] = kept.get(i["note_id"], [])  # which texts a reviewer may reveal (each reveal recorded)
         return {"sample": sample, "items": items, "summary": audit_review.summary(items)}
 
     @needs("audit.read")
@@ -333,10 +406,7 @@ def audit_routes(runtime: Runtime) -> list[Route]:
     async def api_draw(request: HttpRequest, who: Principal) -> Response:
         try:
             data = await json_object(request, ("filter", "n"))
-            raw = data.get("filter") or {}
-            if not isinstance(raw, dict):
-                raise UsageError('"filter" must be an object of audit filter fields')
-            flt = AuditFilter.parse(raw)
+            flt = filter_body(data)
             n = data.get("n", 20)
             if isinstance(n, bool) or not isinstance(n, int):
                 raise UsageError(f'"n" must be a whole number from 1 to {audit_review.MAX_SAMPLE}, '
@@ -400,7 +470,9 @@ def audit_routes(runtime: Runtime) -> list[Route]:
         Route("/api/audit/reviews/{sample}", api_sample),
         Route("/api/audit/reviews/{sample}/export.csv", api_sample_csv),
         Route("/api/audit/reviews/{sample}/{note_id}", api_mark, methods=["POST"]),
+        Route("/api/audit/find", api_find),
         Route("/api/audit/{id}", api_show),
+        Route("/api/audit/{id}/text", api_reveal, methods=["POST"]),
     ]
 
 

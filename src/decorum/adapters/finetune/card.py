@@ -8,14 +8,19 @@ from typing import Any
 from decorum.charts import line_chart
 
 
+def loss_chart(card: dict[str, Any]) -> str:
+    """The SVG of train and eval loss per epoch, the kept epoch marked (the card's ``loss_curve.svg``)."""
+    training = card.get("training") or {}
+    history = training.get("history") or []
+    return line_chart({"train loss": [(h["epoch"], h["train_loss"]) for h in history if "train_loss" in h],
+                       "eval loss": [(h["epoch"], h["eval_loss"]) for h in history if "eval_loss" in h]},
+                      title=f"{card.get('name', '?')} v{card.get('version', '?')}: loss per epoch", x_label="epoch",
+                      y_label="cross-entropy (answer tokens)", marker_x=training.get("best_epoch"),
+                      marker_label="kept (lowest eval loss)")
+
+
 def write_card(folder: Path, card: dict[str, Any]) -> None:
-    history = card["training"]["history"]
-    svg = line_chart({"train loss": [(h["epoch"], h["train_loss"]) for h in history if "train_loss" in h],
-                      "eval loss": [(h["epoch"], h["eval_loss"]) for h in history if "eval_loss" in h]},
-                     title=f"{card['name']} v{card['version']}: loss per epoch", x_label="epoch",
-                     y_label="cross-entropy (answer tokens)", marker_x=card["training"]["best_epoch"],
-                     marker_label="kept (lowest eval loss)")
-    (folder / "loss_curve.svg").write_text(svg, encoding="utf-8")
+    (folder / "loss_curve.svg").write_text(loss_chart(card), encoding="utf-8")
     (folder / "MODEL_CARD.md").write_text(render(card), encoding="utf-8")
 
 

@@ -79,6 +79,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--json", action="store_true", help='print {"strategies": {...}} as one JSON object')
     p.add_argument("--out", type=Path, metavar="report.html", help="write the HTML report with charts here")
+    p.add_argument("--register", action="store_true",
+                   help="keep the report with the adapter version it measured (the console's Models page shows it)")
     p.add_argument("--answers", type=Path, metavar="answers.jsonl",
                    help="write every answer (question, strategy, text, key-fact recall, class) here as JSON lines")
 
@@ -141,6 +143,14 @@ def run(args: argparse.Namespace) -> int:
             f.writelines(json.dumps(row) + "\n" for row in report["answers"])
         print(f"answers written to {args.answers}", file=sys.stderr)
     report = {k: v for k, v in report.items() if k != "answers"}
+    if args.register:
+        adapter = report.get("adapter")
+        if not adapter:
+            raise UsageError("--register: this report measured no fine-tuned adapter version")
+        from decorum.settings import local_actor
+
+        rt.models.attach_compare(adapter["name"], int(adapter["version"]), report, actor=local_actor(None))
+        print(f"report kept with {adapter['name']}@{adapter['version']}", file=sys.stderr)
     if args.out:
         args.out.write_text(html_report(report), encoding="utf-8")
         print(f"report written to {args.out}", file=sys.stderr)
@@ -492,36 +502,76 @@ def text_report(report: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _num(value: Any, digits: int = 3) -> str:
+    """A figure as a person reads it: ``0.412``, ``1,234``, ``-`` for none (never ``None`` or 17 digits)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.{digits}f}"
+    return str(value)
+
+
+_COST_LABELS = {"template_edit_ms": ("template edit", "ms"), "knowledge_reindex_s": ("knowledge re-index", "s"),
+                "knowledge_facts": ("knowledge facts", ""), "training_seconds": ("training time", "s"),
+                "train_pairs": ("training pairs", ""), "adapter_bytes": ("adapter size", "bytes"),
+                "retrain_command": ("retrain command", "")}
+
+
+def _settings_text(value: Any) -> str:
+    """A small settings object as ``key value · key value`` (the report never prints a Python dict)."""
+    if isinstance(value, dict):
+        return " · ".join(f"{k.replace('_', ' ')} {_settings_text(v)}" for k, v in value.items() if v is not None)
+    return _num(value)
+
+
 def html_report(report: dict[str, Any]) -> str:
     from decorum.charts import bar_chart, stacked_bar_chart
 
     strategies = report["strategies"]
-    charts = [bar_chart({k: v[m] or 0.0 for k, v in strategies.items()}, title=title, y_max=1.0)
-              for m, title in (("token_f1", "Token F1"), ("rouge_l", "ROUGE-L"), ("key_fact_recall", "Key-fact recall"),
-                               ("guardrail_pass_rate", "Guardrail pass rate"))]
+    charts = [bar_chart({k: v[m] or 0.0 for k, v in strategies.items()}, title=title, y_label=label, y_max=1.0)
+              for m, title, label in (("token_f1", "Token F1", "token F1 (0-1)"),
+                                      ("rouge_l", "ROUGE-L", "ROUGE-L (0-1)"),
+                                      ("key_fact_recall", "Key-fact recall", "share of key facts"),
+                                      ("guardrail_pass_rate", "Guardrail pass rate", "share passed"))]
     charts.append(bar_chart({k: v["latency_ms_p50"] or 0.0 for k, v in strategies.items()},
-                            title="Latency p50 (ms, generation + checks)"))
+                            title="Latency p50 (generation + checks)", y_label="milliseconds"))
     charts.append(stacked_bar_chart(list(strategies), {c.replace("_", " "): [v[f"{c}_share"] or 0.0 for v in
                                                                              strategies.values()]
                                                        for c in ANSWER_CLASSES},
-                                    title="Answers: right, not sure, wrong (share)", y_max=1.0,
-                                    colors={"right": "#16a34a", "not sure": "#ca8a04", "wrong": "#dc2626"}))
-    head = "".join(f"<th>{escape(h)}</th>" for h in ("strategy", "token F1", "ROUGE-L", "key-fact recall",
-                                                    "guardrail pass", "p50 ms", "p95 ms", "prompt tokens",
-                                                    "answer tokens", "right", "not sure", "wrong", "grounding "
-                                                    "kept / regenerated / not sure"))
+                                    title="Answers: right, not sure, wrong (share)", y_label="share of answers",
+                                    y_max=1.0, colors={"right": "#15803d", "not sure": "#a16207", "wrong": "#b91c1c"}))
+    head = "".join(f"<th scope=\"col\">{escape(h)}</th>" for h in (
+        "strategy", "token F1", "ROUGE-L", "key-fact recall", "guardrail pass", "p50 ms", "p95 ms", "prompt tokens",
+        "answer tokens", "right", "not sure", "wrong", "grounding kept / regenerated / not sure"))
+
+    def shares(v: dict[str, Any], c: str) -> str:
+        share = v.get(f"{c}_share")
+        return f"{v[c]:,} ({share:.0%})" if share is not None else f"{v[c]:,}"
+
     body = "".join(
-        f"<tr><td>{escape(k)}</td>" + "".join(f"<td>{v[m]}</td>" for m in (
-            "token_f1", "rouge_l", "key_fact_recall", "guardrail_pass_rate", "latency_ms_p50", "latency_ms_p95",
-            "prompt_tokens_mean", "answer_tokens_mean"))
-        + "".join(f"<td>{v[c]} ({v[f'{c}_share']:.0%})</td>" for c in ANSWER_CLASSES)
+        f"<tr><th scope=\"row\">{escape(k)}</th>"
+        + "".join(f'<td class="num">{_num(v[m])}</td>' for m in ("token_f1", "rouge_l", "key_fact_recall"))
+        + f'<td class="num">{_num(v["guardrail_pass_rate"], 2)}</td>'
+        + "".join(f'<td class="num">{_num(v[m], 0)}</td>' for m in ("latency_ms_p50", "latency_ms_p95",
+                                                                   "prompt_tokens_mean", "answer_tokens_mean"))
+        + "".join(f'<td class="num">{shares(v, c)}</td>' for c in ANSWER_CLASSES)
         + "<td>" + escape(" / ".join(str(v["grounding_actions"][a]) for a in GROUNDING_ACTIONS)
                           if v.get("grounding_actions") else "") + "</td></tr>"
         for k, v in strategies.items())
     costs = report["costs"]
-    cost_rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>"
-                        for k, v in costs.items() if k != "time_to_change")
-    change_rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>"
+
+    def cost(k: str, v: Any) -> str:
+        label, unit = _COST_LABELS.get(k, (k.replace("_", " "), ""))
+        shown = f"{v / 1e6:.2f} MB" if unit == "bytes" and isinstance(v, int | float) else \
+            (f"{_num(v, 1)} {unit}".strip() if isinstance(v, int | float) else _num(v))
+        return f"<tr><th scope=\"row\">{escape(label)}</th><td>{escape(shown)}</td></tr>"
+
+    cost_rows = "".join(cost(k, v) for k, v in costs.items() if k != "time_to_change")
+    change_rows = "".join(f"<tr><th scope=\"row\">{escape(k)}</th><td>{escape(v)}</td></tr>"
                           for k, v in costs["time_to_change"].items())
     names = list(strategies)
     examples = "".join(
@@ -543,18 +593,25 @@ def html_report(report: dict[str, Any]) -> str:
                      f"{r['entries']} entries).")
     served = report.get("served")
     if served:
-        facts.append(f"As served: {served}.")
+        facts.append(f"As served: {_settings_text(served)}.")
     notes = "".join(f"<p>{escape(f)}</p>" for f in facts)
+    engine = report["engine"]
+    templates = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (report["templates"] or {}).items() if v) or "-"
+    adapter = report.get("adapter")
+    adapter_text = (f"{adapter['name']}@{adapter['version']} (sha256 {str(adapter.get('sha256', ''))[:12]}…)"
+                    if adapter else "none")
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Decorum: fine-tuning vs prompt engineering ({escape(report['domain'])})</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse;
-margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}}
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1f2328;
+line-height:1.45}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #d0d7de;padding:4px 8px;font-size:13px;
+vertical-align:top;text-align:left}}th{{background:#f6f8fa}}td.num{{text-align:right;font-variant-numeric:tabular-nums}}
 .charts{{display:flex;flex-wrap:wrap;gap:8px}}.charts svg{{width:520px;height:auto}}</style></head><body>
 <h1>Fine-tuning vs prompt engineering: {escape(report['domain'])}</h1>
 <p><strong>{statement}</strong></p>
-<p>{report['test']['questions']} questions from <code>{escape(report['test']['file'])}</code>; engine
-{escape(str(report['engine'].get('engine')))} {escape(str(report['engine'].get('precision')))}; templates
-{escape(str(report['templates']))}; adapter {escape(str(report['adapter']))}.</p>
+<p>{report['test']['questions']:,} questions from <code>{escape(report['test']['file'])}</code>; engine
+{escape(str(engine.get('engine') or '-'))} {escape(str(engine.get('precision') or ''))}; templates:
+{escape(templates)}; adapter {escape(adapter_text)}.</p>
 <table><tr>{head}</tr>{body}</table>
 {notes}
 <div class="charts">{''.join(charts)}</div>
