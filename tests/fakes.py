@@ -11,7 +11,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from decorum.adapters.base import AdapterRef, FinishReason, Generation, GenerationRequest, ModelInfo
+from decorum.adapters.base import (
+    DEFAULT_DECODING,
+    AdapterRef,
+    FinishReason,
+    Generation,
+    GenerationRequest,
+    ModelInfo,
+)
 from decorum.errors import GenerationError
 from decorum.guardrails.classifier import LABELS
 
@@ -59,6 +66,7 @@ class FakeGenerator:
         self.batches: list[int] = []
         self.streamed: list[str] = []  # every piece handed to a sink
         self.info = ModelInfo(backend="fake", name="fake-llm", revision="f" * 64, engine="fake")
+        self.decoding = DEFAULT_DECODING
         self._lock = threading.Lock()
 
     def load(self) -> None:

@@ -289,3 +289,24 @@ def test_the_real_engines_repeat_less_with_the_default_settings(engine: str, req
     assert off.decoding == NO_PENALTY.local() and on.decoding == DEFAULT_DECODING.local()
     assert is_degenerate(off.text), "the probe no longer loops without a penalty: pick another"
     assert repeated_ngrams(on.text) < repeated_ngrams(off.text) and not is_degenerate(on.text)
+
+
+def test_a_template_sets_its_own_settings_against_repetition_over_the_engines(settings: Settings) -> None:
+    from decorum.errors import UsageError
+    from decorum.prompts.yaml_format import template_from_data
+
+    gen = EngineLikeFake(FINE["email"])
+    gen.decoding = Decoding(repetition_penalty=1.05, no_repeat_ngram_size=5)  # the engine's own (models.generator)
+    rt = runtime(settings, gen)
+    data = {"system": "Answer briefly.", "generation": {"repetition_penalty": 1.3, "max_tokens": 60}}
+    tpl, _ = template_from_data(data, "terse.yaml", name="terse")
+    stored = rt.templates.add_version(tpl, author="ana")
+    note = asyncio.run(rt.pipeline.answer(Request(text="Draft a thank-you email", template=f"terse@{stored.version}"))
+                       ).as_json()
+    assert gen.requests[-1].decoding == Decoding(repetition_penalty=1.3, no_repeat_ngram_size=5)  # the rest: engine's
+    assert (note["generation"]["repetition_penalty"], note["generation"]["no_repeat_ngram_size"]) == (1.3, 5)
+    ask(rt, "Draft a short thank-you email to Priya")  # a template without them: the engine's settings as they are
+    assert gen.requests[-1].decoding is None
+    for bad in ({"repetition_penalty": 5}, {"no_repeat_ngram_size": -1}, {"top_k": 3}):
+        with pytest.raises(UsageError, match="generation"):
+            template_from_data({"system": "x", "generation": bad}, "bad.yaml", name="bad")

@@ -181,9 +181,11 @@ def truncate_prompt(ids: list[int], limit: int, *, keep_head: int = 8) -> tuple[
 
 
 class Generator(Protocol):
-    """A text generator. ``generate`` may batch; results come back in request order."""
+    """A text generator. ``generate`` may batch; results come back in request order. ``decoding``: the settings
+    against repetition a request runs with unless it names its own (``GenerationRequest.decoding``)."""
 
     info: ModelInfo
+    decoding: Decoding
 
     def load(self) -> None:
         """Load weights now (``serve`` does this before answering ``/healthz`` with 200)."""

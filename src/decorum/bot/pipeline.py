@@ -56,6 +56,9 @@ from decorum.prompts.render import render_messages
 
 logger = logging.getLogger(__name__)
 
+# A template's ``generation`` keys that set the decoding against repetition (decorum.adapters.base.Decoding)
+DECODING_KEYS = ("repetition_penalty", "no_repeat_ngram_size", "frequency_penalty", "presence_penalty")
+
 Surface = Literal["cli", "slack", "web"]
 Verdict = Literal["answered", "blocked_input", "blocked_output", "error"]
 
@@ -505,6 +508,11 @@ class Pipeline:
         except UsageError:  # no fine-tuned domain: the safer template is the fallback
             return decision
 
+    def _decoding(self, template: Template) -> Decoding | None:
+        """The template's settings against repetition over the engine's own; None: the engine's as they are."""
+        given = {k: template.generation[k] for k in DECODING_KEYS if template.generation.get(k) is not None}
+        return replace(self.generator.decoding, **given) if given else None
+
     async def _attempt(self, req: Request, question: str, decision: RouteDecision, template: Template,
                        note: dict[str, Any], latency: dict[str, int], attempts: _Attempts, *, safer: bool
                        ) -> tuple[Generation, list[CheckResult]]:
@@ -523,7 +531,8 @@ class Pipeline:
         max_new = req.max_new_tokens or template.generation.get("max_tokens")  # the caller's, else the template's
         temperature = template.generation.get("temperature")
         gen, guard, loop = await self._generate_watched(question, msgs, decision, model, note, latency, attempts,
-                                                        max_new=max_new, temperature=temperature, decoding=None)
+                                                        max_new=max_new, temperature=temperature,
+                                                        decoding=self._decoding(template))
         if loop is not None:
             attempts.loop.update(loop_detected=True, loop_kind=loop.kind)
             if not attempts.loop.get("loop_regenerated"):

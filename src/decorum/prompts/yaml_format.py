@@ -3,8 +3,10 @@
 A file holds one template. Content fields (hashed into the version): ``description``, ``syntax``
 (``plain``, the default: only ``{{ variable }}``; ``jinja``: sandboxed Jinja2, opted in), ``system``, ``user``,
 ``safer_system``, ``variables`` (``[{name, type: string|int|bool, required, max_length}]``), ``defaults``,
-``generation`` (``{max_tokens, temperature}``), ``strategy`` (``prompt_engineering`` or ``fine_tuned``
-with ``domain`` and optionally ``adapter``), ``test_cases`` (``[{question, expect: {must_contain,
+``generation`` (``{max_tokens, temperature}`` and the settings against repetition: ``repetition_penalty``,
+``no_repeat_ngram_size`` for local engines, ``frequency_penalty``, ``presence_penalty`` for an OpenAI-compatible
+server; those not given keep the engine's own, ``models.generator``), ``strategy`` (``prompt_engineering`` or
+``fine_tuned`` with ``domain`` and optionally ``adapter``), ``test_cases`` (``[{question, expect: {must_contain,
 must_not_contain, max_chars, guardrails_pass, strategy}}]``). ``name`` must match the command's NAME.
 Export adds read-only facts that import and edit ignore as content: ``version``, ``sha256``, ``author``,
 ``created_at``, ``message``, ``labels`` (``{label: {version: N, sha256: ...}}``; see ``registry``).
@@ -54,6 +56,11 @@ class VariableSpec(_Strict):
 class GenerationSpec(_Strict):
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    # Against repetition (decorum.adapters.base.Decoding); unset: the engine's own settings (models.generator).
+    repetition_penalty: float | None = Field(default=None, ge=1.0, le=2.0)  # local engines; 1.0 = off
+    no_repeat_ngram_size: int | None = Field(default=None, ge=0, le=16)  # local engines; 0 = off
+    frequency_penalty: float | None = Field(default=None, ge=0.0, le=2.0)  # OpenAI-compatible servers
+    presence_penalty: float | None = Field(default=None, ge=0.0, le=2.0)  # OpenAI-compatible servers
 
 
 class Expect(_Strict):
