@@ -201,7 +201,9 @@ def test_spans_reach_a_real_otlp_receiver_with_genai_attributes_and_no_text(sett
     # The stage spans are the note's timings (the note rounds to whole milliseconds).
     for span, stage in (("decorum.input_checks", "input_checks"), ("decorum.route", "route"),
                         ("chat fake-llm", "generate"), ("decorum.output_checks", "output_checks")):
-        assert abs(_ms(one[span]) - note["latency_ms"][stage]) <= 2.0, (span, _ms(one[span]), note["latency_ms"])
+        # the same stage timed twice, a few statements apart: equal within what a loaded machine adds between them
+        assert abs(_ms(one[span]) - note["latency_ms"][stage]) <= 2.0 + 0.5 * note["latency_ms"][stage] + 10, (
+            span, _ms(one[span]), note["latency_ms"])
     assert _ms(root) >= note["latency_ms"]["total"] - 1
 
     # The blocked question: input checks, a refusal, no generation.
