@@ -157,10 +157,7 @@ def main() -> None:
         torch.sigmoid(base(**inputs)[0])
 
     theirs = timed(lambda: bert([SHORT]), args.runs)
-    from decorum.guardrails.windows import scoring_windows
-
-    parts = [LONG[a:b] for a, b in scoring_windows(LONG, whole_chars=policy.classifier.whole_chars,
-                                                      window_chars=policy.classifier.window_chars)]
+    parts = [LONG[a:b] for a, b in spans]  # the parts the served checks cut (clauses included)
 
     def bert_long() -> None:
         for start in range(0, len(parts), policy.classifier.batch_size):

@@ -82,7 +82,9 @@ def test_streamed_answer_shows_checked_sentences_in_order(settings: Settings) ->
     checked = [t for batch in rt.classifier.calls for t in batch if t != "How do I reset my VPN password?"]
     sentences = GOOD.split(". ")
     prefixes = [". ".join(sentences[:k]) + ". " for k in range(1, len(sentences))]
-    assert checked[:3] == prefixes and checked.count(GOOD) >= 1
+    # (the classifier also reads each prefix's sentences and clauses as parts of their own: decorum.guardrails.windows)
+    firsts = [next(i for i, t in enumerate(checked) if t.strip() == p.strip()) for p in prefixes]
+    assert firsts == sorted(firsts) and checked.count(GOOD) >= 1
 
 
 def test_a_failing_sentence_is_never_shown_and_stops_generation(settings: Settings) -> None:

@@ -1,18 +1,23 @@
 """Checks over one shared classifier: a text is scored once, every check reads its labels.
 
-``ClassifierScores`` batches texts, scores long ones in overlapping windows (the riskiest window
-counts, and its span is kept for the explanation) and caches by content hash, so the toxicity and
-bias checks of one request cost one forward pass.
+``ClassifierScores`` batches texts, scores them in parts (long ones in sentences and overlapping windows, every
+text also clause by clause where a clause names a group or is long enough; the riskiest part counts, and its
+span is kept for the explanation) and caches by content hash, so the toxicity and bias checks of one request cost
+one forward pass. A text read in many parts must clear a per-part threshold that rises with their number
+(:func:`part_threshold`), so that ordinary long messages are not blocked by the sum of small per-part chances.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
+import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from decorum.errors import CheckError, ConfigError
 from decorum.guardrails.base import Check, CheckResult, Classifier, Stage
@@ -20,7 +25,7 @@ from decorum.guardrails.explain import describe_targets
 from decorum.guardrails.groups import GroupMention, find_groups
 from decorum.guardrails.policy import CheckPolicy, Policy
 from decorum.guardrails.screen import PartScreen, screen_for
-from decorum.guardrails.windows import scoring_windows
+from decorum.guardrails.windows import scoring_windows, sentence_spans
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +35,54 @@ class TextScores:
     """Label probabilities of one text: the max over its windows, the window that gave each, the groups it names.
 
     A gated label (the bias check's ``bias``) is read only from windows that name or imply a group
-    (:mod:`decorum.guardrails.groups`); it is 0.0 with no span when the text names none.
+    (:mod:`decorum.guardrails.groups`); it is 0.0 with no span when the text names none. ``worst`` keeps, per
+    label, the worst part that names a group (``True``) and the worst that names none (``False``): a check judges
+    each against the threshold for its kind's number of parts (:func:`part_threshold`).
     """
 
     labels: dict[str, float]
     spans: dict[str, tuple[int, int]]
     groups: tuple[str, ...] = ()
+    # How many parts the text was cut into (a part the screen cleared counts: it was judged benign), and how many
+    # of them name a group.
+    parts: int = 1
+    group_parts: int = 0
+    worst: dict[tuple[str, bool], tuple[float, tuple[int, int]]] = field(default_factory=dict)
+
+    def candidates(self, label: str) -> list[tuple[float, tuple[int, int], int, bool]]:
+        """``(score, span, parts, named)`` of ``label``'s worst group part (``named``; judged as one of
+        ``group_parts``) and worst other part (one of ``parts``), where the text has them."""
+        out = []
+        for named, n in ((True, self.group_parts), (False, self.parts)):
+            if (label, named) in self.worst:
+                score, span = self.worst[(label, named)]
+                out.append((score, span, n, named))
+        return out
+
+
+def part_threshold(threshold: float, parts: int, *, rise: float, free_parts: int) -> float:
+    """The threshold the worst of ``parts`` parts must reach, for a check whose threshold is ``threshold``.
+
+    Each part of an ordinary text has a small chance to score above the threshold, and the worst of many parts
+    sums those chances: the policy's threshold was set on single everyday requests, so a message of 80 of them
+    would be blocked far more often than one (19 of 40 such 4,000-character messages, bench/padded_long.py). A
+    Sidak-style correction divides the per-part chance by the number of parts; where the benign part scores' upper
+    tail is exponential in logit space, that is a logit shift of ``rise * ln(n)``. The first ``free_parts`` parts
+    are free: a short text read whole and clause by clause keeps the policy's threshold.
+
+    The checks count a part that names a group among the text's group parts only (a handful even in a long
+    message: hate needs a target, so those keep a threshold close to the policy's), and a part that names none
+    among all the text's parts (where the everyday false positives are).
+
+    Example::
+
+        part_threshold(0.45, 4, rise=0.8, free_parts=4)    # 0.45
+        part_threshold(0.45, 100, rise=0.8, free_parts=4)  # 0.91
+    """
+    if parts <= free_parts or rise <= 0.0 or not 0.0 < threshold < 1.0:
+        return threshold
+    logit = math.log(threshold / (1.0 - threshold)) + rise * math.log(parts / free_parts)
+    return 1.0 / (1.0 + math.exp(-logit))
 
 
 GATED_LABELS = frozenset({"bias"})
@@ -45,13 +92,15 @@ GATED_LABELS = frozenset({"bias"})
 class ClassifierScores:
     """Scores texts with one classifier, once each (LRU by SHA-256 of the text).
 
-    A long text is scored in parts (:func:`decorum.guardrails.windows.scoring_windows`: sentences and pairs of
-    neighbouring sentences) and each label keeps its worst part, so padding cannot dilute a bad sentence.
+    A text is scored in parts (:func:`decorum.guardrails.windows.scoring_windows`: a short text whole and by
+    sentence and clause, a long one by sentence, clause and pairs of neighbouring sentences) and each label keeps
+    its worst part, so neither padding nor a second clause can dilute a bad one. A sentence or clause is a part of
+    its own when it names a group or has at least ``clause_chars`` characters (None: no clause parts).
     """
 
     def __init__(self, classifier: Classifier, *, window_chars: int = 400, whole_chars: int = 240,
                  cache_size: int = 4096, gated_labels: frozenset[str] = GATED_LABELS,
-                 screen: PartScreen | None = None, screen_top_k: int = 4) -> None:
+                 screen: PartScreen | None = None, screen_top_k: int = 4, clause_chars: int | None = None) -> None:
         self.classifier = classifier
         # A long text's parts meet the screen first: the classifier reads those it passes, the top_k it ranks
         # worst and every part that names a group (decorum.guardrails.screen).
@@ -59,6 +108,7 @@ class ClassifierScores:
         self.screen_top_k = screen_top_k
         self.window_chars = window_chars
         self.whole_chars = whole_chars
+        self.clause_chars = clause_chars
         self.gated_labels = gated_labels
         self.cache_size = cache_size
         self._cache: OrderedDict[str, TextScores] = OrderedDict()
@@ -81,20 +131,26 @@ class ClassifierScores:
         if todo:
             windows: list[str] = []
             gated: list[bool] = []
-            owners: list[tuple[str, tuple[int, int]]] = []
-            groups: dict[str, tuple[str, ...]] = {}
+            owners: list[tuple[str, tuple[int, int], bool]] = []
+            merged: dict[str, TextScores] = {}
             for key, text in todo:
                 mentions = find_groups(text)  # once per text; a part names a group when a mention lies inside it
-                groups[key] = tuple(dict.fromkeys(g.name for g in mentions))
                 spans = self._windows(text, mentions)
                 parts = [text[a:b] for a, b in spans]
                 in_group = [_holds_mention(mentions, a, b) for a, b in spans]
-                read = self._must_read(parts, in_group)
+                # a part that names a group, or speaks of the one the sentence before it names: one of the few parts
+                # a hateful message is about (counted apart for the part threshold); the bias model reads only
+                # parts that name the group themselves
+                refers = _refers_back(text, mentions)
+                targeted = [g or refers(a, b) for g, (a, b) in zip(in_group, spans, strict=True)]
+                read = self._must_read(parts, targeted, long=len(text) > self.whole_chars)
+                merged[key] = TextScores({}, {}, tuple(dict.fromkeys(g.name for g in mentions)), len(spans),
+                                         sum(targeted))
                 for i, (span, window) in enumerate(zip(spans, parts, strict=True)):
                     if i in read:
                         windows.append(window)
                         gated.append(in_group[i])
-                        owners.append((key, span))
+                        owners.append((key, span, targeted[i]))
             # a part that occurs more than once (a repeated sentence, the same text in two messages) is scored once
             unique = list(dict.fromkeys(zip(windows, gated, strict=True)))
             try:
@@ -106,9 +162,8 @@ class ClassifierScores:
                 raise CheckError(f"classifier {self.scorer} failed: {exc.__class__.__name__}: {exc}") from exc
             by_part = dict(zip(unique, scored, strict=True))
             probs = [by_part[(w, g)] for w, g in zip(windows, gated, strict=True)]
-            merged: dict[str, TextScores] = {}
-            for (key, span), in_group, p in zip(owners, gated, probs, strict=True):
-                ts = merged.setdefault(key, TextScores({}, {}, groups[key]))
+            for (key, span, aimed), in_group, p in zip(owners, gated, probs, strict=True):
+                ts = merged[key]
                 for label, value in p.items():
                     if label in self.gated_labels and not in_group:
                         ts.labels.setdefault(label, 0.0)  # no group named here: no verdict from this window
@@ -116,6 +171,9 @@ class ClassifierScores:
                     if label not in ts.spans or float(value) > ts.labels[label]:
                         ts.labels[label] = float(value)
                         ts.spans[label] = span
+                    kind = (label, aimed)
+                    if kind not in ts.worst or float(value) > ts.worst[kind][0]:
+                        ts.worst[kind] = (float(value), span)
             found.update(merged)
             with self._lock:
                 for key, ts in merged.items():
@@ -124,17 +182,44 @@ class ClassifierScores:
                     self._cache.popitem(last=False)
         return [found[k] for k in keys]
 
-    def _must_read(self, parts: Sequence[str], in_group: Sequence[bool]) -> set[int] | range:
-        """Which parts of one text the classifier reads: all, or (screened) those the screen picks and every part
-        that names a group."""
-        if self.screen is None or len(parts) <= self.screen_top_k:
+    def _must_read(self, parts: Sequence[str], in_group: Sequence[bool], *, long: bool = True) -> set[int] | range:
+        """Which parts of one text the classifier reads: all, or (a long text, screened) those the screen picks and
+        every part that names a group. A short text's few parts are all read."""
+        if self.screen is None or not long or len(parts) <= self.screen_top_k:
             return range(len(parts))
         return self.screen.must_read(parts, top_k=self.screen_top_k) | {i for i, g in enumerate(in_group) if g}
 
     def _windows(self, text: str, mentions: Sequence[GroupMention] | None = None) -> list[tuple[int, int]]:
         found = find_groups(text) if mentions is None else mentions
+        size = self.clause_chars
+
+        def clause(a: int, b: int) -> bool:
+            return size is not None and (b - a >= size or _holds_mention(found, a, b))
+
         return scoring_windows(text, whole_chars=self.whole_chars, window_chars=self.window_chars,
-                               pair=lambda a, b: _holds_mention(found, a, b))
+                               pair=lambda a, b: _holds_mention(found, a, b),
+                               clause=clause if size is not None else None)
+
+
+_PRONOUN = re.compile(r"(?<![\w'])(?:they|them|their|theirs|these people|those people)(?![\w'])", re.IGNORECASE)
+
+
+def _refers_back(text: str, mentions: Sequence[GroupMention]) -> Callable[[int, int], bool]:
+    """Whether a part speaks of a group the sentence before it names: "Three refugees started today. They're here
+    for the handouts." The toxicity check counts the second sentence among the few parts aimed at a group, not
+    among the many that name none (the bias model still reads only parts that name the group themselves)."""
+    if not mentions:
+        return lambda a, b: False
+    starts = [a for a, _ in sentence_spans(text)]
+
+    def refers(a: int, b: int) -> bool:
+        if not _PRONOUN.search(text, a, b):
+            return False
+        i = bisect.bisect_right(starts, a) - 1  # the sentence the part starts in
+        begin = starts[i - 1] if i >= 1 else 0
+        return any(begin <= g.start and g.end <= a for g in mentions)
+
+    return refers
 
 
 def _holds_mention(mentions: Sequence[GroupMention], start: int, end: int) -> bool:
@@ -157,15 +242,27 @@ class DetoxifyCheck:
             if missing and len(missing) == len(self.policy.labels):
                 raise ConfigError(f"check {self.name!r} uses labels {missing} that {self.scores.scorer} does "
                                   f"not have; it has {sorted(ts.labels)}")
-            label = max((lab for lab in self.policy.labels if lab in ts.labels), key=lambda lab: ts.labels[lab])
-            score = ts.labels[label]
-            passed = score < self.policy.threshold
-            span = ts.spans.get(label)
+            # each label's worst group part and worst other part against the threshold for that many parts; the
+            # one most over (or least under) its threshold decides
+            cp = self.policy
+            group_rise = cp.part_rise if cp.group_part_rise is None else cp.group_part_rise
+            judged = [(score - threshold, score, threshold, span, lab)
+                      for lab in cp.labels if lab in ts.labels
+                      for score, span, n, named in ts.candidates(lab)
+                      for threshold in (part_threshold(
+                          cp.threshold, n, rise=cp.label_rise.get(lab, group_rise if named else cp.part_rise),
+                          free_parts=cp.free_parts),)]
+            if judged:
+                _, score, threshold, span, label = max(judged, key=lambda j: (j[0], j[1]))
+            else:  # a gated label on a text that names no group: no verdict
+                label = max((lab for lab in self.policy.labels if lab in ts.labels), key=lambda lab: ts.labels[lab])
+                score, threshold, span = ts.labels[label], self.policy.threshold, ts.spans.get(label)
+            passed = score < threshold
             results.append(CheckResult(
-                check=self.name, score=score, threshold=self.policy.threshold, passed=passed,
+                check=self.name, score=score, threshold=threshold, passed=passed,
                 scorer=self.scores.scorer_of(label), label=label, span=span,
                 details={lab: ts.labels[lab] for lab in self.policy.labels if lab in ts.labels},
-                explanation="" if passed else self._explain(text, label, score, span),
+                explanation="" if passed else self._explain(text, label, score, span, threshold),
                 groups=self._groups(ts),
             ))
         return results
@@ -174,9 +271,11 @@ class DetoxifyCheck:
         """The groups to record in the result (None: this check does not look for groups)."""
         return None
 
-    def _explain(self, text: str, label: str, score: float, span: tuple[int, int] | None) -> str:
+    def _explain(self, text: str, label: str, score: float, span: tuple[int, int] | None,
+                 threshold: float | None = None) -> str:
         where = f" in characters {span[0]}-{span[1]}" if span and span != (0, len(text)) else ""
-        return f"{label} {score:.2f} >= threshold {self.policy.threshold:.2f}{where}"
+        threshold = self.policy.threshold if threshold is None else threshold
+        return f"{label} {score:.2f} >= threshold {threshold:.2f}{where}"
 
 
 class BiasCheck(DetoxifyCheck):
@@ -197,8 +296,9 @@ class BiasCheck(DetoxifyCheck):
     def _groups(self, ts: TextScores) -> tuple[str, ...] | None:
         return ts.groups
 
-    def _explain(self, text: str, label: str, score: float, span: tuple[int, int] | None) -> str:
-        base = super()._explain(text, label, score, span)
+    def _explain(self, text: str, label: str, score: float, span: tuple[int, int] | None,
+                 threshold: float | None = None) -> str:
+        base = super()._explain(text, label, score, span, threshold)
         window = text[span[0]:span[1]] if span else text
         groups = describe_targets(window)
         return f"{base}; stereotype about: {groups}" if groups else f"{base}; no listed group named"
@@ -227,6 +327,7 @@ class Guardrails:
         cfg = policy.classifier
         self.scores = ClassifierScores(classifier, window_chars=cfg.window_chars, whole_chars=cfg.whole_chars,
                                        cache_size=cfg.cache_size, screen_top_k=cfg.screen_top_k,
+                                       clause_chars=cfg.clause_chars if cfg.clauses else None,
                                        screen=screen_for(classifier, cfg.screen_artifact) if cfg.screen else None)
         self._validator_cache: dict[tuple[object, ...], Check] = {}
         self.set_policy(policy)

@@ -255,6 +255,34 @@ _QUALIFIED_RE = re.compile(
 _COUNTRY_RE = re.compile(_FROM + r"(?:the\s+)?(" + _alternation(list(_COUNTRIES)) + r")(?![\w-])", re.IGNORECASE)
 _AGE_RE = re.compile(r"(?<![\w-])(?:\d{1,3}|(?:[a-z]+ty|ten|eleven|twelve|[a-z]+teen)(?:-[a-z]+)?)[- ]years?[- ]olds?"
                      r"(?![\w-])", re.IGNORECASE)
+# Slurs name the group they demean (a part holding one is a group part, like one that says "gay people"). Only
+# words with no everyday sense ("chink in the armour", "coon" and "fag" for a cigarette are left out); a vowel may
+# be masked or swapped for a digit ("f*ggot", "n1gg3r").
+SLURS: dict[str, tuple[str, str]] = {
+    "faggot": ("sexual orientation", "gay people"), "dyke": ("sexual orientation", "lesbians"),
+    "tranny": ("gender identity", "trans people"), "trannie": ("gender identity", "trans people"),
+    "retard": ("disability", "disabled people"), "spastic": ("disability", "disabled people"),
+    "kike": ("religion", "Jews"), "spic": ("race/ethnicity", "Latino people"),
+    "wetback": ("race/ethnicity", "Latino people"), "gook": ("race/ethnicity", "Asian people"),
+    "paki": ("nationality", "Pakistanis"), "raghead": ("religion", "Muslims"),
+    "nigger": ("race/ethnicity", "Black people"), "nigga": ("race/ethnicity", "Black people"),
+    "gyppo": ("race/ethnicity", "Roma"),
+}
+_MASKED = {"a": "[a@4*]", "e": "[e3*]", "i": "[i1!*]", "o": "[o0*]", "u": "[u*]"}
+_SLUR_RE = re.compile(r"(?<![\w*@!-])(" + "|".join(
+    "".join(_MASKED.get(c, c) for c in slur) for slur in sorted(SLURS, key=len, reverse=True))
+    + r")(?:e?s|z)?(?![\w*@!-])", re.IGNORECASE)
+_UNMASK = str.maketrans({"@": "a", "4": "a", "3": "e", "1": "i", "!": "i", "0": "o"})
+
+
+def _slur_group(word: str) -> tuple[str, str] | None:
+    """The (category, name) a matched slur names ("*" stands for any vowel)."""
+    plain = word.lower().translate(_UNMASK)
+    return next((group for slur, group in SLURS.items()
+                 if len(slur) == len(plain) and all(c == "*" or c == d for c, d in zip(plain, slur, strict=True))),
+                None)
+
+
 _IMPLIED_RE = re.compile(r"(?<![\w-])(?:" + "|".join(IMPLIED) + r")(?![\w-])", re.IGNORECASE)
 # A country named beside a word for its people ("Afghanistan ... the people who live there"): its people are the
 # group. A country alone ("the weather in Spain") is no mention. Countries that are also common first names or
@@ -310,6 +338,10 @@ def find_groups(text: str) -> list[GroupMention]:
         found.append(GroupMention("people of an age", "age", m.start(), m.end()))
     for m in _IMPLIED_RE.finditer(text):
         found.append(GroupMention(IMPLIED_NAME, IMPLIED_CATEGORY, m.start(), m.end()))
+    for m in _SLUR_RE.finditer(text):
+        group = _slur_group(m.group(1))
+        if group is not None:
+            found.append(GroupMention(group[1], group[0], m.start(), m.end()))
     found.sort(key=lambda g: (g.start, -(g.end - g.start)))
     kept: list[GroupMention] = []
     for g in found:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
@@ -37,6 +37,29 @@ TOXICITY_LABELS = ["toxicity", "severe_toxicity", "threat", "identity_attack", "
 # committed classifier's manifest records the same figures (``evaluation.base_rates``); a test holds them equal.
 TOXICITY_THRESHOLD = 0.45
 BIAS_THRESHOLD = 0.45
+
+# How a text's parts combine (decorum.guardrails.checks): clauses of at least CLAUSE_CHARS characters (or naming a
+# group) are parts of their own (ClassifierConfig.clause_chars), on by default. A check's part_rise can make the
+# worst of n > FREE_PARTS parts reach the check's threshold raised by part_rise * ln(n / FREE_PARTS) in logit
+# space; it is OFF by default (0): LONG_TEXT_RISE below is the calibrated setting, measured but not the default,
+# because on held-out items it let padded threats through (bench/padded_long.py, 180 held-out hateful items in
+# 4,000 characters of everyday requests: 172/180 blocked with no rise, 167/180 with it, below the 95% bar; 40
+# benign 4,000-character messages: 19 blocked with no rise and no clauses, 3 with both). A workspace of long
+# messages may turn it on (policy.checks.toxicity/bias: LONG_TEXT_RISE's keys). Calibrated on training-side data
+# only (everyday_train.jsonl as benign parts and padding, the team's suite as padded items):
+# `bench/padded_long.py --calibration --served-only --items 120 --benign 120 --seed 5 --rise 0.8,1.0,1.3
+# --group-rise 0,0.3,0.5,1.0` prints that frontier. Chosen: the smallest rise that blocks at most 1 in 40 of those
+# benign 4,000-character messages (1.0: 2/120), then the toxicity group-part rise that keeps the most padded items
+# blocked (0 and 0.3 tie at 342/360; the larger kept). The `threat` label keeps the threshold (label_rise threat 0):
+# no benign training part's worst label was `threat` at 0.45 or more, and "I will find you after work and make you
+# bleed." (threat 0.73, no group) passed in a 4,000-character message otherwise. CLAUSE_CHARS 40 over 30 on the
+# team's suite (balanced accuracy).
+CLAUSE_CHARS = 40
+FREE_PARTS = 4
+LONG_TEXT_RISE: dict[str, dict[str, Any]] = {
+    "toxicity": {"part_rise": 1.0, "group_part_rise": 0.3, "label_rise": {"threat": 0.0}},
+    "bias": {"part_rise": 1.0},
+}
 
 
 # What a failed check does. refuse: block (input: refuse the question; output: refuse the answer, no retry);
@@ -85,6 +108,23 @@ class CheckPolicy(BaseModel):
     # This check's own action when it fails; None: the stage's (on_input_fail / on_output_fail), or for a
     # validator its on_fail.
     on_fail: CheckAction | None = None
+    part_rise: float = Field(0.0, ge=0.0, le=5.0, description=(
+        "Classifier checks: how the threshold a text's worst part must reach rises with the number of parts the "
+        "check's labels were judged on (decorum.guardrails.checks.part_threshold): logit(threshold) + part_rise "
+        "* ln(parts / free_parts). Each part of an ordinary message has a small chance to score above the "
+        "threshold, and a 4,000-character message has about 100 parts; 0 (the default) judges every part against "
+        "the threshold itself. policy.LONG_TEXT_RISE is the calibrated setting and what it costs."))
+    group_part_rise: float | None = Field(None, ge=0.0, le=5.0, description=(
+        "Classifier checks: the rise for the parts that name a group (or speak of the one named just before), "
+        "counted among the text's group parts only; None: part_rise. A long message names few groups, and a "
+        "hateful sentence is one of those parts."))
+    label_rise: dict[str, float] = Field(default_factory=dict, description=(
+        "Classifier checks: a rise for one label that replaces part_rise and group_part_rise for it, where that "
+        "label's benign part scores have a lighter tail (the toxicity check's `threat`: no everyday training "
+        "part scores 0.45 on it, so a threat in a long message keeps the check's threshold)."))
+    free_parts: int = Field(FREE_PARTS, ge=1, le=1000, description=(
+        "Classifier checks: texts judged on at most this many parts keep the threshold itself (a short text "
+        "read whole and clause by clause)."))
 
     @model_validator(mode="after")
     def _labels_or_validator(self) -> CheckPolicy:
@@ -159,6 +199,13 @@ class ClassifierConfig(BaseModel):
     # window_chars (decorum.guardrails.windows): the worst part decides, so padding cannot dilute it.
     whole_chars: int = Field(240, ge=20, le=4000)
     window_chars: int = Field(400, ge=100, le=2000)
+    clauses: bool = Field(True, description=(
+        "Also score each sentence of a short text and each clause of every sentence (split at ; : and joining "
+        "words such as ', so', ', but', ', therefore') on its own, where it names a group or has at least "
+        "clause_chars characters: one clause cannot dilute another ('Women are too emotional to lead teams, so "
+        "prefer male candidates' is judged on its first clause). False: short texts are one part, as before."))
+    clause_chars: int = Field(CLAUSE_CHARS, ge=1, le=4000, description=(
+        "The shortest sentence or clause that is scored on its own without naming a group."))
     cache_size: int = Field(4096, ge=0)
     optimize: Literal["trace", "eager"] = "trace"  # TorchScript trace, checked against eager at load
     # The bias check's own model, trained to rank stereotype pairs (calibrated; its `bias` replaces the main
