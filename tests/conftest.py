@@ -1,7 +1,8 @@
 """Shared fixtures: a clean environment, a database of its own per test, models loaded once per session.
 
 The database is SQLite unless ``DECORUM_TEST_DATABASE_URL`` names a PostgreSQL server (``make test``
-runs the suite once each way); on PostgreSQL every test gets a schema of its own, dropped afterwards.
+runs the suite once each way); on PostgreSQL every test gets a database of its own, copied from one migrated once
+per session, and dropped afterwards.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,31 +39,88 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     yield
 
 
+def _pg_admin() -> Any:
+    """An AUTOCOMMIT engine on the PostgreSQL server of ``DECORUM_TEST_DATABASE_URL`` (CREATE/DROP DATABASE)."""
+    from sqlalchemy import create_engine
+
+    return create_engine(Settings(database_url=PG_URL).resolved_database_url, isolation_level="AUTOCOMMIT")
+
+
+def _pg_database_url(name: str) -> str:
+    """``DECORUM_TEST_DATABASE_URL`` with another database name."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """On the PostgreSQL pass, a database migrated to head once; each test's database is a copy of it
+    (``CREATE DATABASE ... TEMPLATE``: about 0.03 s, where migrating a fresh schema took 0.2-0.6 s a test). None
+    where the server refuses to create databases: each test then gets a schema of its own, migrated by the code
+    under test."""
+    if not PG_URL:
+        yield None
+        return
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from decorum.store import Database
+    from decorum.store import db as store_db
+
+    admin = _pg_admin()
+    name = f"decorum_tpl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except DBAPIError:
+        admin.dispose()
+        yield None
+        return
+    try:
+        Database.open(Settings(database_url=_pg_database_url(name)).resolved_database_url).dispose()
+        store_db.dispose_all()  # a template must have no connections when it is copied
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
-def db_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL, also exported as DECORUM_DATABASE_URL."""
+def db_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database URL (no records), also exported as DECORUM_DATABASE_URL: SQLite in the test's data dir, or on
+    the PostgreSQL pass a database copied from ``pg_template`` (a schema of its own where that is not possible)."""
     if not PG_URL:
         url = f"sqlite:///{tmp_path / 'data' / 'decorum.db'}"
         monkeypatch.setenv("DECORUM_DATABASE_URL", url)
         yield url
         return
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(Settings(database_url=PG_URL).resolved_database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    from decorum.store import db as store_db
+
+    template = request.getfixturevalue("pg_template")
+    admin = _pg_admin()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    if template is not None:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        url = _pg_database_url(name)
+        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    else:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{name}"'))
+        sep = "&" if "?" in PG_URL else "?"
+        url = f"{PG_URL}{sep}options=-csearch_path%3D{name}"
+        drop = f'DROP SCHEMA "{name}" CASCADE'
     monkeypatch.setenv("DECORUM_DATABASE_URL", url)
     try:
         yield url
     finally:
-        from decorum.store import db as store_db
-
         store_db.dispose_all()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        with admin.connect() as conn:
+            conn.execute(text(drop))
         admin.dispose()
 
 
