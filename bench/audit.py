@@ -222,7 +222,7 @@ def load(db: Any, log: Any, notes: Notes, append_n: int, label: str) -> dict[str
     """Append the first ``append_n`` notes through ``SqlAuditLog.append``, insert the rest as the same rows."""
     from sqlalchemy import insert
 
-    from decorum.guardrails.audit import canonical_json, derived_fields, record_hash, score_rows
+    from decorum.audit.records import canonical_json, derived_fields, record_hash, score_rows
     from decorum.guardrails.note_schema import validate_note
     from decorum.progress import ProgressLine
     from decorum.store.tables import AuditRecordRow, AuditScoreRow, FeedbackRow
@@ -346,7 +346,7 @@ def figures(ms: list[float]) -> dict[str, float]:
 
 
 def measure(db: Any, log: Any, notes: Notes, repeat: int, stats_repeat: int, label: str) -> dict[str, Any]:
-    from decorum.guardrails.audit_query import AuditFilter, count, search, stats
+    from decorum.audit.query import AuditFilter, count, search, stats
     from decorum.progress import ProgressLine
 
     base = figures(timed(lambda: log.list(limit=50), repeat))
@@ -373,8 +373,8 @@ def measure(db: Any, log: Any, notes: Notes, repeat: int, stats_repeat: int, lab
 
 def export(db: Any, workdir: Path, label: str) -> dict[str, Any]:
     """records/s of full JSONL and CSV exports and of a filtered one, streamed into a file."""
-    from decorum.guardrails.audit_export import head_seq, stream_export
-    from decorum.guardrails.audit_query import AuditFilter, count
+    from decorum.audit.export import head_seq, stream_export
+    from decorum.audit.query import AuditFilter, count
 
     upto = head_seq(db)
     out: dict[str, Any] = {"via": "audit_export.stream_export"}
@@ -426,7 +426,7 @@ def open_backend(name: str, pg_url: str, workdir: Path) -> tuple[str, Callable[[
 
 def run_backend(name: str, args: argparse.Namespace, notes: Notes, chain_key: Any, workdir: Path
                 ) -> dict[str, Any]:
-    from decorum.guardrails.audit import SqlAuditLog
+    from decorum.audit.log import SqlAuditLog
     from decorum.store import Database
 
     url, drop = open_backend(name, args.pg_url, workdir)
@@ -537,7 +537,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         ap.error(f"unknown backend {sorted(unknown)[0]!r}; sqlite, postgresql")
 
-    from decorum.guardrails.audit import ChainKey
+    from decorum.audit.chain_key import ChainKey
     from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION as current
 
     if current != NOTE_SCHEMA_VERSION:

@@ -156,6 +156,23 @@ async def slack(emu: object, monkeypatch: pytest.MonkeyPatch, db_url: str) -> As
         yield h
 
 
+@pytest.fixture
+def console(settings: Settings) -> Iterator[tuple[str, dict[str, str]]]:
+    """The admin listener (console and API) on a free port with fake models, and a viewer's and an auditor's
+    token (tests/console_harness.py)."""
+    from decorum.access import local_admin
+    from decorum.bot.runtime import Runtime
+    from tests.console_harness import admin_server
+    from tests.fakes import FakeClassifier, FakeGenerator
+
+    rt = Runtime.open(settings, classifier=FakeClassifier({"worthless": {"toxicity": 0.95}}),
+                      generator=FakeGenerator("Open the VPN portal and choose Reset password."))
+    tokens = {role: rt.access.add_user(f"{role}-1", role, by=local_admin("local:test"))[1]
+              for role in ("viewer", "auditor")}
+    with admin_server(rt) as url:
+        yield url, tokens
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The PostgreSQL run (``make test-postgres``) is the storage layer's second pass, not a second full suite.
 

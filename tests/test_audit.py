@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from decorum.audit.log import SqlAuditLog
+from decorum.audit.pseudonyms import Pseudonymiser
+from decorum.audit.records import GENESIS
 from decorum.errors import UsageError
-from decorum.guardrails.audit import GENESIS, Pseudonymiser, SqlAuditLog
 
 
 def _note(i: int, verdict: str = "answered") -> dict:
@@ -118,8 +120,8 @@ def test_unknown_id_is_a_clear_error(log: SqlAuditLog) -> None:
 
 
 def test_export_jsonl_and_csv(log: SqlAuditLog, database) -> None:
-    from decorum.guardrails.audit_export import stream_export
-    from decorum.guardrails.audit_query import AuditFilter
+    from decorum.audit.export import stream_export
+    from decorum.audit.query import AuditFilter
 
     for i in range(1, 4):
         log.append(_note(i, verdict="blocked_input" if i == 2 else "answered"))

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from decorum import cli
-from decorum.guardrails.audit import GENESIS, canonical_json, record_hash
+from decorum.audit.records import GENESIS, canonical_json, record_hash
 from decorum.settings import Settings
 
 
@@ -109,8 +109,8 @@ def test_an_edited_and_recomputed_chain_fails_verify(logged, capsys) -> None:
 
 def test_a_chain_recomputed_with_the_key_still_fails_its_signed_checkpoint(logged, capsys) -> None:
     """An insider holding the chain key (but not the signing key) recomputes a valid chain: the checkpoint convicts."""
+    from decorum.audit.chain_key import ChainKey
     from decorum.bot.runtime import Runtime
-    from decorum.guardrails.audit import ChainKey
 
     sql(logged, "UPDATE audit_record SET note = REPLACE(note, :a, :b) WHERE seq = 3",
         a='"verdict":"change"', b='"verdict":"answered"')

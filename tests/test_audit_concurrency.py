@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from decorum.guardrails.audit import ChainKey, SqlAuditLog
+from decorum.audit.chain_key import ChainKey
+from decorum.audit.log import SqlAuditLog
 from decorum.store import Database
 from decorum.store.tables import AuditRecordRow
 
@@ -22,7 +23,8 @@ from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from decorum.settings import Settings
 from decorum.store import Database
-from decorum.guardrails.audit import ChainKey, SqlAuditLog
+from decorum.audit.chain_key import ChainKey
+from decorum.audit.log import SqlAuditLog
 
 url, key_path, name, n, start_file = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), Path(sys.argv[5])
 db = Database.open(Settings(database_url=url).resolved_database_url)

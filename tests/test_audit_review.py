@@ -1,4 +1,4 @@
-"""The audit review queue (``decorum.guardrails.audit_review``): samples, marks, their audit records, the CSV.
+"""The audit review queue (``decorum.audit.review``): samples, marks, their audit records, the CSV.
 
 Runs on SQLite and, with ``DECORUM_TEST_DATABASE_URL``, on PostgreSQL. ``seed_notes`` (also used by the
 console's audit test) appends notes shaped like the pipeline's: Slack and web askers (pseudonyms), both
@@ -18,11 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from decorum.bot.note import new_id
-from decorum.errors import UsageError
-from decorum.guardrails.audit import SqlAuditLog
-from decorum.guardrails.audit_query import AuditFilter, count, search
-from decorum.guardrails.audit_review import (
+from decorum.audit.log import SqlAuditLog
+from decorum.audit.query import AuditFilter, count, search
+from decorum.audit.review import (
     MAX_COMMENT,
     ReviewConflict,
     ReviewNotFound,
@@ -32,6 +30,8 @@ from decorum.guardrails.audit_review import (
     sample_items,
     samples,
 )
+from decorum.bot.note import new_id
+from decorum.errors import UsageError
 from decorum.store.tables import AuditReviewRow, FeedbackRow
 
 THRESHOLDS = {"toxicity": 0.5, "bias": 0.6}

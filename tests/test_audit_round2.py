@@ -29,7 +29,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from decorum import cli
-from decorum.guardrails.audit import GENESIS, ChainKey, canonical_json, record_hash
+from decorum.audit.chain_key import ChainKey
+from decorum.audit.records import GENESIS, canonical_json, record_hash
 from decorum.settings import Settings
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -164,7 +165,7 @@ def test_a_deleted_chain_key_and_a_plain_recomputed_chain_fail_verify_which_writ
     assert snapshot(logged) == before  # ... and wrote nothing: no file, no byte of the database, no row
 
     # the write path does not make one either: a new key for a log that holds records would launder it
-    from decorum.guardrails.audit import ChainKeyMissing
+    from decorum.audit.chain_key import ChainKeyMissing
 
     rt = runtime()
     with pytest.raises(ChainKeyMissing, match="restore the key file"):
@@ -257,7 +258,7 @@ def test_a_replacement_key_that_starts_after_the_records_fails_verify(logged, ca
 def test_a_log_written_before_chain_keys_adopts_one_explicitly(db_url: str, capsys) -> None:
     """The only way a key is made for a log that holds records: `audit adopt-chain-key`, recorded in the log,
     refused where any record is keyed (that log lost its key: restore it)."""
-    from decorum.guardrails.audit import SqlAuditLog
+    from decorum.audit.log import SqlAuditLog
     from decorum.store import Database
 
     settings = Settings()
@@ -291,10 +292,10 @@ def test_a_log_written_before_chain_keys_adopts_one_explicitly(db_url: str, caps
 
 async def test_deleted_newest_records_fail_verify_through_the_configured_witness(logged, witness: Path,
                                                                                capsys) -> None:
-    from decorum.bot import audit_jobs
+    from decorum.web.app import audit_jobs_for_server
 
     rt = runtime()
-    jobs = audit_jobs.for_server(rt, None)  # what `decorum serve` runs, with its default configuration
+    jobs = audit_jobs_for_server(rt, None)  # what `decorum serve` runs, with its default configuration
     assert jobs is not None and jobs.witness == witness
     assert await jobs.checkpoint_once() == "signed"
     [line] = await asyncio.to_thread(lambda: witness.read_text().splitlines())
@@ -418,12 +419,13 @@ def test_the_writable_open_of_a_read_only_copy_names_the_file(read_only_copy: Se
 
 
 async def test_serve_checkpoints_every_600_s_by_default_and_once_more_when_it_stops(logged, witness: Path) -> None:
-    from decorum.bot import audit_jobs
-    from decorum.guardrails.audit_config import AuditConfig
+    from decorum.audit.config import AuditConfig
+    from decorum.audit.jobs import AuditJobs
+    from decorum.web.app import audit_jobs_for_server
 
     assert AuditConfig().checkpoint_every_s == 600
     rt = runtime()
-    jobs = audit_jobs.for_server(rt, None)  # nothing configured: checkpoints all the same
+    jobs = audit_jobs_for_server(rt, None)  # nothing configured: checkpoints all the same
     assert jobs is not None and jobs.enabled and jobs.config.checkpoint_every_s == 600
     jobs.start()
     try:
@@ -444,15 +446,15 @@ async def test_serve_checkpoints_every_600_s_by_default_and_once_more_when_it_st
     assert lines[-1]["payload"]["keyed_from_seq"] == 1
 
     # a server started and stopped with no record in between signs nothing new
-    jobs = audit_jobs.for_server(rt, None)
+    jobs = audit_jobs_for_server(rt, None)
     assert jobs is not None
     jobs.start()
     assert await jobs.stop() == "unchanged"
     assert sql(logged, "SELECT count(*) FROM audit_checkpoint")[0][0] == 2
     assert len(await asyncio.to_thread(lambda: witness.read_text().splitlines())) == 2
     # checkpoint_every_s: 0 turns the shutdown checkpoint off too
-    off = audit_jobs.AuditJobs(rt.db, AuditConfig(checkpoint_every_s=0), rt.settings.audit_signing_key_path,
-                               audit=rt.audit, witness=witness)
+    off = AuditJobs(rt.db, AuditConfig(checkpoint_every_s=0), rt.settings.audit_signing_key_path,
+                    audit=rt.audit, witness=witness)
     assert not off.enabled and await off.final_checkpoint() == "off"
     rt.close()
 

@@ -19,15 +19,15 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from decorum import cli
-from decorum.bot import audit_jobs
-from decorum.bot.audit_jobs import AuditJobs, checkpoint_period, slack_poster, summary_period
+from decorum.audit import jobs as audit_jobs
+from decorum.audit.config import AuditConfig
+from decorum.audit.jobs import AuditJobs, checkpoint_period, slack_poster, summary_period
+from decorum.audit.query import iso
+from decorum.audit.summary import THRESHOLDS, summary_blocks, summary_text, weekly_summary
 from decorum.bot.note import new_id
 from decorum.bot.runtime import Runtime
 from decorum.bot.slack.app import build_client
 from decorum.bot.slack.feedback import FeedbackStore
-from decorum.guardrails.audit_config import AuditConfig
-from decorum.guardrails.audit_query import iso
-from decorum.guardrails.audit_summary import THRESHOLDS, summary_blocks, summary_text, weekly_summary
 from decorum.store import Database
 from tests.slack_emulator import TEAM, SlackEmulator, block_error
 

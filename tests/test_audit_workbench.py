@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from decorum import cli
-from decorum.guardrails.audit import GENESIS, canonical_json, record_hash
+from decorum.audit.records import GENESIS, canonical_json, record_hash
 
 VPN = "How do I reset my VPN password?"
 TOXIC = "You are a worthless idiot and people like you should be exterminated."
@@ -75,8 +75,9 @@ def rt(db_url: str):
 
 
 def test_records_before_the_chain_key_keep_plain_hashes_and_later_ones_cannot_be_downgraded(db_url, capsys) -> None:
+    from decorum.audit.chain_key import ChainKey
+    from decorum.audit.log import SqlAuditLog
     from decorum.bot.runtime import Runtime
-    from decorum.guardrails.audit import ChainKey, SqlAuditLog
     from decorum.store import Database
 
     db = Database.open(Runtime.open().settings.resolved_database_url)
@@ -261,7 +262,7 @@ def test_an_export_checks_offline_and_fails_when_changed(rt, capsys, tmp_path: P
     mpath.write_text(saved)
     out.write_bytes(original)
     # a key that is not Decorum's: nothing verifies
-    from decorum.guardrails.checkpoints import Signer
+    from decorum.audit.checkpoints import Signer
 
     other = Signer.open(tmp_path / "other.key", create=True)
     assert other.public_key is not None
@@ -404,8 +405,8 @@ def test_genesis_is_64_zeros() -> None:
 async def test_serve_purges_kept_texts_once_a_day_and_verify_stays_green(rt, capsys) -> None:
     from datetime import UTC, datetime
 
-    from decorum.bot.audit_jobs import AuditJobs
-    from decorum.guardrails.audit_config import AuditConfig
+    from decorum.audit.config import AuditConfig
+    from decorum.audit.jobs import AuditJobs
 
     old, recent = change_note(1, day=1), change_note(2, day=28)  # November 1st and 28th
     fp = rt.pseudonymiser.fingerprint

@@ -17,8 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -29,16 +27,16 @@ import pytest
 from sqlalchemy import select
 
 from decorum.access import ROLES, Principal, local_admin
+from decorum.audit.checkpoints import load_public_key
+from decorum.audit.export import verify_export
+from decorum.audit.query import AuditFilter, count
 from decorum.bot.runtime import Runtime
-from decorum.guardrails.audit_export import verify_export
-from decorum.guardrails.audit_query import AuditFilter, count
-from decorum.guardrails.checkpoints import load_public_key
 from decorum.settings import Settings
 from decorum.store.tables import AuditReviewRow
 from decorum.web.app import Apps, create_apps
+from tests.console_harness import CHROMIUM, SHOTS, admin_server, login
 from tests.fakes import FakeClassifier, FakeGenerator
 from tests.test_audit_review import seed_notes
-from tests.test_console import CHROMIUM, SHOTS, _login
 
 ADMIN = "http://127.0.0.1:8001"
 needs_chromium = pytest.mark.skipif(not shutil.which("chromium"),
@@ -335,19 +333,11 @@ async def test_the_review_queue_over_the_api(admin: httpx.AsyncClient, runtime: 
 @pytest.fixture
 def console(runtime: Runtime) -> Iterator[tuple[str, str, Runtime]]:
     """The admin listener on a free port over the seeded log, and an auditor's token."""
-    import uvicorn
 
     seed(runtime)
     _, token = runtime.access.add_user("ana", "auditor", by=local_admin("local:test"))
-    server = uvicorn.Server(uvicorn.Config(create_apps(runtime, load_models=False).admin, host="127.0.0.1", port=0,
-                                           log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", token, runtime
-    server.should_exit = True
-    thread.join(5)
+    with admin_server(runtime) as url:
+        yield url, token, runtime
 
 
 @pytest.mark.browser
@@ -370,7 +360,7 @@ def test_an_auditor_filters_opens_exports_charts_and_reviews(console: tuple[str,
         browser = p.chromium.launch(executable_path=CHROMIUM,
                                     args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
-        _login(page, url, token)
+        login(page, url, token)
         # the audit view opens on the newest page of everything, 25 at a time
         expect(page.locator("#audit-total")).to_have_text(f"{everything} records match")
         expect(page.locator("#audit tr")).to_have_count(25)

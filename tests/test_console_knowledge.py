@@ -8,20 +8,16 @@ and ``expect``, never with ``wait_for_function``. Screenshots go to ``test-artif
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from decorum.access import local_admin
 from decorum.bot.runtime import Runtime
 from decorum.settings import Settings
+from tests.console_harness import CHROMIUM, SHOTS, admin_server, login
 from tests.fakes import FakeClassifier, FakeGenerator
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "console"
 pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed (make setup)")
 
 BODY = "Open tray 2 and pull the sheet out; call ext. 4357 if the light stays red."
@@ -30,31 +26,15 @@ BODY = "Open tray 2 and pull the sheet out; call ext. 4357 if the light stays re
 @pytest.fixture
 def console(settings: Settings) -> Iterator[tuple[str, dict[str, str], Runtime]]:
     """The admin listener on a free port, an editor's and a publisher's token, and the runtime behind it."""
-    import uvicorn
 
-    from decorum.web.app import create_apps
 
     rt = Runtime.open(settings, classifier=FakeClassifier({"worthless": {"toxicity": 0.95}}),
                       generator=FakeGenerator())
     tokens = {role: rt.access.add_user(name, role, by=local_admin("local:test"))[1]
               for name, role in (("eda", "editor"), ("pia", "publisher"))}
-    server = uvicorn.Server(uvicorn.Config(create_apps(rt, load_models=False).admin, host="127.0.0.1", port=0,
-                                           log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", tokens, rt
-    server.should_exit = True
-    thread.join(5)
+    with admin_server(rt) as url:
+        yield url, tokens, rt
 
-
-def _login(page, url: str, token: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(url)
-    page.wait_for_selector("#login:not([hidden])")
-    page.fill("#token", token)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#app:not([hidden])")
 
 
 @pytest.mark.browser
@@ -73,7 +53,7 @@ def test_editor_adds_publisher_publishes_and_the_list_shows_it(
         page = browser.new_page(viewport={"width": 1280, "height": 900})
 
         # the editor: the list, then a new entry whose first wording the checks refuse
-        _login(page, url, tokens["editor"])
+        login(page, url, tokens["editor"])
         page.click("nav button[data-view=knowledge]")
         leave = page.locator("#knowledge tr[data-entry=hr-annual-leave]")
         expect(leave).to_contain_text("v1")
@@ -121,7 +101,7 @@ def test_editor_adds_publisher_publishes_and_the_list_shows_it(
         page.click("#logout")
 
         # the publisher: the draft waits in the list; publish it with a reason
-        _login(page, url, tokens["publisher"])
+        login(page, url, tokens["publisher"])
         page.click("nav button[data-view=knowledge]")
         expect(page.locator("#kn-count")).to_have_text("79 entries, 1 with a draft waiting to be published")
         page.click("#knowledge a[data-entry=it-printer-jam]")

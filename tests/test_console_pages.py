@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,14 +25,14 @@ import pytest
 import yaml
 
 from decorum.access import ROLES, Principal, local_admin
+from decorum.audit.query import AuditFilter, count
+from decorum.audit.query import stats as stats_of
+from decorum.audit.review import draw_sample
 from decorum.bot.runtime import Runtime
-from decorum.guardrails.audit_query import AuditFilter, count
-from decorum.guardrails.audit_query import stats as stats_of
-from decorum.guardrails.audit_review import draw_sample
 from decorum.settings import Settings
+from tests.console_harness import CHROMIUM, SHOTS, admin_server, login
 from tests.fakes import FakeClassifier, FakeGenerator
 from tests.test_audit_review import seed_notes
-from tests.test_console import CHROMIUM, SHOTS, _login
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PAGES = ("playground", "audit", "templates", "knowledge", "policy", "models", "users")
@@ -54,9 +52,7 @@ AXE_RUN = """async () => {
 @pytest.fixture
 def console(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict[str, str],
                                                                                              Runtime]]:
-    import uvicorn
 
-    from decorum.web.app import create_apps
 
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump({"routing": {"semantic": False},
@@ -83,15 +79,8 @@ def console(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         "winner": {"statement": "fine_tuned answers best on this test split."}, "costs": {"time_to_change": {}},
         "examples": []}, actor="local:trainer")
     tokens = {role: rt.access.add_user(f"{role}-1", role, by=local_admin("local:test"))[1] for role in ROLES}
-    server = uvicorn.Server(uvicorn.Config(create_apps(rt, load_models=False).admin, host="127.0.0.1", port=0,
-                                           log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", tokens, rt
-    server.should_exit = True
-    thread.join(5)
+    with admin_server(rt) as url:
+        yield url, tokens, rt
 
 
 def _settled(page: Any, view: str) -> None:
@@ -130,7 +119,7 @@ def test_every_page_for_every_role_passes_axe_and_is_photographed(console: tuple
         for role in ROLES:
             context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
             page = context.new_page()
-            _login(page, url, tokens[role])
+            login(page, url, tokens[role])
             for view in PAGES:
                 page.goto(f"{url}/#/{view}")
                 _settled(page, view)
@@ -201,7 +190,7 @@ def test_the_playground_shows_the_whole_note_and_takes_feedback(console: tuple[s
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 1000}).new_page()
-        _login(page, url, tokens["viewer"])
+        login(page, url, tokens["viewer"])
         page.click("nav button[data-view=playground]")
         expect(page).to_have_url(re.compile(r"#/playground$"))
         # labelled controls: each found by its label, as a screen reader finds it
@@ -281,7 +270,7 @@ def test_an_auditor_reads_kept_texts_finds_by_reference_and_follows_links(
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Amsterdam")
         page = context.new_page()
-        _login(page, url, tokens["auditor"])
+        login(page, url, tokens["auditor"])
         expect(page.locator("#tz")).to_have_text("Europe/Amsterdam")
         # an answer asked here, its note linking to the record
         page.click("nav button[data-view=playground]")
@@ -410,7 +399,7 @@ def test_a_publisher_promotes_and_an_admin_manages_users(console: tuple[str, dic
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
         # a viewer reads the card but cannot promote (the server refuses, in its words)
-        _login(page, url, tokens["viewer"])
+        login(page, url, tokens["viewer"])
         page.goto(f"{url}/#/models/helpdesk-lora/2")
         expect(page.locator("#md-title")).to_have_text("helpdesk-lora v2")
         expect(page.locator("#md-stage")).to_contain_text("candidate")
@@ -420,7 +409,7 @@ def test_a_publisher_promotes_and_an_admin_manages_users(console: tuple[str, dic
             "403 Forbidden: the viewer role cannot do models.promote (it needs publisher or above)")
         page.click("#logout")
 
-        _login(page, url, tokens["publisher"])
+        login(page, url, tokens["publisher"])
         page.click("nav button[data-view=models]")
         page.click("#models a[data-model='helpdesk-lora@2']")
         expect(page).to_have_url(re.compile(r"#/models/helpdesk-lora/2$"))
@@ -449,7 +438,7 @@ def test_a_publisher_promotes_and_an_admin_manages_users(console: tuple[str, dic
         page.click("#logout")
 
         # an admin: a new user's token shown once and gone after a revoke; no revoking oneself
-        _login(page, url, tokens["admin"])
+        login(page, url, tokens["admin"])
         page.click("nav button[data-view=users]")
         page.locator("#add-user").get_by_label("Name").fill("temp-1")
         page.locator("#add-user").get_by_label("Role").select_option("viewer")

@@ -10,8 +10,6 @@ routes the seeds' VPN case). The screenshot goes to ``test-artifacts/console/pol
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +20,8 @@ from decorum.access import local_admin
 from decorum.bot.runtime import Runtime
 from decorum.guardrails.policy import TOXICITY_THRESHOLD
 from decorum.settings import Settings
+from tests.console_harness import CHROMIUM, SHOTS, admin_server, login
 from tests.fakes import FakeClassifier, FakeGenerator
-from tests.test_console import CHROMIUM, SHOTS, _login
 
 pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed (make setup)")
 
@@ -31,9 +29,7 @@ pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chr
 @pytest.fixture
 def console(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str, Runtime]]:
     """The admin listener on a free port, an admin's token, and the runtime behind it."""
-    import uvicorn
 
-    from decorum.web.app import create_apps
 
     cfg = tmp_path / "config.yaml"
     vpn = {"name": "vpn", "match": {"pattern": "VPN"}, "strategy": "fine_tuned", "domain": "helpdesk"}
@@ -42,15 +38,8 @@ def console(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     rt = Runtime.open(Settings(), classifier=FakeClassifier({"idiot": {"toxicity": 0.9}}),
                       generator=FakeGenerator("Open the VPN portal, choose Reset, and follow the steps."))
     _, token = rt.access.add_user("ada", "admin", by=local_admin("local:test"))
-    server = uvicorn.Server(uvicorn.Config(create_apps(rt, load_models=False).admin, host="127.0.0.1", port=0,
-                                           log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", token, rt
-    server.should_exit = True
-    thread.join(5)
+    with admin_server(rt) as url:
+        yield url, token, rt
 
 
 @pytest.mark.browser
@@ -66,7 +55,7 @@ def test_admin_changes_a_threshold_publishes_with_override_and_rolls_back(
         browser = p.chromium.launch(executable_path=CHROMIUM,
                                     args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        _login(page, url, token)
+        login(page, url, token)
         page.click("nav button[data-view=policy]")
         active = page.locator("#pol-active")
         expect(active).to_have_text("Active: configuration file only · policy default@1")

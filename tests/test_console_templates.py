@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,8 +16,8 @@ import pytest
 from decorum.access import local_admin
 from decorum.bot.runtime import Runtime
 from decorum.settings import Settings
+from tests.console_harness import CHROMIUM, SHOTS, admin_server, login
 from tests.fakes import FakeClassifier, FakeGenerator
-from tests.test_console import CHROMIUM, SHOTS, _login
 
 pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed (make setup)")
 
@@ -27,22 +25,13 @@ pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chr
 @pytest.fixture
 def console(settings: Settings) -> Iterator[tuple[str, str, Runtime]]:
     """The admin listener on a free port, a publisher's token, and the runtime behind it."""
-    import uvicorn
 
-    from decorum.web.app import create_apps
 
     rt = Runtime.open(settings, classifier=FakeClassifier({"worthless": {"toxicity": 0.95}}),
                       generator=FakeGenerator("Open the VPN portal and choose Reset password."))
     _, token = rt.access.add_user("pia", "publisher", by=local_admin("local:test"))
-    server = uvicorn.Server(uvicorn.Config(create_apps(rt, load_models=False).admin, host="127.0.0.1", port=0,
-                                           log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", token, rt
-    server.should_exit = True
-    thread.join(5)
+    with admin_server(rt) as url:
+        yield url, token, rt
 
 
 @pytest.mark.browser
@@ -57,7 +46,7 @@ def test_publisher_edits_diffs_publishes_rolls_back_and_tests(console: tuple[str
         browser = p.chromium.launch(executable_path=CHROMIUM,
                                     args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        _login(page, url, token)
+        login(page, url, token)
         page.click("nav button[data-view=templates]")
         listed = page.locator("#templates tr", has=page.locator("a[data-template=helpdesk]"))
         expect(listed).to_contain_text("production v1")

@@ -718,8 +718,8 @@ def test_make_secrets_writes_keys_the_project_accepts(tmp_path: Path, monkeypatc
     run = subprocess.run([sys.executable, str(script), "--dir", str(tmp_path)], capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 0, run.stderr
-    from decorum.guardrails.audit import ChainKey
-    from decorum.guardrails.checkpoints import Signer, load_public_key
+    from decorum.audit.chain_key import ChainKey
+    from decorum.audit.checkpoints import Signer, load_public_key
 
     keys = tmp_path / "secrets"
     assert {p.name for p in keys.iterdir()} == AUDIT_KEY_FILES | {"postgres-password"}

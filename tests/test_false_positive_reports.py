@@ -18,17 +18,16 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from decorum.access import local_admin
+from decorum.audit.retention import check_texts, purge_texts
+from decorum.audit.review import REPORTS_SAMPLE, RefusedTexts
 from decorum.bot.slack.blocks import ACTION_REPORT, ACTION_WHY, REPORT_KEEP_BLOCK, REPORT_KEEP_VALUE
 from decorum.cli import main
-from decorum.guardrails.audit_retention import check_texts, purge_texts
-from decorum.guardrails.audit_review import REPORTS_SAMPLE, RefusedTexts
 from decorum.guardrails.policy import TOXICITY_THRESHOLD
 from decorum.guardrails.training.calibrate import read_reports
 from decorum.store.tables import AuditTextRow, FalsePositiveReportRow
+from tests.console_harness import launch_chromium, login
 from tests.slack_emulator import BOT_USER, block_action, message, view_submission
 from tests.slack_harness import Harness, action_ids, blocks_text
-from tests.test_console import _browser, _login
-from tests.test_console import console as console  # a fixture
 
 ADMIN = "http://127.0.0.1:8001"
 TOXIC = "you are a worthless idiot"
@@ -257,7 +256,7 @@ async def test_console_playground_reports_its_own_refusal(slack: Harness) -> Non
 
 
 def test_refused_texts_are_held_briefly_and_boundedly(monkeypatch: pytest.MonkeyPatch) -> None:
-    import decorum.guardrails.audit_review as review
+    import decorum.audit.review as review
 
     now = [1000.0]
     monkeypatch.setattr(review.time, "monotonic", lambda: now[0])
@@ -295,9 +294,9 @@ def test_console_this_was_wrong_link_and_the_review_page(console: tuple[str, dic
 
     url, tokens = console
     with sync_playwright() as p:
-        browser = _browser(p)
+        browser = launch_chromium(p)
         page = browser.new_page()
-        _login(page, url, tokens["viewer"])
+        login(page, url, tokens["viewer"])
         page.fill("#q", "you are worthless")
         page.click("#ask button[type=submit]")
         page.wait_for_selector("#answer p.notice:has-text('blocked_input')")
@@ -310,7 +309,7 @@ def test_console_this_was_wrong_link_and_the_review_page(console: tuple[str, dic
         page.click("#logout")
         page.wait_for_selector("#login:not([hidden])")
 
-        _login(page, url, tokens["auditor"])
+        login(page, url, tokens["auditor"])
         page.click("#audit-tab-review")
         page.click(f"#rv-samples a[data-sample={REPORTS_SAMPLE}]")
         expect(page.locator("#rv-items")).to_contain_text("text: “you are worthless”")

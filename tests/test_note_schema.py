@@ -189,7 +189,7 @@ def _first(written: list[dict], verdict: str) -> dict:
 ])
 def test_an_invalid_answer_note_is_refused_naming_the_field_and_nothing_is_stored(
         written: list[dict], database, mutate, message: str, validator) -> None:
-    from decorum.guardrails.audit import SqlAuditLog
+    from decorum.audit.log import SqlAuditLog
 
     log = SqlAuditLog(database)
     log.append({**_first(written, "answered"), "id": "01VALIDNOTE"})  # the valid note goes in
@@ -217,7 +217,7 @@ def test_an_invalid_answer_note_is_refused_naming_the_field_and_nothing_is_store
     (lambda n: n["change"].update(extra_facts={1, 2}), "change.extra_facts: input was not a valid JSON value"),
 ])
 def test_an_invalid_change_record_is_refused(written: list[dict], database, mutate, message: str) -> None:
-    from decorum.guardrails.audit import SqlAuditLog
+    from decorum.audit.log import SqlAuditLog
 
     log = SqlAuditLog(database)
     before = log.count()

@@ -321,8 +321,8 @@ def test_429_retry_after_is_honoured_and_capped(fault: FaultServer) -> None:
     out = gen_for(fault.url, backoff_s=0.01, backoff_max_s=1.5).generate([GenerationRequest(messages=VPN)])[0]
     first, second = fault.gaps()
     assert out.text and retries("http_429") - before == 2
-    assert 0.95 <= first < 1.8  # as asked (the backoff alone would be 0.01 s)
-    assert 1.45 <= second < 2.5  # asked for 60 s: capped at backoff_max_s
+    assert 0.95 <= first < 10  # as asked (the backoff alone would be 0.01 s)
+    assert 1.45 <= second < 10  # asked for 60 s: capped at backoff_max_s (1.5 s)
 
 
 def test_a_wait_past_the_deadline_ends_the_answer_at_once(fault: FaultServer) -> None:
@@ -330,7 +330,7 @@ def test_a_wait_past_the_deadline_ends_the_answer_at_once(fault: FaultServer) ->
     t = time.monotonic()
     with pytest.raises(GenerationError, match=r"next try would pass the 1 s deadline.*HTTP 503"):
         gen_for(fault.url, timeout_s=1, backoff_max_s=10).generate([GenerationRequest(messages=VPN)])
-    assert time.monotonic() - t < 1.5 and len(fault.seen) == 1  # not the 5 s asked for
+    assert time.monotonic() - t < 4.0 and len(fault.seen) == 1  # not the 5 s asked for
 
 
 @pytest.mark.parametrize("action, streamed", [
@@ -369,13 +369,13 @@ def test_a_server_without_stream_usage_is_counted(fault: FaultServer) -> None:
 
 
 def test_a_false_from_the_sink_stops_reading(fault: FaultServer) -> None:
-    fault.script = [stream([f"w{i} " for i in range(20)], then="done", delay_s=0.05)]
+    fault.script = [stream([f"w{i} " for i in range(100)], then="done", delay_s=0.05)]
     pieces: list[str] = []
     t = time.monotonic()
     out = gen_for(fault.url).generate([GenerationRequest(messages=VPN,
                                                          on_text=lambda p: pieces.append(p) or len(pieces) < 3)])[0]
     assert out.finish_reason == "cancelled" and out.text == "w0 w1 w2" and pieces == ["w0 ", "w1 ", "w2 "]
-    assert time.monotonic() - t < 0.8  # not the 1 s the whole stream takes
+    assert time.monotonic() - t < 3.5  # not the 5 s the whole stream takes
 
 
 def test_the_deadline_cuts_a_silent_stream_and_keeps_what_was_shown(fault: FaultServer) -> None:
@@ -395,7 +395,7 @@ def test_the_deadline_without_any_text_is_an_error(fault: FaultServer) -> None:
     t = time.monotonic()
     with pytest.raises(GenerationError, match=r"timed out: no answer within the 0\.5 s deadline"):
         gen_for(fault.url, timeout_s=0.5, read_timeout_s=5).generate([GenerationRequest(messages=VPN, on_text=sink)])
-    assert 0.45 <= time.monotonic() - t < 2.0 and len(fault.seen) == 1
+    assert 0.45 <= time.monotonic() - t < 4.5 and len(fault.seen) == 1  # not the 5 s read timeout
 
 
 # -- naming and the note ----------------------------------------------------------------------------------------

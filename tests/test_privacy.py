@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from decorum.audit.pseudonyms import Pseudonymiser
+from decorum.audit.records import canonical_json
 from decorum.bot.pipeline import Request
 from decorum.bot.runtime import Runtime
 from decorum.errors import ConfigError, GenerationError
-from decorum.guardrails.audit import Pseudonymiser, canonical_json
 from decorum.guardrails.explain import GROUP_NAMES, GROUP_TERMS, describe_groups, describe_targets
 from decorum.secrets_files import read_or_create_secret
 from decorum.settings import Settings

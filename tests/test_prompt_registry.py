@@ -411,8 +411,8 @@ def test_roles_editor_saves_publisher_publishes_admin_overrides(rt) -> None:
 
 def test_change_records_pass_through_metrics_csv_and_summary(rt, capsys, tmp_path) -> None:
     from decorum import metrics
+    from decorum.audit.records import csv_row
     from decorum.bot.note import summary
-    from decorum.guardrails.audit import csv_row
 
     run(capsys, "prompts", "create", "faq", "--file", str(write(tmp_path / "faq.yaml", FAQ)), "--as", "alice")
     note = rt.audit.list(limit=1, verdict="change")[0]

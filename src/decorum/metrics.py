@@ -106,5 +106,5 @@ def observe(note: Mapping[str, Any], *, audit_s: float | None = None) -> None:
 
 
 def count_false_positive_report(check: object) -> None:
-    """One refusal reported as wrong by its asker (``decorum.guardrails.audit_review.file_report``)."""
+    """One refusal reported as wrong by its asker (``decorum.audit.review.file_report``)."""
     FALSE_POSITIVE_REPORTS.labels(_name(check)).inc()

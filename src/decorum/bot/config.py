@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from decorum.access import AccessConfig
 from decorum.adapters.registry import ModelsConfig
+from decorum.audit.config import AuditConfig
 from decorum.bot.limits import LimitsConfig
 from decorum.bot.router import RoutingConfig
 from decorum.errors import ConfigError
-from decorum.guardrails.audit_config import AuditConfig
 from decorum.guardrails.policy import Policy
 from decorum.knowledge.config import KnowledgeConfig
 from decorum.prompts.registry import PromptsConfig

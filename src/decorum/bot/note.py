@@ -1,4 +1,4 @@
-"""Transparency-note helpers: sortable ids, timestamps, the one-line summary, the ids-only unanswered note.
+"""Transparency-note helpers: the one-line summary, the ids-only unanswered note.
 
 Texts are fingerprinted with the audit key (``Pseudonymiser.fingerprint``): a plain hash would let anyone
 confirm a guessed question.
@@ -19,28 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION, OUTSIDE_ANSWER_PATH
+from decorum.ids import new_id, utc_now  # the ids every layer shares (decorum.ids); re-used here
 
 logger = logging.getLogger(__name__)
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def new_id(now_ms: int | None = None) -> str:
-    """A ULID: 48-bit millisecond time + 80 random bits, 26 Crockford base-32 characters, sortable."""
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+__all__ = ["append_unanswered", "new_id", "summary", "unanswered_note", "utc_now"]
 
 
 def unanswered_note(ref: str, *, error_type: str, where: str, reason: str | None = None, surface: str = "slack",

@@ -36,6 +36,9 @@ from typing import Any, Literal
 from decorum import metrics, tracing
 from decorum.adapters.base import STRONGER, Decoding, Generation, GenerationRequest, Generator
 from decorum.adapters.loops import Loop, LoopDetector, find_loop, trim_loop
+from decorum.audit.config import AuditConfig
+from decorum.audit.log import AuditLog
+from decorum.audit.pseudonyms import Pseudonymiser
 from decorum.bot import messages
 from decorum.bot.batching import MicroBatcher
 from decorum.bot.limits import LimitsConfig, RateLimiter, rate_key
@@ -44,8 +47,6 @@ from decorum.bot.router import RouteContext, RouteDecision, Router
 from decorum.bot.streaming import AnswerStream, StreamGuard, StreamRecord
 from decorum.errors import Busy, DecorumError, RateLimited, UsageError
 from decorum.guardrails import answer_bias
-from decorum.guardrails.audit import AuditLog, Pseudonymiser
-from decorum.guardrails.audit_config import AuditConfig
 from decorum.guardrails.base import CheckResult, Stage
 from decorum.guardrails.checks import Guardrails
 from decorum.guardrails.note_schema import NOTE_SCHEMA_VERSION

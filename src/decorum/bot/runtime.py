@@ -21,12 +21,14 @@ from decorum.access import AccessControl
 from decorum.adapters.base import Generator
 from decorum.adapters.model_registry import ModelRegistry
 from decorum.adapters.registry import GeneratorConfig, build_generator
+from decorum.audit.chain_key import ChainKey
+from decorum.audit.log import SqlAuditLog
+from decorum.audit.pseudonyms import Pseudonymiser
 from decorum.bot.config import AppConfig, load_config
 from decorum.bot.live_config import LiveConfig
 from decorum.bot.pipeline import Pipeline, Request, validate_request
 from decorum.bot.router import Router, RoutingConfig
 from decorum.errors import UsageError
-from decorum.guardrails.audit import ChainKey, Pseudonymiser, SqlAuditLog
 from decorum.guardrails.base import Classifier
 from decorum.guardrails.checks import Guardrails
 from decorum.guardrails.policy import ClassifierConfig, Policy

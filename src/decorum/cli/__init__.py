@@ -1,5 +1,5 @@
 """The ``decorum`` command: one module per command group (``ask``, ``guardrails``, ``models``, ``route``, ``users``,
-``prompts``, ``policy``; ``audit`` and ``knowledge`` live beside what they manage). Heavy libraries are imported
+``prompts``, ``policy``, ``audit``; ``knowledge`` lives beside what it manages). Heavy libraries are imported
 inside the commands, so ``--help`` is fast.
 
 Exit codes: 0 success (a refused question is a success), 1 internal failure, 2 bad usage.
@@ -11,14 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from decorum.cli import ask, base, guardrails, models, policy, prompts, route, users
+from decorum.cli import ask, audit, base, guardrails, models, policy, prompts, route, users
 from decorum.cli.base import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Parser, read_stdin_text
 
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "read_stdin_text"]
 
 # command -> its group's module (each has add_parser(sub, lazy) and run(args))
 GROUPS = {"ask": ask, "chat": ask, "guardrails": guardrails, "finetune": models, "compare": models,
-          "models": models, "route": route, "users": users, "prompts": prompts, "policy": policy}
+          "models": models, "route": route, "users": users, "prompts": prompts, "policy": policy, "audit": audit}
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -38,10 +38,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
-    from decorum.guardrails.audit_cli import add_parser as add_audit_parser
     from decorum.knowledge.cli import add_parser as add_knowledge_parser
 
-    add_audit_parser(sub, Parser)
+    audit.add_parser(sub, lazy)
     add_knowledge_parser(sub, Parser)
     for group in (guardrails, models, route, users, prompts, policy):
         group.add_parser(sub, lazy)
@@ -85,10 +84,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         from decorum.web.server import serve
 
         return serve(args.host, args.port)
-    if args.command == "audit":
-        from decorum.guardrails.audit_cli import run as run_audit
-
-        return run_audit(args)
     if args.command == "knowledge":
         from decorum.knowledge.cli import run as run_knowledge
 

@@ -1,4 +1,5 @@
-"""The guardrail layer: checks over one classifier, the policy, and the audit log of transparency notes.
+"""The guardrail layer: checks over one classifier, and the policy. The audit log of transparency notes is
+``decorum.audit``.
 
 The subpackage is ``decorum.guardrails`` on purpose: a top-level ``guardrails`` package would shadow
 the guardrails-ai library.

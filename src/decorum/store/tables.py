@@ -390,7 +390,7 @@ class LiveConfigEventRow(Base):
 
 
 class AuditCheckpointRow(Base):
-    """A signed checkpoint of the audit log (``decorum.guardrails.checkpoints``): ``payload`` is what was signed."""
+    """A signed checkpoint of the audit log (``decorum.audit.checkpoints``): ``payload`` is what was signed."""
 
     __tablename__ = "audit_checkpoint"
 
@@ -404,7 +404,7 @@ class AuditCheckpointRow(Base):
 
 
 class AuditJobRunRow(Base):
-    """One period of a periodic audit job (``decorum.bot.audit_jobs``): a signed checkpoint, a weekly summary.
+    """One period of a periodic audit job (``decorum.audit.jobs``): a signed checkpoint, a weekly summary.
 
     The unique (``job``, ``period``) is the claim: of several ``decorum serve`` replicas, the one whose INSERT wins
     runs the job for that period. A run that failed (``status`` ``failed``) may be taken again later, a few times.

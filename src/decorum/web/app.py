@@ -21,7 +21,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -31,14 +31,8 @@ from starlette.routing import Route
 
 from decorum import metrics
 from decorum.access import ROLES, Principal, permissions_of
-from decorum.bot import audit_jobs, messages
-from decorum.bot.note import append_unanswered, unanswered_note
-from decorum.bot.pipeline import Answer, Request, refusal_ref
-from decorum.bot.runtime import Runtime
-from decorum.bot.slack import mount_slack
-from decorum.bot.slack.feedback import FeedbackStore
-from decorum.errors import Busy, DecorumError, RateLimited, Unauthenticated, UsageError
-from decorum.guardrails.audit_review import (
+from decorum.audit.jobs import AuditJobs, Poster, slack_poster
+from decorum.audit.review import (
     REFUSED,
     RefusedTexts,
     ReportRefused,
@@ -46,6 +40,13 @@ from decorum.guardrails.audit_review import (
     file_report,
     is_asker,
 )
+from decorum.bot import messages
+from decorum.bot.note import append_unanswered, unanswered_note
+from decorum.bot.pipeline import Answer, Request, refusal_ref
+from decorum.bot.runtime import Runtime
+from decorum.bot.slack import mount_slack
+from decorum.bot.slack.feedback import FeedbackStore
+from decorum.errors import Busy, DecorumError, RateLimited, Unauthenticated, UsageError
 from decorum.web.audit_api import audit_routes
 from decorum.web.auth import COOKIE, CsrfRefused, bearer, check_csrf, current_session, json_required, needs, refusal
 from decorum.web.knowledge_api import knowledge_routes
@@ -53,6 +54,9 @@ from decorum.web.models_api import models_routes
 from decorum.web.policy_api import policy_routes
 from decorum.web.security import ASGIApp, guard, json_body
 from decorum.web.templates_api import template_routes
+
+if TYPE_CHECKING:
+    from decorum.bot.slack.app import SlackSurface
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,27 @@ STATIC = Path(__file__).parent
 CONSOLE_FILES = {"/": ("console.html", "text/html; charset=utf-8"),
                  "/console.js": ("console.js", "text/javascript; charset=utf-8"),
                  "/console.css": ("console.css", "text/css; charset=utf-8")}
+
+
+def audit_jobs_for_server(runtime: Runtime, slack: SlackSurface | None) -> AuditJobs | None:
+    """The periodic audit jobs ``decorum serve`` runs (``decorum.audit.jobs``; None when none is configured),
+    posting with the Slack bot token."""
+    cfg = runtime.config.audit
+    post: Poster | None = None
+    if cfg.witness_channel or cfg.summary_channel:
+        if slack is not None and slack.token:
+            post = slack_poster(slack.bot_client)
+        elif runtime.settings.slack_bot_token:
+            from decorum.bot.slack.app import build_client
+
+            post = slack_poster(build_client(runtime.settings.slack_bot_token.get_secret_value(),
+                                             runtime.settings.slack_api_url))
+        else:
+            logger.warning("audit.witness_channel/summary_channel are set but no Slack bot token is: nothing is "
+                           "posted (checkpoints are still signed)")
+    jobs = AuditJobs(runtime.db, cfg, runtime.settings.audit_signing_key_path, post=post, audit=runtime.audit,
+                     witness=runtime.settings.audit_witness)
+    return jobs if jobs.enabled else None
 
 
 class ModelLoader:
@@ -100,7 +125,7 @@ class Services:
         self.load_models = load_models
         self.slack_routes: list[Any] = []
         self.slack = mount_slack(self.slack_routes, runtime)  # POST /slack/events (+ OAuth pages) when SLACK_* set
-        self.audit_jobs: audit_jobs.AuditJobs | None = None  # checkpoints and the weekly summary, when configured
+        self.audit_jobs: AuditJobs | None = None  # checkpoints and the weekly summary, when configured
         self.refused_texts = RefusedTexts()  # the playground's refused questions, briefly, for "This was wrong"
         self._users = 0
         self._lock = asyncio.Lock()
@@ -115,7 +140,7 @@ class Services:
                     self.loader.start()
                 if self.slack is not None:
                     await self.slack.start()  # Socket Mode connects here
-                self.audit_jobs = audit_jobs.for_server(self.runtime, self.slack)
+                self.audit_jobs = audit_jobs_for_server(self.runtime, self.slack)
                 if self.audit_jobs is not None:
                     self.audit_jobs.start()
         try:

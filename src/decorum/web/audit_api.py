@@ -1,6 +1,6 @@
 """The audit workbench on the admin listener: search, figures, charts, one record whole, exports, review queue.
 
-Every filter is an ``AuditFilter`` (``decorum.guardrails.audit_query``) read from the query string (or, to draw
+Every filter is an ``AuditFilter`` (``decorum.audit.query``) read from the query string (or, to draw
 a review sample, from the JSON body's ``filter``): the fields ``since until verdict strategy template model
 adapter engine check min_score max_score action surface channel user feedback``. Reading needs ``audit.read``,
 exports ``audit.export``, drawing and marking review samples ``audit.review`` (auditor and above for all three).
@@ -8,7 +8,7 @@ exports ``audit.export``, drawing and marking review samples ``audit.review`` (a
 Routes::
 
     GET  /api/audit?FILTER&limit=50&before=SEQ     {records, next_before, total, filter, limit}
-    GET  /api/audit/stats?FILTER                   audit_query.stats
+    GET  /api/audit/stats?FILTER                   query.stats
     GET  /api/audit/charts/NAME.svg?FILTER         image/svg+xml: verdicts-over-time, strategy-mix, scores-CHECK,
                                                    block-rate-by-template, feedback-by-strategy
     GET  /api/audit/verify                         {ok, checked, first_bad_id, reason}; 409 when the chain is broken
@@ -29,7 +29,7 @@ Routes::
     GET  /api/audit/reviews/false-positives/export.jsonl   marked "This was wrong" reports whose text was kept, as
                                                    labelled rows {text, check, stage, label, ...} (audited)
 
-The standing sample ``false-positives`` holds the askers' "This was wrong" reports (``audit_review.file_report``);
+The standing sample ``false-positives`` holds the askers' "This was wrong" reports (``review.file_report``);
 its items carry ``report`` (the check that blocked, score, threshold, and the text only where the asker kept it).
 
 Answers: 400 bad input (the ``UsageError`` text names the field), 401/403 from ``AccessControl``, 404 an
@@ -59,14 +59,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from decorum.access import Principal
-from decorum.bot.runtime import Runtime
-from decorum.bot.slack.audit_admin import BadReference, load_record, parse_ref
-from decorum.charts import bar_chart, stacked_bar_chart
-from decorum.errors import DecorumError, Forbidden, Unauthenticated, UsageError
-from decorum.guardrails import audit_review
-from decorum.guardrails.audit import derived_fields
-from decorum.guardrails.audit_export import FORMATS, build_manifest, start_export, stream_export
-from decorum.guardrails.audit_query import (
+from decorum.audit import review as audit_review
+from decorum.audit.checkpoints import Signer, key_id
+from decorum.audit.export import FORMATS, build_manifest, start_export, stream_export
+from decorum.audit.query import (
     PAGE_MAX,
     AuditFilter,
     chain_neighbours,
@@ -76,7 +72,11 @@ from decorum.guardrails.audit_query import (
     stats,
     template_changes,
 )
-from decorum.guardrails.checkpoints import Signer, key_id
+from decorum.audit.records import derived_fields
+from decorum.bot.runtime import Runtime
+from decorum.bot.slack.audit_admin import BadReference, load_record, parse_ref
+from decorum.charts import bar_chart, stacked_bar_chart
+from decorum.errors import DecorumError, Forbidden, Unauthenticated, UsageError
 from decorum.store.tables import AuditCheckpointRow, FeedbackRow
 from decorum.web.auth import needs, refusal
 from decorum.web.templates_api import json_object

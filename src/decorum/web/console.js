@@ -568,7 +568,7 @@ function showPane(pane) {
 }
 
 // --- the review queue ---
-const REPORTS_SAMPLE = 'false-positives';  // the askers' "This was wrong" reports (decorum.guardrails.audit_review)
+const REPORTS_SAMPLE = 'false-positives';  // the askers' "This was wrong" reports (decorum.audit.review)
 async function loadSamples() {
   const {data} = await api('/api/audit/reviews');
   el('rv-samples').replaceChildren(...data.samples.map(x => {

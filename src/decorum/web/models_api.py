@@ -38,9 +38,9 @@ from decorum.access import Principal
 from decorum.adapters.finetune.card import loss_chart
 from decorum.adapters.finetune.compare import html_report
 from decorum.adapters.model_registry import ModelVersion
+from decorum.audit.query import AuditFilter, stats
 from decorum.bot.runtime import Runtime
 from decorum.errors import DecorumError, UsageError
-from decorum.guardrails.audit_query import AuditFilter, stats
 from decorum.web.auth import needs
 from decorum.web.templates_api import json_object
 

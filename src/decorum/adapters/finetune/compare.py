@@ -301,8 +301,8 @@ def _served_pipeline(rt: Any, *, warm: tuple[str, str | None] | None) -> Iterato
     if warm is None:
         yield None
         return
+    from decorum.audit.log import SqlAuditLog
     from decorum.bot.pipeline import Pipeline
-    from decorum.guardrails.audit import SqlAuditLog
     from decorum.store import Database
 
     with tempfile.TemporaryDirectory(prefix="decorum-compare-") as tmp:

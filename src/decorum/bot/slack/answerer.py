@@ -55,6 +55,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from decorum import metrics
+from decorum.audit.review import RefusedTexts
 from decorum.bot import messages
 from decorum.bot.note import append_unanswered, new_id, unanswered_note
 from decorum.bot.pipeline import Answer, Request, refusal_ref
@@ -74,7 +75,6 @@ from decorum.bot.slack.history import question_text, thread_history
 from decorum.bot.slack.notices import FirstContact
 from decorum.bot.slack.streaming import SlackMessageStream
 from decorum.errors import Busy, RateLimited, UsageError
-from decorum.guardrails.audit_review import RefusedTexts
 
 logger = logging.getLogger(__name__)
 

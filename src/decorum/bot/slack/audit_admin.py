@@ -35,8 +35,8 @@ from decorum.store.tables import AuditRecordRow, FeedbackRow
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
+    from decorum.audit.pseudonyms import Pseudonymiser
     from decorum.bot.slack.app import SlackSurface
-    from decorum.guardrails.audit import Pseudonymiser
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
-""""This was wrong" under a refusal: its asker's report into the auditors' review queue (``audit_review``).
+""""This was wrong" under a refusal: its asker's report into the auditors' review queue (``decorum.audit.review``).
 
 The button is acked at once; the note is read (must be this workspace's refusal, and the presser its asker:
 their Slack id under the note's pseudonym key is the note's ``slack.user``), then a modal opens within the
 trigger's 3 s. It says what a report does and offers one opt-in checkbox: keep my message text for the
 reviewers, deleted after ``audit.text_retention_days``. Its ``private_metadata`` is the note id only.
 
-Submitting files the report (``audit_review.file_report``). The text is the refused question this process
+Submitting files the report (``decorum.audit.review.file_report``). The text is the refused question this process
 held in memory (``Answerer.refused_texts``, for ``REFUSED_TEXT_TTL_S``): used only when the box is ticked,
 only while still held (a restart, or a press that reaches another replica, finds nothing: the report is filed
 without text and the person is told), and only when it matches the note's keyed hash. Slack is never asked
@@ -30,6 +30,14 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from decorum.audit.review import (
+    REFUSED,
+    ReportRefused,
+    ReviewNotFound,
+    file_report,
+    find_report,
+    is_asker,
+)
 from decorum.bot import messages
 from decorum.bot.slack.blocks import (
     ACTION_REPORT,
@@ -42,14 +50,6 @@ from decorum.bot.slack.blocks import (
 )
 from decorum.bot.slack.listeners import find_note
 from decorum.errors import UsageError
-from decorum.guardrails.audit_review import (
-    REFUSED,
-    ReportRefused,
-    ReviewNotFound,
-    file_report,
-    find_report,
-    is_asker,
-)
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp

@@ -71,7 +71,7 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    from decorum.guardrails.audit import derived_fields, score_rows
+    from decorum.audit.records import derived_fields, score_rows
 
     bind = op.get_bind()
     record = sa.table("audit_record", sa.column("seq"), sa.column("note"), *(sa.column(n) for n, _, _ in DERIVED))

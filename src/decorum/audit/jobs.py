@@ -10,9 +10,9 @@ weekly summary.
   signed but never reached a witness is appended or posted then); nothing is signed over a log that fails the last
   checkpoint (records removed or rewritten): that is logged as an error for ``decorum audit verify`` to name.
 * **purge**, once a day while texts are kept (``audit.store_question``/``store_answer``): delete kept texts older
-  than ``audit.text_retention_days`` (``audit_retention.purge_texts``; an ``audit.purge`` record says how many).
+  than ``audit.text_retention_days`` (``retention.purge_texts``; an ``audit.purge`` record says how many).
 * **summary**, at ``audit.summary_weekday`` ``audit.summary_hour_utc`` (UTC) with ``audit.summary_channel``: the
-  7 days to that hour against the 7 before (``audit_summary.weekly_summary``), posted with ``chat.postMessage``.
+  7 days to that hour against the 7 before (``summary.weekly_summary``), posted with ``chat.postMessage``.
   A server that was down at that hour posts it when it comes back, up to ``SUMMARY_LATE_S`` late.
 
 Replicas share the work through the database: each job and period is one ``audit_job_run`` row whose unique key
@@ -48,10 +48,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from decorum.guardrails.audit_config import WEEKDAYS, AuditConfig
-from decorum.guardrails.audit_query import iso
-from decorum.guardrails.audit_summary import summary_blocks, summary_text, weekly_summary
-from decorum.guardrails.checkpoints import (
+from decorum.audit.checkpoints import (
     Signer,
     append_witness,
     check_checkpoints,
@@ -59,15 +56,16 @@ from decorum.guardrails.checkpoints import (
     create_checkpoint,
     key_id,
 )
+from decorum.audit.config import WEEKDAYS, AuditConfig
+from decorum.audit.query import iso
+from decorum.audit.summary import summary_blocks, summary_text, weekly_summary
 from decorum.store import Database
 from decorum.store.tables import AuditCheckpointRow, AuditJobRunRow, AuditRecordRow
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from decorum.bot.runtime import Runtime
-    from decorum.bot.slack.app import SlackSurface
-    from decorum.guardrails.audit import SqlAuditLog
+    from decorum.audit.log import SqlAuditLog
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +332,7 @@ class AuditJobs:
     async def purge_once(self, now: datetime | None = None) -> str:
         """Delete kept texts past retention, once per UTC day; returns ``off``, ``taken``, ``signed`` (done)
         or ``failed``."""
-        from decorum.guardrails.audit_retention import purge_texts
+        from decorum.audit.retention import purge_texts
 
         if not self._keeps_texts or self.audit is None:
             return "off"
@@ -411,25 +409,5 @@ def _detail(cp: dict[str, Any]) -> str:
     return f"seq={p['seq']} at={p['at']}"
 
 
-def for_server(runtime: Runtime, slack: SlackSurface | None) -> AuditJobs | None:
-    """The jobs ``decorum serve`` runs (None when none is configured), posting with the Slack bot token."""
-    cfg = runtime.config.audit
-    post: Poster | None = None
-    if cfg.witness_channel or cfg.summary_channel:
-        if slack is not None and slack.token:
-            post = slack_poster(slack.bot_client)
-        elif runtime.settings.slack_bot_token:
-            from decorum.bot.slack.app import build_client
-
-            post = slack_poster(build_client(runtime.settings.slack_bot_token.get_secret_value(),
-                                             runtime.settings.slack_api_url))
-        else:
-            logger.warning("audit.witness_channel/summary_channel are set but no Slack bot token is: nothing is "
-                           "posted (checkpoints are still signed)")
-    jobs = AuditJobs(runtime.db, cfg, runtime.settings.audit_signing_key_path, post=post, audit=runtime.audit,
-                     witness=runtime.settings.audit_witness)
-    return jobs if jobs.enabled else None
-
-
-__all__ = ["AuditJobs", "JobRuns", "checkpoint_line", "checkpoint_message", "checkpoint_period", "for_server",
+__all__ = ["AuditJobs", "JobRuns", "checkpoint_line", "checkpoint_message", "checkpoint_period",
            "slack_poster", "summary_period"]

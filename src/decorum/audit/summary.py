@@ -1,7 +1,7 @@
 """The weekly audit summary: the last 7 days against the 7 days before, from the audit log's figures.
 
-Plain functions over ``audit_query.stats``: ``weekly_summary`` computes, ``summary_blocks`` and
-``summary_text`` render it for Slack (``decorum.bot.audit_jobs`` posts it to ``audit.summary_channel``).
+Plain functions over ``query.stats``: ``weekly_summary`` computes, ``summary_blocks`` and
+``summary_text`` render it for Slack (``decorum.audit.jobs`` posts it to ``audit.summary_channel``).
 
 What the figures mean (each over the records *created* in the week, ``[now - 7 d, now)`` and the week before):
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from decorum.guardrails.audit_query import AuditFilter, iso, stats
+from decorum.audit.query import AuditFilter, iso, stats
 from decorum.store import Database
 
 REQUEST_VERDICTS = ("answered", "blocked_input", "blocked_output", "error")

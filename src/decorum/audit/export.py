@@ -31,10 +31,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from decorum.audit.chain_key import ChainKey
+from decorum.audit.checkpoints import Signer, create_checkpoint, key_id
+from decorum.audit.query import AuditFilter
+from decorum.audit.records import CSV_FIELDS, GENESIS, canonical_json, csv_row, record_hash
 from decorum.errors import UsageError
-from decorum.guardrails.audit import CSV_FIELDS, GENESIS, ChainKey, canonical_json, csv_row, record_hash
-from decorum.guardrails.audit_query import AuditFilter
-from decorum.guardrails.checkpoints import Signer, create_checkpoint, key_id
+from decorum.ids import utc_now
 from decorum.store import Database
 from decorum.store.tables import AuditRecordRow
 
@@ -159,8 +161,6 @@ def build_manifest(db: Database, flt: AuditFilter, fmt: str, *, checkpoint: dict
                    chain_key: ChainKey | None, digest: _Digest | None = None) -> dict[str, Any]:
     """The signed manifest of the export of ``flt`` up to ``checkpoint``'s seq (streams it again to hash it
     unless the digest of the bytes just written is given)."""
-    from decorum.bot.note import utc_now
-
     _check_format(fmt)
     upto = int(checkpoint["payload"]["seq"])
     if digest is None:

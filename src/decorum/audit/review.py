@@ -55,9 +55,11 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from decorum import metrics
+from decorum.audit.log import SqlAuditLog
+from decorum.audit.pseudonyms import Pseudonymiser
+from decorum.audit.query import AuditFilter, iso
 from decorum.errors import Forbidden, UsageError
-from decorum.guardrails.audit import Pseudonymiser, SqlAuditLog
-from decorum.guardrails.audit_query import AuditFilter, iso
+from decorum.ids import new_id, utc_now
 from decorum.store import Database
 from decorum.store.tables import AuditRecordRow, AuditReviewRow, AuditTextRow, FalsePositiveReportRow
 
@@ -86,8 +88,6 @@ class ReportRefused(Forbidden):
 
 
 def _now() -> str:
-    from decorum.bot.note import utc_now
-
     return utc_now()
 
 
@@ -99,8 +99,6 @@ def draw_sample(db: Database, audit: SqlAuditLog, flt: AuditFilter, n: int, *, b
     (tests); without it the draw uses the system's randomness. Memory stays at ``n`` whatever the log's size
     (reservoir sampling over the matching seqs, read in chain order).
     """
-    from decorum.bot.note import new_id
-
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLE:
         raise UsageError(f"a review sample holds 1 to {MAX_SAMPLE} records, not {n!r}")
     r = AuditRecordRow

@@ -26,9 +26,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from decorum.audit.log import SqlAuditLog
+from decorum.audit.pseudonyms import Pseudonymiser
+from decorum.audit.query import iso
 from decorum.errors import UsageError
-from decorum.guardrails.audit import Pseudonymiser, SqlAuditLog
-from decorum.guardrails.audit_query import iso
 from decorum.store import Database
 from decorum.store.tables import AuditRecordRow, AuditTextRow, FeedbackRow
 

@@ -34,8 +34,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from decorum.audit.chain_key import ChainKey
+from decorum.audit.records import GENESIS, canonical_json
 from decorum.errors import UsageError
-from decorum.guardrails.audit import GENESIS, ChainKey, canonical_json
+from decorum.ids import utc_now
 from decorum.store import Database
 from decorum.store.tables import AuditCheckpointRow, AuditRecordRow
 
@@ -108,8 +110,6 @@ def create_checkpoint(db: Database, signer: Signer, *, at: str | None = None,
                       chain_key: ChainKey | None = None) -> dict[str, Any]:
     """Sign the log's head now and store the checkpoint; returns it. With ``chain_key``, the payload names
     it (``chain_key_id``, ``keyed_from_seq``: public facts, not the key)."""
-    from decorum.bot.note import utc_now
-
     with db.session() as s:
         head = s.execute(select(AuditRecordRow.seq, AuditRecordRow.hash)
                          .order_by(AuditRecordRow.seq.desc()).limit(1)).first()

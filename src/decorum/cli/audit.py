@@ -25,7 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAIL = 0, 1
+from decorum.audit.describe import checks_cell, describe, table, what, when
+from decorum.cli.base import EXIT_FAIL, EXIT_OK, Lazy, Parser, runtime
+
 FILTERS = ("since", "until", "verdict", "strategy", "template", "model", "adapter", "engine", "check", "min_score",
            "max_score", "action", "surface", "channel", "user", "feedback")
 
@@ -50,9 +52,9 @@ def add_filters(p: argparse.ArgumentParser) -> None:
     g.add_argument("--feedback", choices=["up", "down", "any", "none"], help="records with this feedback")
 
 
-def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Any, lazy: Lazy) -> None:
     audit = sub.add_parser("audit", help="read, filter, export and verify the audit log")
-    asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=parser_class)
+    asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
     al = asub.add_parser("list", help="notes matching the filters, newest first, a page at a time")
     al.add_argument("--json", action="store_true", help="a JSON list of the notes (with seq and hash)")
     al.add_argument("--limit", type=int, default=20, help="records per page (1..500, default 20)")
@@ -100,7 +102,7 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     ar = asub.add_parser("rotate-pseudonym-key", help="retire the pseudonym key and make a new one (restart after)")
     ar.add_argument("--as", dest="actor", default=None, help="who acts (recorded); default: the OS user")
     rv = asub.add_parser("review", help="the review queue: samples, marks, false-positive reports, exports")
-    rsub = rv.add_subparsers(dest="review_command", required=True, parser_class=parser_class)
+    rsub = rv.add_subparsers(dest="review_command", required=True, parser_class=Parser)
     rl = rsub.add_parser("list", help="review samples, newest first (false-positives: the askers' reports)")
     rl.add_argument("--json", action="store_true")
     rs = rsub.add_parser("show", help="one sample's items with their checks and marks (reports: kept text too)")
@@ -124,7 +126,7 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
 
 
 def _filter(args: argparse.Namespace) -> Any:
-    from decorum.guardrails.audit_query import AuditFilter
+    from decorum.audit.query import AuditFilter
 
     return AuditFilter.parse({k: getattr(args, k, None) for k in FILTERS})
 
@@ -140,9 +142,7 @@ def run(args: argparse.Namespace) -> int:
         return _verify_export(args)
     if cmd == "verify":
         return _verify(args)  # read-only: never Runtime.open (it migrates, seeds and makes keys)
-    from decorum.bot.runtime import Runtime
-
-    rt = Runtime.open()
+    rt = runtime()
     if cmd == "list":
         return _list(rt, args)
     if cmd == "show":
@@ -169,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _review(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.audit import review
     from decorum.errors import UsageError
-    from decorum.guardrails import audit_review as review
     from decorum.settings import local_actor
 
     sub = args.review_command
@@ -226,7 +226,7 @@ def _review(rt: Any, args: argparse.Namespace) -> int:
 
 
 def _purge(rt: Any, args: argparse.Namespace) -> int:
-    from decorum.guardrails.audit_retention import purge_texts
+    from decorum.audit.retention import purge_texts
     from decorum.settings import local_actor
 
     days = rt.config.audit.text_retention_days if args.older_than is None else args.older_than
@@ -243,7 +243,7 @@ def _purge(rt: Any, args: argparse.Namespace) -> int:
 
 
 def _subject(rt: Any, args: argparse.Namespace) -> int:
-    from decorum.guardrails.audit_retention import erase_texts, record_subject_request, subject
+    from decorum.audit.retention import erase_texts, record_subject_request, subject
     from decorum.settings import local_actor
 
     actor = local_actor(args.actor)
@@ -269,7 +269,7 @@ def _subject(rt: Any, args: argparse.Namespace) -> int:
 
 
 def _rotate(rt: Any, args: argparse.Namespace) -> int:
-    from decorum.guardrails.audit import Pseudonymiser
+    from decorum.audit.pseudonyms import Pseudonymiser
     from decorum.settings import local_actor
 
     secret = rt.settings.audit_key.get_secret_value() if rt.settings.audit_key else None
@@ -282,8 +282,8 @@ def _rotate(rt: Any, args: argparse.Namespace) -> int:
 
 
 def _list(rt: Any, args: argparse.Namespace) -> int:
+    from decorum.audit.query import PAGE_MAX, search
     from decorum.errors import UsageError
-    from decorum.guardrails.audit_query import PAGE_MAX, search
 
     if not 1 <= args.limit <= PAGE_MAX:
         raise UsageError(f"--limit must be between 1 and {PAGE_MAX}")
@@ -295,161 +295,15 @@ def _list(rt: Any, args: argparse.Namespace) -> int:
         print("no records match" if _filter(args).active() or args.before else "no records yet", file=sys.stderr)
         return EXIT_OK
     print(table(["ID", "CREATED (UTC)", "VERDICT", "SURFACE", "WHAT", "CHECKS"],
-                [[str(n["id"]), _when(n.get("created_at")), str(n["verdict"]), str(n.get("surface") or "-"),
-                  _what(n), _checks_cell(n)] for n in page.records]))
+                [[str(n["id"]), when(n.get("created_at")), str(n["verdict"]), str(n.get("surface") or "-"),
+                  what(n), checks_cell(n)] for n in page.records]))
     if page.next_before is not None:
         print(f"(more: add --before {page.next_before})", file=sys.stderr)
     return EXIT_OK
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned columns under a header, two spaces apart; the last column is not padded."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(r, widths, strict=False)), r[-1]]).rstrip()
-                     for r in [header, *rows])
-
-
-def _when(stamp: Any) -> str:
-    """``2026-12-07T21:37:38.297Z`` as ``2026-12-07 21:37:38`` (UTC, to the second)."""
-    return str(stamp or "-").replace("T", " ")[:19]
-
-
-def _ref(part: Any) -> str:
-    return f"{part.get('name')}@{part.get('version')}" if isinstance(part, dict) else "-"
-
-
-def _what(note: dict[str, Any]) -> str:
-    """What the record is about: a change and who made it, where an error ended, or the route an answer took."""
-    change = note.get("change")
-    if isinstance(change, dict):
-        kind = str(change.get("kind"))
-        what = kind
-        if "template" in change or "entry" in change:
-            what += f" {change.get('template') or change.get('entry')}@{change.get('version')}"
-        elif kind.startswith("live_config."):
-            what += f" live@{change.get('live_config') or 'file'}"
-        if change.get("label"):
-            what += f" {change['label']}"
-        return what + f" by {change.get('actor')}" + (" (override)" if change.get("override") else "")
-    error = note.get("error")
-    if isinstance(error, dict) and not note.get("route"):
-        return f"{error.get('type')}" + (f" ({error['reason']})" if error.get("reason") else "") + \
-            (f" at {error['where']}" if error.get("where") else "")
-    route, model = note.get("route") or {}, note.get("model") or {}
-    if not route:
-        return "-"
-    adapter = model.get("adapter")
-    return f"{route.get('strategy')} {_ref(note.get('template'))}" + (f" +{_ref(adapter)}" if adapter else "")
-
-
-def _checks_cell(note: dict[str, Any]) -> str:
-    """The failed checks with their scores, else ``ok`` and the highest score; ``-`` where no check ran."""
-    guard = note.get("guardrails") or {}
-    results = [(stage, r) for stage in ("input", "first_output", "output") for r in guard.get(stage) or []]
-    if not results:
-        return "-"
-    failed = [f"{stage.replace('first_', '1st ')} {r['check']} {r['score']:.2f}" for stage, r in results
-              if not r["passed"]]
-    if failed:
-        return "FAIL " + ", ".join(failed)
-    top = max((r for _, r in results), key=lambda r: r["score"])
-    return f"ok (max {top['check']} {top['score']:.2f})"
-
-
-def describe(note: dict[str, Any]) -> list[str]:
-    """``audit show``: one record as lines a person reads (``--json`` prints the whole note instead)."""
-    lines = [f"{note.get('id')}  {note.get('verdict')}  {note.get('created_at')}  via {note.get('surface')}"]
-
-    def field(name: str, text: str) -> None:
-        lines.append(f"  {name:<11} {text}")
-
-    shown = {"id", "verdict", "created_at", "surface", "schema_version", "hash", "prev_hash", "seq"}
-    slack = note.get("slack")
-    if isinstance(slack, dict):
-        field("slack", ", ".join(f"{k} {v}" for k, v in slack.items()))
-    if note.get("user"):
-        field("asker", f"{note['user']}" + (f" (pseudonym key {note['pseudonym_key']})"
-                                            if note.get("pseudonym_key") else ""))
-    for key, name in (("request", "question"), ("response", "answer")):
-        fp = note.get(key)
-        if isinstance(fp, dict):
-            extra = [k for k in ("truncated", "stored") if fp.get(k)]
-            field(name, f"{fp.get('chars')} characters" + (f" (used {fp['chars_used']})" if fp.get("chars_used")
-                                                           else "")
-                  + (f", {', '.join(extra)}" if extra else "")
-                  + (f", hmac_sha256 {str(fp['hmac_sha256'])[:12]}…" if fp.get("hmac_sha256") else ""))
-    change = note.get("change")
-    if isinstance(change, dict):
-        field("change", _what(note))
-        for k in ("message", "reason"):
-            if change.get(k):
-                field("", f"{k}: {change[k]}")
-        rest = {k: v for k, v in change.items() if k not in ("kind", "actor", "template", "version", "label",
-                                                             "live_config", "override", "message", "reason")}
-        if rest:
-            field("", json.dumps(rest, ensure_ascii=False, sort_keys=True))
-    error = note.get("error")
-    if isinstance(error, dict):
-        field("error", f"{error.get('type')}" + "".join(f", {k} {error[k]}" for k in ("reason", "where", "attempts")
-                                                        if error.get(k) is not None))
-    route = note.get("route")
-    if isinstance(route, dict):
-        how = [str(route.get("reason"))]
-        if route.get("rule"):
-            how.append(f"rule {route['rule']}")
-        if route.get("domain"):
-            how.append(f"domain {route['domain']}")
-        if route.get("score") is not None:
-            how.append(f"score {route['score']} >= threshold {route.get('threshold')}")
-        field("route", f"{route.get('strategy')}: {', '.join(how)}" + (f" ({route['router']})"
-                                                                       if route.get("router") else ""))
-    tpl = note.get("template")
-    if isinstance(tpl, dict):
-        field("template", _ref(tpl) + (f" ({tpl['variant']})" if tpl.get("variant") else "")
-              + (f", sha256 {str(tpl['sha256'])[:12]}…" if tpl.get("sha256") else ""))
-    model = note.get("model")
-    if isinstance(model, dict):
-        engine = " ".join(str(model[k]) for k in ("engine", "precision") if model.get(k))
-        field("model", f"{model.get('name')}" + (f" on {engine}" if engine else "")
-              + (f", revision {str(model['revision'])[:12]}…" if model.get("revision") else "")
-              + (f", adapter {_ref(model['adapter'])}" if model.get("adapter") else ""))
-    guard = note.get("guardrails")
-    if isinstance(guard, dict):
-        field("policy", f"{guard.get('policy')}" + "".join(f", {k} {guard[k]}" for k in ("live_config", "profile")
-                                                           if guard.get(k) is not None)
-              + (f", action {guard['action']}" if guard.get("action") else ""))
-        rows = [[stage.replace("_", " "), str(r["check"]), f"{r['score']:.4f}", f"{r['threshold']}",
-                 "pass" if r["passed"] else "FAIL", str(r.get("label") or "-"), str(r.get("explanation") or "")]
-                for stage in ("input", "first_output", "output") for r in guard.get(stage) or []]
-        if rows:
-            header = ["STAGE", "CHECK", "SCORE", "THRESHOLD", "RESULT", "LABEL", "EXPLANATION"]
-            lines.extend("    " + line for line in table(header, rows).splitlines())
-        else:
-            field("checks", "none ran")
-    gen, tokens = note.get("generation"), note.get("tokens")
-    if isinstance(gen, dict) or isinstance(tokens, dict):
-        parts = []
-        if isinstance(tokens, dict):
-            parts.append(f"{tokens.get('prompt')} prompt + {tokens.get('completion')} completion tokens")
-        if isinstance(gen, dict):
-            parts += [f"{k.replace('_', ' ')} {v}" for k, v in gen.items() if v is not None and v is not False]
-        field("generation", ", ".join(parts))
-    latency = note.get("latency_ms")
-    if isinstance(latency, dict):
-        field("latency", f"{latency.get('total')} ms" + (": " + ", ".join(
-            f"{k.replace('_', ' ')} {v}" for k, v in latency.items() if k != "total") if len(latency) > 1 else ""))
-    shown |= {"slack", "user", "pseudonym_key", "request", "response", "change", "error", "route", "template",
-              "model", "guardrails", "generation", "tokens", "latency_ms"}
-    for key in sorted(set(note) - shown):  # sections added later (streaming, knowledge ...) as compact JSON
-        field(key.replace("_", " "), json.dumps(note[key], ensure_ascii=False, sort_keys=True))
-    if note.get("hash"):
-        field("chain", f"hash {str(note['hash'])[:16]}…, previous {str(note.get('prev_hash'))[:16]}…")
-    lines.append(f"(the whole note: decorum audit show {note.get('id')} --json)")
-    return lines
-
-
 def _stats(rt: Any, args: argparse.Namespace) -> int:
-    from decorum.guardrails.audit_query import stats
+    from decorum.audit.query import stats
 
     figures = stats(rt.db, _filter(args))
     if args.json:
@@ -477,7 +331,7 @@ def _stats(rt: Any, args: argparse.Namespace) -> int:
 
 
 def _checkpoint(rt: Any, args: argparse.Namespace) -> int:
-    from decorum.guardrails.checkpoints import Signer, append_witness, checkpoint_line, create_checkpoint
+    from decorum.audit.checkpoints import Signer, append_witness, checkpoint_line, create_checkpoint
 
     chain_key = rt.audit.chain_key  # refused first where the log holds records without its chain key
     cp = create_checkpoint(rt.db, Signer.open(rt.settings.audit_signing_key_path, create=True), chain_key=chain_key)
@@ -505,7 +359,7 @@ def _checkpoint(rt: Any, args: argparse.Namespace) -> int:
 
 
 def _adopt_chain_key(rt: Any, args: argparse.Namespace) -> int:
-    from decorum.guardrails.audit import adopt_chain_key
+    from decorum.audit.chain_key import adopt_chain_key
     from decorum.settings import local_actor
 
     path = rt.settings.audit_chain_key_path
@@ -555,16 +409,18 @@ def _verify_db(settings: Any, db: Any, args: argparse.Namespace) -> int:
     from sqlalchemy import func, inspect, select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from decorum.errors import StoreError
-    from decorum.guardrails.audit import ChainKey, Pseudonymiser, SqlAuditLog, chain_key_problems, log_extent
-    from decorum.guardrails.audit_retention import check_texts
-    from decorum.guardrails.checkpoints import (
+    from decorum.audit.chain_key import ChainKey, chain_key_problems, log_extent
+    from decorum.audit.checkpoints import (
         check_checkpoints,
         load_public_key,
         read_checkpoint_file,
         signed_payloads,
         stored_checkpoints,
     )
+    from decorum.audit.log import SqlAuditLog
+    from decorum.audit.pseudonyms import Pseudonymiser
+    from decorum.audit.retention import check_texts
+    from decorum.errors import StoreError
     from decorum.store.db import describe_url
     from decorum.store.tables import AuditTextRow
 
@@ -639,14 +495,14 @@ def _verify_db(settings: Any, db: Any, args: argparse.Namespace) -> int:
 
 
 def _export(rt: Any, args: argparse.Namespace) -> int:
-    from decorum.guardrails.audit_export import (
+    from decorum.audit.checkpoints import Signer
+    from decorum.audit.export import (
         build_manifest,
         export_to_file,
         manifest_path,
         start_export,
         stream_export,
     )
-    from decorum.guardrails.checkpoints import Signer
     from decorum.progress import ProgressLine
     from decorum.settings import local_actor
 
@@ -680,10 +536,10 @@ def _export(rt: Any, args: argparse.Namespace) -> int:
 
 
 def _verify_export(args: argparse.Namespace) -> int:
+    from decorum.audit.chain_key import ChainKey
+    from decorum.audit.checkpoints import load_public_key
+    from decorum.audit.export import verify_export
     from decorum.errors import UsageError
-    from decorum.guardrails.audit import ChainKey
-    from decorum.guardrails.audit_export import verify_export
-    from decorum.guardrails.checkpoints import load_public_key
     from decorum.settings import Settings
 
     if not Path(args.export).is_file():

@@ -333,8 +333,6 @@ def chain_neighbours(db: Database, seq: int) -> dict[str, Any]:
             "next": {"seq": nxt[0], "id": nxt[1], "hash": nxt[2], "prev_hash": nxt[3]} if nxt else None}
 
 
-
-
 def kept_texts(db: Database, note_ids: list[str], *, retention_days: int,
                now: datetime | None = None) -> dict[str, list[str]]:
     """Which texts (``question``, ``answer``) are kept for these records and still within retention, never the
